@@ -1,0 +1,21 @@
+"""s2scatter: deep learning on the sphere with JAX.
+
+Layers, bottom up: :mod:`s2scatter.sampling` (grids, NumPy only) ->
+:mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms).
+The most used functions are re-exported here::
+
+    import s2scatter
+    flm = s2scatter.forward(f, L)          # map -> harmonic coefficients
+    f = s2scatter.inverse(flm, L)          # and back
+    flmn = s2scatter.wigner.forward(g, L, N)
+    flm_rot = s2scatter.rotate(flm, L, (alpha, beta, gamma))
+
+JAX's 64-bit mode is the caller's choice: the first transform warns once when
+``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
+"""
+
+from . import harmonic, sampling, wigner
+from ._version import __version__
+from .harmonic import forward, inverse, rotate
+
+__all__ = ["__version__", "forward", "harmonic", "inverse", "rotate", "sampling", "wigner"]

@@ -1,0 +1,35 @@
+"""L1 harmonic layer: spherical-harmonic and Wigner (SO(3)) transforms, rotations.
+
+Public functions take data first and keyword-only options::
+
+    flm = forward(f, L, spin=0, sampling="mw", nside=None, reality=False, method="auto")
+    f = inverse(flm, L, ...)
+    flmn = wigner_forward(f, L, N, ...);  f = wigner_inverse(flmn, L, N, ...)
+    flm_rot = rotate(flm, L, (alpha, beta, gamma))
+
+Methods: ``"ducc"`` (compiled ducc0 kernels on the host, wrapped as a JAX
+primitive with hand-written adjoints), ``"jax"`` (pure JAX, for GPU/TPU) and
+``"auto"``.  Everything is jit-able, vmap-able and differentiable in forward
+and reverse mode.
+"""
+
+from ._ducc import get_num_threads, set_num_threads
+from ._jax import get_kernel_budget, set_kernel_budget
+from ._rotate import rotate
+from ._spherical import METHODS, forward, inverse, resolve_method
+from ._wigner import forward as wigner_forward
+from ._wigner import inverse as wigner_inverse
+
+__all__ = [
+    "METHODS",
+    "forward",
+    "get_kernel_budget",
+    "get_num_threads",
+    "inverse",
+    "resolve_method",
+    "rotate",
+    "set_kernel_budget",
+    "set_num_threads",
+    "wigner_forward",
+    "wigner_inverse",
+]

@@ -1,0 +1,378 @@
+"""The ``"ducc"`` method: ducc0's compiled SHT kernels behind JAX.
+
+ducc0 transforms *real* fields with healpy-ordered ``alm`` (m >= 0 only) and
+handles spin ``s > 0`` through the pair (Q, U) = (Re f, Im f) with gradient and
+curl coefficients (G, C).  This module maps between that representation and our
+``flm`` layout ``(..., L, 2L-1)`` (entry ``[l, L-1+m]``, pyssht/s2fft
+convention, Condon-Shortley phase) for any spin sign and complex signals, and
+registers eight linear host operators with :mod:`._primitive`:
+
+==============  ==========================  ==================================
+name            maps                        host kernel
+==============  ==========================  ==================================
+``fwd``         f -> flm                    ``analysis_2d`` / iterated healpix
+``fwd_T``       JAX transpose of ``fwd``    ``adjoint_analysis_2d``
+``inv``         flm -> f                    ``synthesis_2d`` / ``synthesis``
+``inv_T``       JAX transpose of ``inv``    ``adjoint_synthesis_2d``
+==============  ==========================  ==================================
+
+Cost: one ducc0 transform per real component (two for complex spin-0 signals,
+one spin pair otherwise), O(L^3) for equiangular grids, threads set by
+:func:`set_num_threads`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+
+import numpy as np
+
+from . import _primitive
+
+__all__ = ["DuccSpec", "set_num_threads", "get_num_threads"]
+
+_GEOMETRY = {"mw": "MW", "mwss": "CC", "dh": "F1", "gl": "GL"}
+
+_THREADS = {"n": 0}
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads ducc0 kernels use (0 = all hardware threads)."""
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    _THREADS["n"] = int(n)
+
+
+def get_num_threads() -> int:
+    """Threads ducc0 kernels use (resolved: never 0)."""
+    return _THREADS["n"] or (os.cpu_count() or 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DuccSpec:
+    """Static description of one transform (hashable; identifies the callback)."""
+
+    L: int
+    spin: int
+    sampling: str
+    nside: int | None
+    reality: bool
+    iter: int = 0
+
+
+# --------------------------------------------------------------------------
+# flm <-> (G, C) healpy-ordered alm
+# --------------------------------------------------------------------------
+
+
+@functools.cache
+def _alm_lm(L: int):
+    """(l, m) of each healpy alm index for lmax = mmax = L-1 (m-major)."""
+    m = np.concatenate([np.full(L - mm, mm) for mm in range(L)])
+    l = np.concatenate([np.arange(mm, L) for mm in range(L)])
+    return l, m
+
+
+def _alm_views(L):
+    l, m = _alm_lm(L)
+    return l, m, L - 1 + m, L - 1 - m, np.where(m % 2 == 0, 1.0, -1.0)
+
+
+def _to_gc(flm, L, spin):
+    """flm (..., L, 2L-1) -> (G, C) alm arrays (..., nalm) of a spin-|s| pair."""
+    l, m, ip, im, sgn = _alm_views(L)
+    fpos = flm[..., l, ip]
+    fneg = flm[..., l, im]
+    if spin >= 0:
+        fp, fm = fpos, sgn * np.conj(fneg)
+    else:
+        sf = (-1.0) ** abs(spin)
+        fp, fm = sgn * sf * np.conj(fneg), sf * fpos
+    return 0.5 * (fp + fm), -0.5j * (fp - fm)
+
+
+def _from_gc(G, C, L, spin, dtype):
+    """(G, C) alm (..., nalm) -> flm (..., L, 2L-1)."""
+    l, m, ip, im, sgn = _alm_views(L)
+    fp = G + 1j * C
+    fm = G - 1j * C
+    out = np.zeros(G.shape[:-1] + (L, 2 * L - 1), dtype=dtype)
+    if spin >= 0:
+        out[..., l, im] = sgn * np.conj(fm)
+        out[..., l, ip] = fp
+    else:
+        sf = (-1.0) ** abs(spin)
+        out[..., l, im] = sf * sgn * np.conj(fp)
+        out[..., l, ip] = sf * fm
+    if spin:
+        out[..., : abs(spin), :] = 0
+    return out
+
+
+def _alm_of_real(flm, L):
+    l, m, ip, _, _ = _alm_views(L)
+    return flm[..., l, ip]
+
+
+def _real_from_alm(alm, L, dtype):
+    l, m, ip, im, sgn = _alm_views(L)
+    out = np.zeros(alm.shape[:-1] + (L, 2 * L - 1), dtype=dtype)
+    out[..., l, im] = sgn * np.conj(alm)
+    out[..., l, ip] = alm
+    return out
+
+
+# --------------------------------------------------------------------------
+# real-field kernels: (ncomp, map...) <-> (ncomp, nalm)
+# --------------------------------------------------------------------------
+
+
+def _ring_shape(spec):
+    from ..sampling import f_shape
+
+    return f_shape(spec.L, sampling=spec.sampling, nside=spec.nside)
+
+
+@functools.cache
+def _healpix_geom(nside):
+    import ducc0
+
+    info = ducc0.healpix.Healpix_Base(nside, "RING").sht_info()
+    return {k: np.ascontiguousarray(v) for k, v in info.items()}
+
+
+def _k_map2alm_raw(kind, maps, spin, spec):
+    """Real maps (ncomp, *mapshape) -> alm (ncomp, nalm) with a plain kernel.
+
+    kind: "analysis" (exact quadrature) or "adjoint_synthesis".
+    """
+    import ducc0
+
+    sht = ducc0.sht.experimental
+    nt = get_num_threads()
+    lmax = spec.L - 1
+    if spec.sampling == "healpix":
+        g = _healpix_geom(spec.nside)
+        alm = sht.adjoint_synthesis(map=maps, spin=spin, lmax=lmax, nthreads=nt, **g)
+        if kind == "analysis":
+            raise AssertionError("healpix analysis goes through _hp_forward")
+        return alm
+    fn = sht.analysis_2d if kind == "analysis" else sht.adjoint_synthesis_2d
+    return fn(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
+
+
+def _k_alm2map_raw(kind, alm, spin, spec, real_dtype):
+    """alm (ncomp, nalm) -> real maps (ncomp, *mapshape).
+
+    kind: "synthesis" or "adjoint_analysis".
+    """
+    import ducc0
+
+    sht = ducc0.sht.experimental
+    nt = get_num_threads()
+    lmax = spec.L - 1
+    if spec.sampling == "healpix":
+        g = _healpix_geom(spec.nside)
+        if kind != "synthesis":
+            raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
+        out = np.empty((alm.shape[0], 12 * spec.nside**2), dtype=real_dtype)
+        return sht.synthesis(alm=alm, map=out, spin=spin, lmax=lmax, nthreads=nt, **g)
+    ntheta, nphi = _ring_shape(spec)
+    fn = sht.synthesis_2d if kind == "synthesis" else sht.adjoint_analysis_2d
+    return fn(
+        alm=alm, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling],
+        ntheta=ntheta, nphi=nphi, nthreads=nt,
+    )
+
+
+def _hp_forward(maps, spin, spec):
+    """healpy-style map2alm: adjoint synthesis * 4pi/npix plus ``iter`` Jacobi steps."""
+    w = 4 * np.pi / maps.shape[-1]
+    alm = _k_map2alm_raw("adjoint_synthesis", maps, spin, spec) * w
+    for _ in range(spec.iter):
+        resid = maps - _k_alm2map_raw("synthesis", alm, spin, spec, maps.dtype)
+        alm = alm + _k_map2alm_raw("adjoint_synthesis", resid, spin, spec) * w
+    return alm
+
+
+def _hp_forward_adjoint(alm, spin, spec, real_dtype):
+    """Adjoint of :func:`_hp_forward` (same Jacobi structure, roles swapped)."""
+    w = 4 * np.pi / (12 * spec.nside**2)
+    # W^H = w * synthesis, Y^H = adjoint synthesis; x_{k+1} = x_k + W^H (h - Y^H x_k)
+    x = _k_alm2map_raw("synthesis", alm, spin, spec, real_dtype) * w
+    for _ in range(spec.iter):
+        resid = alm - _k_map2alm_raw("adjoint_synthesis", x, spin, spec)
+        x = x + _k_alm2map_raw("synthesis", resid, spin, spec, real_dtype) * w
+    return x
+
+
+def _map2alm(kind, maps, spin, spec):
+    if spec.sampling == "healpix" and kind == "analysis":
+        return _hp_forward(maps, spin, spec)
+    return _k_map2alm_raw(kind, maps, spin, spec)
+
+
+def _alm2map(kind, alm, spin, spec, real_dtype):
+    if spec.sampling == "healpix" and kind == "adjoint_analysis":
+        return _hp_forward_adjoint(alm, spin, spec, real_dtype)
+    return _k_alm2map_raw(kind, alm, spin, spec, real_dtype)
+
+
+# --------------------------------------------------------------------------
+# complex / spin pipelines, looping over leading batch axes
+# --------------------------------------------------------------------------
+
+
+def _real_dtype(dtype):
+    return np.float32 if np.dtype(dtype) in (np.float32, np.complex64) else np.float64
+
+
+def _cplx_dtype(dtype):
+    return np.complex64 if _real_dtype(dtype) == np.float32 else np.complex128
+
+
+def _map_to_flm(kind, f, spec):
+    """Batched map -> flm with real-field kernel ``kind`` (complex pipeline)."""
+    L, s = spec.L, spec.spin
+    nmap = 1 if spec.sampling == "healpix" else 2
+    batch = f.shape[: f.ndim - nmap]
+    fb = f.reshape((-1,) + f.shape[f.ndim - nmap :])
+    rdt, cdt = _real_dtype(f.dtype), _cplx_dtype(f.dtype)
+    out = np.empty((fb.shape[0], L, 2 * L - 1), dtype=cdt)
+    for i, fi in enumerate(fb):
+        if np.isrealobj(fi) or s == 0:
+            re = np.ascontiguousarray(fi.real, dtype=rdt)[None]
+            G = _map2alm(kind, re, 0, spec)[0]
+            if np.iscomplexobj(fi):
+                im = np.ascontiguousarray(fi.imag, dtype=rdt)[None]
+                C = _map2alm(kind, im, 0, spec)[0]
+                out[i] = _from_gc(G, C, L, 0, cdt)
+            else:
+                out[i] = _real_from_alm(G, L, cdt)
+        else:
+            qu = np.ascontiguousarray(np.stack([fi.real, np.sign(s) * fi.imag]), dtype=rdt)
+            GC = _map2alm(kind, qu, abs(s), spec)
+            out[i] = -_from_gc(GC[0], GC[1], L, s, cdt)
+    return out.reshape(batch + (L, 2 * L - 1))
+
+
+def _flm_to_map(kind, flm, spec, *, real_out):
+    """Batched flm -> map with real-field kernel ``kind``."""
+    L, s = spec.L, spec.spin
+    batch = flm.shape[:-2]
+    fb = flm.reshape((-1, L, 2 * L - 1))
+    cdt = _cplx_dtype(flm.dtype)
+    rdt = _real_dtype(flm.dtype)
+    fb = fb.astype(cdt, copy=False)
+    mshape = (12 * spec.nside**2,) if spec.sampling == "healpix" else _ring_shape(spec)
+    out = np.empty((fb.shape[0],) + tuple(mshape), dtype=rdt if real_out else cdt)
+    for i, fi in enumerate(fb):
+        if real_out:
+            alm = np.ascontiguousarray(_alm_of_real(fi, L))[None]
+            out[i] = _alm2map(kind, alm, 0, spec, rdt)[0]
+        elif s == 0:
+            G, C = _to_gc(fi, L, 0)
+            t0 = _alm2map(kind, np.ascontiguousarray(G)[None], 0, spec, rdt)[0]
+            t1 = _alm2map(kind, np.ascontiguousarray(C)[None], 0, spec, rdt)[0]
+            out[i] = t0 + 1j * t1
+        else:
+            G, C = _to_gc(fi, L, s)
+            t = _alm2map(kind, np.ascontiguousarray(np.stack([G, C])), abs(s), spec, rdt)
+            out[i] = -(t[0] + 1j * np.sign(s) * t[1])
+    return out.reshape(batch + tuple(mshape))
+
+
+# --------------------------------------------------------------------------
+# the four operators and their JAX transposes
+# --------------------------------------------------------------------------
+
+
+def _host_fwd(f, spec):
+    return _map_to_flm("analysis", f, spec)
+
+
+def _host_fwd_T(ct, spec):
+    # transpose = conj(A^H conj(ct)); real input: real part of that.
+    out = np.conj(_flm_to_map("adjoint_analysis", np.conj(ct), spec, real_out=False))
+    return out.real if spec.reality else out
+
+
+def _host_inv(flm, spec):
+    return _flm_to_map("synthesis", flm, spec, real_out=spec.reality)
+
+
+def _host_inv_T(ct, spec):
+    if spec.reality:
+        # real synthesis uses m >= 0 only (and Re of m = 0): transpose is
+        # c_m * conj(adjoint_synthesis(ct)) on m >= 0, zero on m < 0.
+        L = spec.L
+        l, m, ip, _, _ = _alm_views(L)
+        nmap = 1 if spec.sampling == "healpix" else 2
+        batch = ct.shape[: ct.ndim - nmap]
+        cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
+        cdt = _cplx_dtype(ct.dtype)
+        out = np.zeros((cb.shape[0], L, 2 * L - 1), dtype=cdt)
+        cm = np.where(m == 0, 1.0, 2.0)
+        for i, ci in enumerate(cb):
+            a = _map2alm("adjoint_synthesis", np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None], 0, spec)[0]
+            out[i][l, ip] = cm * np.conj(a)
+        return out.reshape(batch + (L, 2 * L - 1))
+    return np.conj(_map_to_flm("adjoint_synthesis", np.conj(ct), spec))
+
+
+def _map_core_shape(spec):
+    return (12 * spec.nside**2,) if spec.sampling == "healpix" else tuple(_ring_shape(spec))
+
+
+def _flm_core_shape(spec):
+    return (spec.L, 2 * spec.L - 1)
+
+
+def _to_cplx(dtype, spec):
+    return _cplx_dtype(dtype)
+
+
+def _map_dtype(dtype, spec):
+    return _real_dtype(dtype) if spec.reality else _cplx_dtype(dtype)
+
+
+def _nmap(spec):
+    return 1 if spec.sampling == "healpix" else 2
+
+
+def _two(spec):
+    return 2
+
+
+def _register():
+    _primitive.register(
+        "ducc_fwd",
+        _primitive.HostOp(_host_fwd, lambda c, s: _flm_core_shape(s), _nmap, _to_cplx, "ducc_fwd_T"),
+    )
+    _primitive.register(
+        "ducc_fwd_T",
+        _primitive.HostOp(_host_fwd_T, lambda c, s: _map_core_shape(s), _two, _map_dtype, "ducc_fwd"),
+    )
+    _primitive.register(
+        "ducc_inv",
+        _primitive.HostOp(_host_inv, lambda c, s: _map_core_shape(s), _two, _map_dtype, "ducc_inv_T"),
+    )
+    _primitive.register(
+        "ducc_inv_T",
+        _primitive.HostOp(_host_inv_T, lambda c, s: _flm_core_shape(s), _nmap, _to_cplx, "ducc_inv"),
+    )
+
+
+_register()
+
+
+def forward(f, spec: DuccSpec):
+    """map ``(..., *map_shape)`` -> flm ``(..., L, 2L-1)`` via ducc0 (JAX-traceable)."""
+    return _primitive.apply("ducc_fwd", f, spec)
+
+
+def inverse(flm, spec: DuccSpec):
+    """flm ``(..., L, 2L-1)`` -> map ``(..., *map_shape)`` via ducc0 (JAX-traceable)."""
+    return _primitive.apply("ducc_inv", flm, spec)

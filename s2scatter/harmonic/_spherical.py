@@ -1,0 +1,134 @@
+"""Spherical-harmonic transforms on S^2: one API, several methods.
+
+Convention (pyssht / s2fft, Condon-Shortley phase included)::
+
+    f(theta, phi) = sum_{l<L} sum_{|m|<=l} flm sY_lm(theta, phi)
+    sY_lm(theta, phi) = (-1)^s sqrt((2l+1)/4pi) e^{i m phi} d^l_{m,-s}(theta)
+
+Methods (registry ``METHODS``):
+
+* ``"ducc"``: ducc0's compiled kernels on the host, wrapped as a JAX primitive
+  (jit/vmap/grad/jvp all work; the VJP is the hand-written adjoint transform).
+* ``"jax"``: pure JAX (runs on GPU/TPU); precomputed Wigner-d kernels where
+  they fit in memory, an on-the-fly recursion beyond.
+* ``"auto"``: ``"ducc"`` on CPU, ``"jax"`` on accelerators (logged at DEBUG).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import jax
+
+from . import _ducc, _validate
+
+__all__ = ["forward", "inverse", "METHODS", "resolve_method"]
+
+log = logging.getLogger("s2scatter")
+
+METHODS = ("auto", "ducc", "jax")
+
+
+def resolve_method(method: str, L: int, sampling: str) -> str:
+    """Pick the implementation for ``method="auto"`` (``"ducc"`` on CPU)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method != "auto":
+        return method
+    platform = jax.default_backend()
+    chosen = "ducc" if platform == "cpu" else "jax"
+    log.debug("method='auto' -> %r (platform=%s, L=%d, sampling=%s)", chosen, platform, L, sampling)
+    return chosen
+
+
+def _prepare(L, spin, sampling, nside, reality, iter):
+    L = _validate.check_L(L)
+    spin = _validate.check_spin(spin, L)
+    sampling, nside = _validate.check_sampling(sampling, L, nside, stacklevel=4)
+    if reality and spin != 0:
+        raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
+    if isinstance(iter, bool) or not isinstance(iter, int) or iter < 0:
+        raise ValueError(f"iter must be a non-negative integer, got {iter!r}")
+    return L, spin, sampling, nside, bool(reality), (iter if sampling == "healpix" else 0)
+
+
+def forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, method="auto", iter=3):
+    """Forward spherical-harmonic transform: map -> flm.
+
+    Args:
+        f: map, shape ``(..., *f_shape(L, sampling))``; leading axes are batch
+            axes. Real or complex; float32 gives complex64, float64 complex128.
+        L: band-limit (exclusive), ``L >= 1``.
+        spin: spin weight ``s``, ``|s| < L``.
+        sampling: ``"mw"``, ``"mwss"``, ``"dh"``, ``"gl"`` or ``"healpix"``.
+        nside: HEALPix resolution, required iff ``sampling="healpix"``.
+        reality: the map is real; exploit conjugate symmetry (``spin=0`` only).
+        method: ``"auto"``, ``"ducc"`` or ``"jax"``.
+        iter: Jacobi refinement steps for HEALPix (ignored elsewhere). HEALPix
+            has no exact quadrature; the residual for a band-limited map with
+            ``L <= 2 nside`` falls roughly geometrically with ``iter``
+            (see ``docs/conventions.md``).
+
+    Returns:
+        flm of shape ``(..., L, 2L-1)``, entry ``[l, L-1+m]``, zero for
+        ``|m| > l`` and ``l < |spin|``.
+
+    Cost: O(L^3) per map on equiangular grids (one or two compiled SHTs for
+    ``"ducc"``); HEALPix costs ``2*iter + 1`` SHTs.
+
+    Example:
+        >>> import numpy as np, s2scatter
+        >>> L = 8
+        >>> f = np.ones((L, 2 * L - 1))
+        >>> flm = s2scatter.forward(f, L, reality=True)
+        >>> bool(abs(flm[0, L - 1] - np.sqrt(4 * np.pi)) < 1e-6)
+        True
+    """
+    L, spin, sampling, nside, reality, iter = _prepare(L, spin, sampling, nside, reality, iter)
+    f = _validate.as_float_array(f, "f")
+    _validate.check_map(f, L, sampling, nside)
+    if reality and jax.numpy.iscomplexobj(f):
+        raise ValueError("f must be real when reality=True, got a complex array")
+    _validate.check_finite(f, "f")
+    method = resolve_method(method, L, sampling)
+    if method == "ducc":
+        spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, iter)
+        return _ducc.forward(f, spec)
+    from . import _jax
+
+    return _jax.forward(f, L, spin=spin, sampling=sampling, nside=nside, reality=reality, iter=iter)
+
+
+def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method="auto"):
+    """Inverse spherical-harmonic transform: flm -> map.
+
+    Args:
+        flm: coefficients ``(..., L, 2L-1)``, entry ``[l, L-1+m]``.
+        L, spin, sampling, nside, method: as in :func:`forward`.
+        reality: the signal is real: only ``m >= 0`` entries are read (and the
+            real part of ``m = 0``), the output is real.
+
+    Returns:
+        map of shape ``(..., *f_shape(L, sampling))``; real iff ``reality``.
+
+    Cost: O(L^3) per map on equiangular grids, O(L^2 nside) on HEALPix.
+
+    Example:
+        >>> import numpy as np, s2scatter
+        >>> L = 8
+        >>> flm = np.zeros((L, 2 * L - 1), complex); flm[0, L - 1] = np.sqrt(4 * np.pi)
+        >>> f = s2scatter.inverse(flm, L, reality=True)
+        >>> bool(np.allclose(f, 1.0))
+        True
+    """
+    L, spin, sampling, nside, reality, _ = _prepare(L, spin, sampling, nside, reality, 0)
+    flm = _validate.as_float_array(flm, "flm")
+    _validate.check_flm(flm, L)
+    _validate.check_finite(flm, "flm")
+    method = resolve_method(method, L, sampling)
+    if method == "ducc":
+        spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, 0)
+        return _ducc.inverse(flm, spec)
+    from . import _jax
+
+    return _jax.inverse(flm, L, spin=spin, sampling=sampling, nside=nside, reality=reality)

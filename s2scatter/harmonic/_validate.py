@@ -1,0 +1,118 @@
+"""Input checks shared by the transforms: clear errors that name the parameter."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..sampling import SAMPLINGS, f_shape
+
+__all__ = [
+    "warn_x64_once",
+    "check_L",
+    "check_spin",
+    "check_sampling",
+    "check_map",
+    "check_flm",
+    "check_finite",
+    "as_float_array",
+]
+
+
+_WARNED = {"x64": False}
+
+
+def warn_x64_once(stacklevel=4):
+    """Warn (once per process) when JAX runs without 64-bit support."""
+    if _WARNED["x64"] or jax.config.jax_enable_x64:
+        return
+    _WARNED["x64"] = True
+    warnings.warn(
+        "JAX runs in 32-bit mode (jax_enable_x64 is off): float64 inputs are computed "
+        "in float32. Call jax.config.update('jax_enable_x64', True) at start-up for "
+        "double precision.",
+        stacklevel=stacklevel,
+    )
+
+
+def check_L(L) -> int:
+    warn_x64_once(stacklevel=5)
+    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
+        raise ValueError(f"L must be a positive integer (exclusive band-limit), got {L!r}")
+    return int(L)
+
+
+def check_spin(spin, L) -> int:
+    if isinstance(spin, bool) or not isinstance(spin, (int, np.integer)):
+        raise ValueError(f"spin must be an integer, got {spin!r}")
+    if abs(spin) >= L:
+        raise ValueError(f"spin must satisfy |spin| < L = {L}, got spin={spin}")
+    return int(spin)
+
+
+def check_sampling(sampling, L, nside, *, stacklevel=3):
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    if sampling == "healpix":
+        if nside is None:
+            raise ValueError("nside is required when sampling='healpix'")
+        if (
+            isinstance(nside, bool)
+            or not isinstance(nside, (int, np.integer))
+            or nside < 1
+            or (nside & (nside - 1)) != 0
+        ):
+            raise ValueError(f"nside must be a positive power of two, got {nside!r}")
+        if L > 3 * nside:
+            warnings.warn(
+                f"L = {L} > 3*nside = {3 * nside}: HEALPix cannot resolve these modes; "
+                "the forward transform will be badly conditioned",
+                stacklevel=stacklevel,
+            )
+        return sampling, int(nside)
+    if nside is not None:
+        raise ValueError(f"nside is only used with sampling='healpix', got nside={nside!r} "
+                         f"with sampling={sampling!r}")
+    return sampling, None
+
+
+def as_float_array(x, name):
+    """Convert to a JAX-compatible array; ints become the default float type."""
+    if isinstance(x, jax.core.Tracer):
+        arr = x
+    else:
+        arr = jnp.asarray(x) if isinstance(x, jax.Array) else np.asarray(x)
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.complexfloating)):
+        if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == bool:
+            arr = arr.astype(jnp.zeros((), dtype=float).dtype)
+        else:
+            raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def check_finite(x, name):
+    """Raise on NaN/inf for concrete inputs (skipped under jit tracing)."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    if not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+
+
+def check_map(f, L, sampling, nside, *, leading_ok=True, name="f"):
+    expected = f_shape(L, sampling=sampling, nside=nside)
+    k = len(expected)
+    if f.ndim < k or tuple(f.shape[f.ndim - k :]) != tuple(expected):
+        raise ValueError(
+            f"{name} has shape {tuple(f.shape)}; expected (..., {', '.join(map(str, expected))}) "
+            f"for L={L}, sampling={sampling!r}" + (f", nside={nside}" if nside else "")
+        )
+
+
+def check_flm(flm, L, *, name="flm", trailing=2):
+    if flm.ndim < 2 or tuple(flm.shape[-2:]) != (L, 2 * L - 1):
+        raise ValueError(
+            f"{name} has shape {tuple(flm.shape)}; expected (..., {L}, {2 * L - 1}) for L={L}"
+        )

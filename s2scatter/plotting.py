@@ -1,0 +1,324 @@
+"""Quick-look plots: maps on a Mollweide projection and angular power spectra.
+
+Both functions accept NumPy or JAX arrays on any sampling scheme of
+:mod:`s2scatter` (``"mw"``, ``"mwss"``, ``"dh"``, ``"gl"``, ``"healpix"``).
+Maps are resampled onto a regular longitude-latitude grid (bilinear on the
+equiangular schemes, ``healpy.get_interp_val`` on HEALPix) and drawn with
+Matplotlib's ``projection="mollweide"``. Longitude increases to the right
+(geographic convention, unlike ``healpy.mollview``'s astronomical default).
+
+When ``path`` is given and ``ax`` is not, the figure is built without pyplot
+(no global figure state, no backend needed) and written atomically. When
+neither is given, the figure is created with pyplot so that it shows up in
+interactive sessions. The backend is never changed here.
+
+Example::
+
+    >>> import numpy as np
+    >>> from s2scatter.plotting import plot_mollweide, plot_power_spectrum
+    >>> L = 8
+    >>> f = np.random.default_rng(0).standard_normal((L, 2 * L - 1))
+    >>> ax = plot_mollweide(f, L, path="map.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["plot_mollweide", "plot_power_spectrum"]
+
+_SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
+_PARTS = ("real", "imag", "abs")
+
+
+# --------------------------------------------------------------------------
+# Sampling geometry.
+# TODO(lead): replace with s2scatter.sampling.thetas / phis / shapes once the
+# sampling layer lands; these private copies only exist until then.
+# --------------------------------------------------------------------------
+def _thetas(L: int, sampling: str) -> np.ndarray:
+    """Colatitudes of the rings, north first, for an equiangular scheme."""
+    if sampling == "mw":
+        return np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)
+    if sampling == "mwss":
+        return np.pi * np.arange(L + 1) / L
+    if sampling == "dh":
+        return np.pi * (2 * np.arange(2 * L) + 1) / (4 * L)
+    if sampling == "gl":
+        nodes, _ = np.polynomial.legendre.leggauss(L)
+        return np.arccos(nodes[::-1])  # nodes ascend in cos(theta): reverse
+    raise ValueError(f"no ring colatitudes for sampling {sampling!r}")
+
+
+def _nphi(L: int, sampling: str) -> int:
+    """Number of equally spaced longitudes per ring, starting at phi = 0."""
+    return 2 * L if sampling == "mwss" else 2 * L - 1
+
+
+def _check_sampling(sampling: str) -> str:
+    sampling = str(sampling).lower()
+    if sampling not in _SAMPLINGS:
+        raise ValueError(
+            f"unknown sampling {sampling!r}; expected one of {', '.join(_SAMPLINGS)}"
+        )
+    return sampling
+
+
+# --------------------------------------------------------------------------
+# Resampling onto a regular lon-lat grid.
+# --------------------------------------------------------------------------
+def _grid_size(n_rings: int) -> tuple[int, int]:
+    """Output grid (n_lat, n_lon): about 2 cells per ring, capped for speed."""
+    n_lat = int(np.clip(2 * n_rings, 180, 600))
+    return n_lat, 2 * n_lat
+
+
+def _resample_equiangular(f, L, sampling, theta_c, phi_c):
+    """Bilinear interpolation, periodic in phi.
+
+    Where a scheme has no ring on a pole (MW north, DH and GL both), a
+    virtual pole ring carrying the mean of the nearest ring is added, so the
+    caps are interpolated rather than clamped.
+    """
+    thetas = _thetas(L, sampling)
+    nphi = _nphi(L, sampling)
+    if thetas[0] > 0:
+        thetas = np.concatenate([[0.0], thetas])
+        f = np.concatenate([np.full((1, nphi), f[0].mean()), f])
+    if thetas[-1] < np.pi:
+        thetas = np.concatenate([thetas, [np.pi]])
+        f = np.concatenate([f, np.full((1, nphi), f[-1].mean())])
+    n_theta = thetas.size
+
+    i0 = np.clip(np.searchsorted(thetas, theta_c) - 1, 0, n_theta - 1)
+    i1 = np.minimum(i0 + 1, n_theta - 1)
+    span = thetas[i1] - thetas[i0]
+    w = np.where(span > 0, (theta_c - thetas[i0]) / np.where(span > 0, span, 1), 0)
+    w = np.clip(w, 0.0, 1.0)[:, None]
+
+    x = phi_c / (2 * np.pi / nphi)
+    j0 = np.floor(x).astype(int)
+    u = (x - j0)[None, :]
+    j0 %= nphi
+    j1 = (j0 + 1) % nphi
+
+    def ring(i):
+        return (1 - u) * f[i[:, None], j0[None, :]] + u * f[i[:, None], j1[None, :]]
+
+    return (1 - w) * ring(i0) + w * ring(i1)
+
+
+def _to_lonlat(f, L, sampling, nside):
+    """Values on cell centres of a regular grid, plus the cell edges (radians)."""
+    if sampling == "healpix":
+        import healpy
+
+        n_rings = 4 * nside - 1
+    else:
+        n_rings = _thetas(L, sampling).size
+    n_lat, n_lon = _grid_size(n_rings)
+    lon_edges = np.linspace(-np.pi, np.pi, n_lon + 1)
+    lat_edges = np.linspace(-np.pi / 2, np.pi / 2, n_lat + 1)
+    lon_c = 0.5 * (lon_edges[1:] + lon_edges[:-1])
+    lat_c = 0.5 * (lat_edges[1:] + lat_edges[:-1])
+    theta_c = np.pi / 2 - lat_c
+    phi_c = np.mod(lon_c, 2 * np.pi)
+
+    if sampling == "healpix":
+        theta_g, phi_g = np.meshgrid(theta_c, phi_c, indexing="ij")
+        values = healpy.get_interp_val(f, theta_g.ravel(), phi_g.ravel())
+        values = np.asarray(values).reshape(n_lat, n_lon)
+    else:
+        values = _resample_equiangular(f, L, sampling, theta_c, phi_c)
+    return lon_edges, lat_edges, values
+
+
+def _map_for_plot(f, L, sampling, nside, part):
+    """Validate the map against its sampling; return a real 2-D or 1-D array."""
+    f = np.asarray(f)
+    if part not in _PARTS:
+        raise ValueError(f"part must be one of {', '.join(_PARTS)}, got {part!r}")
+    if sampling == "healpix":
+        import healpy
+
+        if f.ndim != 1:
+            raise ValueError(f"a HEALPix map must be 1-D, got shape {f.shape}")
+        if nside is None:
+            nside = healpy.npix2nside(f.size)  # raises on a non-HEALPix size
+        if f.size != 12 * nside**2:
+            raise ValueError(
+                f"a HEALPix map with nside={nside} has {12 * nside**2} pixels, "
+                f"got {f.size}"
+            )
+    else:
+        if nside is not None:
+            raise ValueError("nside is only meaningful with sampling='healpix'")
+        expected = (_thetas(L, sampling).size, _nphi(L, sampling))
+        if f.shape != expected:
+            raise ValueError(
+                f"a {sampling!r} map with L={L} has shape {expected}, got {f.shape} "
+                "(batch axes are not supported when plotting: pass one map)"
+            )
+    if part == "real":
+        f = f.real
+    elif part == "imag":
+        f = f.imag
+    else:
+        f = np.abs(f)
+    return np.asarray(f, dtype=np.float64), nside
+
+
+# --------------------------------------------------------------------------
+# Figure handling.
+# --------------------------------------------------------------------------
+@contextlib.contextmanager
+def _atomic_path(path):
+    """Yield a temporary path next to ``path``; move it into place on success.
+
+    The temporary name keeps the extension, so writers that infer the format
+    from it (``savefig``) behave as for the final name. On error the
+    temporary file is removed and ``path`` is left untouched.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(directory, f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _new_axes(path, projection, figsize):
+    if path is not None:
+        fig = Figure(figsize=figsize, layout="constrained")
+    else:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot(projection=projection)
+
+
+def _save(fig, path, dpi=120):
+    with _atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+
+
+# --------------------------------------------------------------------------
+# Public functions.
+# --------------------------------------------------------------------------
+def plot_mollweide(
+    f,
+    L: int,
+    *,
+    sampling: str = "mw",
+    nside: int | None = None,
+    title: str | None = None,
+    ax=None,
+    cmap: str = "viridis",
+    path=None,
+    part: str = "real",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+):
+    """Draw one map on a Mollweide projection.
+
+    Args:
+        f: map, shape MW ``(L, 2L-1)``, MWSS ``(L+1, 2L)``, DH ``(2L, 2L-1)``,
+            GL ``(L, 2L-1)`` or HEALPix ``(12 nside**2,)`` (RING order). One map
+            only (no batch axes). NumPy or JAX array.
+        L: band-limit (ignored for HEALPix, where the grid is set by ``nside``).
+        sampling: ``"mw"`` (default), ``"mwss"``, ``"dh"``, ``"gl"``, ``"healpix"``.
+        nside: HEALPix resolution; inferred from ``f.size`` when omitted.
+        title: axes title.
+        ax: a Matplotlib axes made with ``projection="mollweide"``; when omitted
+            a new figure is created.
+        cmap: colour map name.
+        path: if given, the figure is saved there (atomically; the format
+            follows the extension).
+        part: for complex (e.g. spin) maps: ``"real"`` (default), ``"imag"``
+            or ``"abs"``. Real maps are unaffected by ``"real"``.
+        vmin, vmax: colour limits (default: data range).
+        colorbar: add a horizontal colour bar.
+
+    Returns:
+        The Matplotlib axes drawn on.
+
+    Cost: resampling onto at most 600 x 1200 cells, O(cells); no transform.
+    """
+    sampling = _check_sampling(sampling)
+    values, nside = _map_for_plot(f, L, sampling, nside, part)
+    lon_edges, lat_edges, grid = _to_lonlat(values, L, sampling, nside)
+
+    if ax is None:
+        ax = _new_axes(path, "mollweide", (8.0, 4.8))
+    elif getattr(ax, "name", None) != "mollweide":
+        raise ValueError("ax must be created with projection='mollweide'")
+    fig = ax.figure
+    mesh = ax.pcolormesh(
+        lon_edges,
+        lat_edges,
+        grid,
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        shading="flat",
+        rasterized=True,
+    )
+    ax.grid(True, alpha=0.3)
+    ax.set_xticklabels([])
+    ax.set_yticklabels([])
+    if title is not None:
+        ax.set_title(title)
+    if colorbar:
+        fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, pad=0.04)
+    if path is not None:
+        _save(fig, path)
+    return ax
+
+
+def plot_power_spectrum(flm, L: int, *, path=None, ax=None):
+    """Plot the angular power spectrum C_l = sum_m |f_lm|^2 / (2l+1).
+
+    Args:
+        flm: harmonic coefficients, shape ``(L, 2L-1)``, entry ``[l, L-1+m]``.
+            NumPy or JAX array.
+        L: band-limit (exclusive).
+        path: if given, the figure is saved there (atomically).
+        ax: axes to draw on; when omitted a new figure is created.
+
+    Returns:
+        The Matplotlib axes drawn on.
+
+    Zero or negative C_l cannot be shown on the logarithmic axis and are
+    skipped.
+    """
+    flm = np.asarray(flm)
+    if flm.shape != (L, 2 * L - 1):
+        raise ValueError(
+            f"flm for L={L} has shape {(L, 2 * L - 1)}, got {flm.shape} "
+            "(batch axes are not supported when plotting: pass one set)"
+        )
+    ell = np.arange(L)
+    cl = np.sum(np.abs(flm) ** 2, axis=-1) / (2 * ell + 1)
+    shown = cl > 0
+
+    if ax is None:
+        ax = _new_axes(path, None, (6.0, 4.0))
+    ax.semilogy(ell[shown], cl[shown], marker=".", linestyle="-")
+    ax.set_xlabel(r"$\ell$")
+    ax.set_ylabel(r"$C_\ell$")
+    ax.set_title("Angular power spectrum")
+    ax.grid(True, which="both", alpha=0.3)
+    if path is not None:
+        _save(ax.figure, path)
+    return ax

@@ -1,0 +1,62 @@
+"""Packaging for s2scatter.
+
+The version lives in ``s2scatter/_version.py`` only; it is read here with a
+regular expression so that building does not import the package (and hence
+JAX).
+"""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _read_version():
+    text = (HERE / "s2scatter" / "_version.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.M)
+    if match is None:
+        raise RuntimeError("cannot find __version__ in s2scatter/_version.py")
+    return match.group(1)
+
+
+setup(
+    name="s2scatter",
+    version=_read_version(),
+    description=(
+        "Spherical-harmonic, Wigner, wavelet and scattering transforms on the "
+        "sphere, with compiled CPU kernels and pure-JAX GPU kernels"
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["s2scatter", "s2scatter.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "jax>=0.4.30",
+        "ducc0",
+        "healpy",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "test": [
+            "pytest",
+            "pyssht",
+            "s2fft",
+            "scipy",
+            "pillow",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "s2scatter = s2scatter.cli:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Physics",
+        "Topic :: Scientific/Engineering :: Mathematics",
+    ],
+)

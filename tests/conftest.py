@@ -1,0 +1,18 @@
+"""Shared test configuration.
+
+Double precision is switched on before anything imports s2scatter, so that
+comparisons with pyssht / s2fft are made in float64 (see DESIGN.md section 2).
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    """A fresh, seeded NumPy generator per test."""
+    return np.random.default_rng(1234)
