@@ -112,11 +112,17 @@ def _from_gc(G, C, L, spin, dtype):
 
 
 def _alm_of_real(flm, L):
+    """m >= 0 entries of flm (..., L, 2L-1) as healpy alm (m < 0 entries are ignored)."""
     l, m, ip, _, _ = _alm_views(L)
     return flm[..., l, ip]
 
 
 def _real_from_alm(alm, L, dtype):
+    """Real-field alm (nalm,) -> flm (L, 2L-1) with conjugate-symmetric m < 0."""
+    import ducc0
+
+    if alm.ndim == 1:
+        return ducc0.sht.experimental.alm2flm(np.ascontiguousarray(alm, dtype=dtype)[None], 0)
     l, m, ip, im, sgn = _alm_views(L)
     out = np.zeros(alm.shape[:-1] + (L, 2 * L - 1), dtype=dtype)
     out[..., l, im] = sgn * np.conj(alm)

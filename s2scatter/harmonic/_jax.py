@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -89,19 +90,89 @@ def _kernel_bytes(leg: _Leg):
 
 
 @functools.lru_cache(maxsize=8)
-def _kernel(leg: _Leg):
-    """Device array P[m, l, t] (weights folded in when ``leg.weighted``)."""
+def _kernel(leg: _Leg, layout: str):
+    """Device array P (weights folded in when ``leg.weighted``), real.
+
+    ``layout="mlt"`` (analysis) or ``"mtl"`` (synthesis): the layouts XLA's
+    batched matmul consumes without a transpose (no copy, no constant folding).
+    """
     th = _leg_thetas(leg)
-    d = wigner_d_fixed_n(leg.L, -leg.spin, th)  # (L, 2L-1, T)
+    d = wigner_d_fixed_n(leg.L, -leg.spin, th)  # (L, 2L-1, T), float64 NumPy
     P = d * _norms(leg.L, leg.spin)[:, None, None]
     ell = np.arange(leg.L)
     P[ell < abs(leg.spin)] = 0.0
     if leg.weighted:
         P = P * quadrature_weights(leg.L, sampling="gl")[None, None, :]
-    P = np.transpose(P, (1, 0, 2))
+    P = np.transpose(P, (1, 0, 2) if layout == "mlt" else (1, 2, 0))
     if leg.half:
         P = P[leg.L - 1 :]
-    return jnp.asarray(np.ascontiguousarray(P), dtype=leg.dtype)
+    with jax.ensure_compile_time_eval():  # a concrete device array even when called under jit
+        return jnp.asarray(np.ascontiguousarray(P), dtype=leg.dtype)
+
+
+# Kernels reach the compiled code as *arguments* on eager calls (fast compile,
+# no multi-MB constants in the HLO); under a caller's jit they are captured
+# constants.  ``_ACTIVE.table`` is a list while recording which kernels a call
+# needs, and a dict key -> traced argument while compiling the eager wrapper.
+_ACTIVE = threading.local()
+
+
+def _lookup(key, build):
+    tab = getattr(_ACTIVE, "table", None)
+    if isinstance(tab, list):
+        tab.append(key)
+    elif tab is not None and key in tab:
+        return tab[key]
+    return build()
+
+
+def _build(key):
+    if key[0] == "P":
+        return _kernel(key[1], key[2])
+    return _resampler(*key[1:])[key[0] == "Ro"]
+
+
+def _with_tables(x, arrays, *, core, keys, static):
+    _ACTIVE.table = dict(zip(keys, arrays))
+    try:
+        return core(x, **dict(static))
+    finally:
+        _ACTIVE.table = None
+
+
+_with_tables_jit = jax.jit(_with_tables, static_argnames=("core", "keys", "static"))
+_KEYS_CACHE: dict = {}
+
+
+def _call(core, x, **static):
+    """Run ``core(x, **static)``; on concrete input, compile it with kernels as arguments."""
+    if isinstance(x, jax.core.Tracer):
+        return core(x, **static)
+    x = jnp.asarray(x)
+    st = tuple(sorted(static.items()))
+    ck = (core, st, x.shape, x.dtype)
+    keys = _KEYS_CACHE.get(ck)
+    if keys is None:
+        rec = []
+        _ACTIVE.table = rec
+        try:
+            jax.eval_shape(lambda y: core(y, **static), x)
+        finally:
+            _ACTIVE.table = None
+        keys = _KEYS_CACHE[ck] = tuple(dict.fromkeys(rec))
+    arrays = [_build(k) for k in keys]
+    return _with_tables_jit(x, arrays, core=core, keys=keys, static=st)
+
+
+def _split(x):
+    """complex (...) -> real (2, ...) so real kernels are never promoted to complex."""
+    if jnp.iscomplexobj(x):
+        return jnp.stack([x.real, x.imag]), True
+    return x[None], False
+
+
+def _join(y, was_complex):
+    return y[0] + 1j * y[1] if was_complex else y[0]
 
 
 # --------------------------------------------------------------------------
@@ -116,14 +187,18 @@ def _use_kernel(leg):
 def _leg_synth(flm_ms, leg: _Leg):
     """(..., L, M) -> (..., T, M): f_m(theta_t) = sum_l P[m,l,t] flm[l,m]."""
     if _use_kernel(leg):
-        return jnp.einsum("...lm,mlt->...tm", flm_ms, _kernel(leg))
+        xr, c = _split(flm_ms)
+        P = _lookup(("P", leg, "mtl"), lambda: _kernel(leg, "mtl"))
+        return _join(jnp.einsum("...lm,mtl->...tm", xr, P), c)
     return _primitive.apply("jax_leg_synth", flm_ms, leg)
 
 
 def _leg_adj(fm, leg: _Leg):
     """(..., T, M) -> (..., L, M): flm[l,m] = sum_t P[m,l,t] f_m(theta_t)."""
     if _use_kernel(leg):
-        return jnp.einsum("...tm,mlt->...lm", fm, _kernel(leg))
+        xr, c = _split(fm)
+        P = _lookup(("P", leg, "mlt"), lambda: _kernel(leg, "mlt"))
+        return _join(jnp.einsum("...tm,mlt->...lm", xr, P), c)
     return _primitive.apply("jax_leg_adj", fm, leg)
 
 
@@ -223,11 +298,13 @@ def _resampler(L, sampling, dtype):
     self_mirror = np.isclose(th, np.pi) | np.isclose(th, 0.0)
     mirror = np.where(self_mirror[None, :], 0.0, mirror)
     out = (direct + mirror, direct - mirror)
-    return tuple(jnp.asarray(r, dtype=dtype) for r in out)
+    with jax.ensure_compile_time_eval():
+        return tuple(jnp.asarray(r, dtype=dtype) for r in out)
 
 
 def _resample(fm, L, spin, sampling, ms, dtype):
-    Re, Ro = _resampler(L, sampling, dtype)
+    Re = _lookup(("Re", L, sampling, dtype), lambda: _resampler(L, sampling, dtype)[0])
+    Ro = _lookup(("Ro", L, sampling, dtype), lambda: _resampler(L, sampling, dtype)[1])
     ge = jnp.einsum("it,...tm->...im", Re, fm)
     go = jnp.einsum("it,...tm->...im", Ro, fm)
     even = jnp.asarray((ms + spin) % 2 == 0)
@@ -342,6 +419,15 @@ def _adj_synth_ms(f, L, spin, nside, half, rdt):
 
 def forward(f, L, *, spin, sampling, nside, reality, iter):
     """Pure-JAX forward transform; see :func:`s2scatter.forward`."""
+    return _call(_forward, f, L=L, spin=spin, sampling=sampling, nside=nside, reality=reality, iter=iter)
+
+
+def inverse(flm, L, *, spin, sampling, nside, reality):
+    """Pure-JAX inverse transform; see :func:`s2scatter.inverse`."""
+    return _call(_inverse, flm, L=L, spin=spin, sampling=sampling, nside=nside, reality=reality)
+
+
+def _forward(f, L, *, spin, sampling, nside, reality, iter):
     f = jnp.asarray(f)
     rdt, cdt = _dtypes(f)
     half = bool(reality)
@@ -365,8 +451,7 @@ def forward(f, L, *, spin, sampling, nside, reality, iter):
     return flm.astype(cdt)
 
 
-def inverse(flm, L, *, spin, sampling, nside, reality):
-    """Pure-JAX inverse transform; see :func:`s2scatter.inverse`."""
+def _inverse(flm, L, *, spin, sampling, nside, reality):
     flm = jnp.asarray(flm)
     rdt, cdt = _dtypes(flm)
     flm = flm.astype(cdt)

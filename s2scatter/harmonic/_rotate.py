@@ -36,7 +36,8 @@ __all__ = ["rotate"]
 
 @functools.lru_cache(maxsize=4)
 def _delta(L, dtype):
-    return jnp.asarray(delta_halfpi(L), dtype=dtype)
+    with jax.ensure_compile_time_eval():  # concrete even when first called under jit
+        return jnp.asarray(delta_halfpi(L), dtype=dtype)
 
 
 def _rotate_jax(flm, L, alpha, beta, gamma):

@@ -1,0 +1,287 @@
+#!/usr/bin/env python
+"""Benchmark: spherical-harmonic transforms, ours against the peers, in one process.
+
+For each sampling (mw, gl, healpix) and band-limit L, times forward and inverse
+transforms of a real, band-limited random map in float64 for:
+
+* ours, ``method="ducc"`` and ``method="jax"`` (jit-compiled, kernels built once),
+* raw ducc0 (``ducc0.sht.experimental`` / healpix geometry, same thread count),
+* pyssht (C backend, mw and gl), healpy (healpix, ``iter=0``),
+* s2fft's pure-JAX method (``method="jax"``).
+
+Reports the median of ``--repeats`` runs after a warm-up, first-call (compile)
+time for the JAX paths, the one-off kernel precompute of our ``jax`` method,
+the peak RSS increase during the timed calls, the max abs error against the
+reference coefficients, and the ratios that the targets are stated in:
+
+* ``ducc/raw``: our ducc method over raw ducc0 (target <= 1.25 at L >= 256),
+* ``s2fft/jax``: s2fft's jax method over ours (target >= 10 at L = 128, 256).
+
+Writes ``--out`` (JSON) with versions, machine and every row.
+
+Usage::
+
+    python scripts/bench_transforms.py                       # full grid (minutes)
+    python scripts/bench_transforms.py --L 64 128 256 --samplings mw --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Peak resident-set increase (bytes) while the block runs (5 ms polling)."""
+
+    def __enter__(self):
+        self.base = _rss_bytes()
+        self.peak = self.base
+        self._stop = False
+        self._t = threading.Thread(target=self._poll, daemon=True)
+        self._t.start()
+        return self
+
+    def _poll(self):
+        while not self._stop:
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._t.join()
+        self.peak = max(self.peak, _rss_bytes())
+        self.delta = self.peak - self.base
+
+
+def timeit(fn, repeats):
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - t0
+    ts = []
+    with PeakRSS() as mem:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            ts.append(time.perf_counter() - t0)
+    return {"first_s": first, "median_s": statistics.median(ts), "peak_rss_mb": mem.delta / 2**20}
+
+
+def random_real_flm(L, rng):
+    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
+    ell = np.arange(L)[:, None]
+    m = np.arange(-(L - 1), L)[None, :]
+    flm[np.abs(m) > ell] = 0
+    flm[:, L - 1] = flm[:, L - 1].real
+    for mm in range(1, L):
+        flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
+    return flm / (1.0 + ell)  # red spectrum
+
+
+def bench_case(sampling, L, args, rng):
+    import ducc0
+    import jax
+
+    import s2scatter
+    from s2scatter.sampling import flm_to_alm
+
+    nside = L // 2 if sampling == "healpix" else None
+    kw = dict(sampling=sampling, nside=nside, reality=True)
+    flm = random_real_flm(L, rng)
+    f = np.asarray(s2scatter.inverse(flm, L, method="ducc", **kw))
+    nt = s2scatter.harmonic.get_num_threads()
+    rows = []
+
+    def row(direction, impl, res, err=None, **extra):
+        r = {"sampling": sampling, "L": L, "nside": nside, "direction": direction, "impl": impl,
+             **res, "max_abs_err": err, **extra}
+        rows.append(r)
+        print(f"  {sampling:8s} L={L:5d} {direction:7s} {impl:12s} median {res['median_s']:.5f}s "
+              f"first {res['first_s']:.3f}s  peak+{res['peak_rss_mb']:.0f}MB"
+              + (f"  err {err:.1e}" if err is not None else ""), flush=True)
+
+    def err_flm(out):
+        return float(np.max(np.abs(np.asarray(out) - flm)))
+
+    fkw = dict(kw, iter=0) if sampling == "healpix" else kw
+    # ---- ours: ducc
+    fwd = lambda: s2scatter.forward(f, L, method="ducc", **fkw)  # noqa: E731
+    inv = lambda: s2scatter.inverse(flm, L, method="ducc", **kw)  # noqa: E731
+    row("forward", "ours-ducc", timeit(fwd, args.repeats), err_flm(fwd()) if sampling != "healpix" else None)
+    row("inverse", "ours-ducc", timeit(inv, args.repeats))
+
+    # ---- raw ducc0
+    alm = np.ascontiguousarray(flm_to_alm(flm, L))[None]
+    sht = ducc0.sht.experimental
+    if sampling == "healpix":
+        geom = ducc0.healpix.Healpix_Base(nside, "RING").sht_info()
+        w = 4 * np.pi / f.size
+        raw_f = lambda: sht.adjoint_synthesis(map=f[None], spin=0, lmax=L - 1, nthreads=nt, **geom) * w  # noqa: E731
+        raw_i = lambda: sht.synthesis(alm=alm, spin=0, lmax=L - 1, nthreads=nt, **geom)  # noqa: E731
+    else:
+        g = {"mw": "MW", "gl": "GL", "mwss": "CC", "dh": "F1"}[sampling]
+        raw_f = lambda: sht.analysis_2d(map=f[None], spin=0, lmax=L - 1, geometry=g, nthreads=nt)  # noqa: E731
+        raw_i = lambda: sht.synthesis_2d(alm=alm, spin=0, lmax=L - 1, geometry=g, ntheta=f.shape[0],  # noqa: E731
+                                         nphi=f.shape[1], nthreads=nt)
+    row("forward", "raw-ducc0", timeit(raw_f, args.repeats))
+    row("inverse", "raw-ducc0", timeit(raw_i, args.repeats))
+
+    # ---- pyssht / healpy
+    if sampling in ("mw", "gl") and L <= args.pyssht_max_L:
+        import pyssht
+
+        from s2scatter.sampling import flm_to_1d
+
+        M = sampling.upper()
+        flm1d = flm_to_1d(flm, L)
+        pf = lambda: pyssht.forward(f, L, Method=M, Reality=True)  # noqa: E731
+        pi = lambda: pyssht.inverse(flm1d, L, Method=M, Reality=True)  # noqa: E731
+        row("forward", "pyssht", timeit(pf, max(1, args.repeats // 2)))
+        row("inverse", "pyssht", timeit(pi, max(1, args.repeats // 2)))
+    if sampling == "healpix":
+        import healpy
+
+        hf = lambda: healpy.map2alm(f, lmax=L - 1, iter=0, use_weights=False)  # noqa: E731
+        hi = lambda: healpy.alm2map(alm[0], nside, lmax=L - 1)  # noqa: E731
+        row("forward", "healpy", timeit(hf, args.repeats))
+        row("inverse", "healpy", timeit(hi, args.repeats))
+
+    # ---- ours: jax
+    if L <= args.jax_max_L:
+        from s2scatter.harmonic import _jax as J
+
+        t0 = time.perf_counter()
+        # build (and cache) the kernels outside the timed compile
+        if s2scatter.harmonic.get_kernel_budget() and sampling != "healpix":
+            leg_f = J._Leg(L, 0, "gl", None, True, True, "float64")
+            leg_i = J._Leg(L, 0, sampling, None, True, False, "float64")
+            if J._use_kernel(leg_f):
+                J._kernel(leg_f, "mlt")
+            if J._use_kernel(leg_i):
+                J._kernel(leg_i, "mtl")
+        precompute = time.perf_counter() - t0
+        # eager calls: our jax method compiles internally with kernels as arguments
+        jf = lambda x: s2scatter.forward(x, L, method="jax", **fkw)  # noqa: E731
+        ji = lambda x: s2scatter.inverse(x, L, method="jax", **kw)  # noqa: E731
+        rf = timeit(lambda: jf(f), args.repeats)
+        ri = timeit(lambda: ji(flm), args.repeats)
+        row("forward", "ours-jax", rf, err_flm(jf(f)) if sampling != "healpix" else None,
+            precompute_s=precompute)
+        row("inverse", "ours-jax", ri, precompute_s=precompute)
+
+    # ---- s2fft jax
+    if sampling != "healpix" and L <= args.s2fft_max_L:
+        import s2fft
+
+        sf = lambda: s2fft.forward(f, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
+        si = lambda: s2fft.inverse(flm, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
+        row("forward", "s2fft-jax", timeit(sf, max(1, args.repeats // 2)), err_flm(sf()))
+        row("inverse", "s2fft-jax", timeit(si, max(1, args.repeats // 2)))
+    return rows
+
+
+def summarise(rows):
+    by = {}
+    for r in rows:
+        by[(r["sampling"], r["L"], r["direction"], r["impl"])] = r
+    out = []
+    keys = sorted({(r["sampling"], r["L"], r["direction"]) for r in rows})
+    hdr = (f"{'sampling':8s} {'L':>5s} {'dir':7s} {'ours-ducc':>10s} {'raw-ducc0':>10s} {'ducc/raw':>8s} "
+           f"{'ours-jax':>9s} {'s2fft-jax':>9s} {'s2fft/jax':>9s} {'jax 1st':>8s} {'s2fft 1st':>9s} "
+           f"{'pyssht':>8s} {'healpy':>8s}")
+    print("\n" + hdr)
+    print("-" * len(hdr))
+    for k in keys:
+        g = lambda impl, fld="median_s": by.get(k + (impl,), {}).get(fld)  # noqa: E731
+        od, rd, oj, sj = g("ours-ducc"), g("raw-ducc0"), g("ours-jax"), g("s2fft-jax")
+        rec = {
+            "sampling": k[0], "L": k[1], "direction": k[2],
+            "ducc_over_raw": od / rd if od and rd else None,
+            "s2fft_over_jax": sj / oj if sj and oj else None,
+            "jax_first_s": g("ours-jax", "first_s"), "s2fft_first_s": g("s2fft-jax", "first_s"),
+        }
+        out.append(rec)
+        fmt = lambda x, w=9, p=4: (f"{x:{w}.{p}f}" if x is not None else " " * (w - 1) + "-")  # noqa: E731
+        print(f"{k[0]:8s} {k[1]:5d} {k[2]:7s} {fmt(od, 10)} {fmt(rd, 10)} {fmt(rec['ducc_over_raw'], 8, 2)} "
+              f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
+              f"{fmt(rec['s2fft_first_s'], 9, 2)} {fmt(g('pyssht'), 8)} {fmt(g('healpy'), 8)}")
+    return out
+
+
+def versions():
+    import importlib.metadata as md
+
+    out = {}
+    for p in ("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "pyssht", "healpy", "s2fft"):
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            try:
+                out[p] = __import__(p).__version__
+            except Exception:  # noqa: BLE001
+                out[p] = None
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--L", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048])
+    p.add_argument("--samplings", nargs="+", default=["mw", "gl", "healpix"])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--jax-max-L", type=int, default=512, help="largest L for our jax method on CPU")
+    p.add_argument("--s2fft-max-L", type=int, default=256, help="largest L for s2fft's jax method")
+    p.add_argument("--pyssht-max-L", type=int, default=1024)
+    p.add_argument("--quick", action="store_true", help="3 repeats")
+    p.add_argument("--out", default="bench_out/bench_transforms.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats = 3
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import s2scatter  # noqa: F401
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for sampling in args.samplings:
+        for L in args.L:
+            print(f"[{sampling} L={L}]", flush=True)
+            rows.extend(bench_case(sampling, L, args, rng))
+    summary = summarise(rows)
+    meta = {
+        "script": "scripts/bench_transforms.py",
+        "argv": sys.argv[1:],
+        "versions": versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "jax_backend": jax.default_backend(),
+                    "devices": [str(d) for d in jax.devices()]},
+        "dtype": "float64", "reality": True,
+        "rows": rows, "summary": summary,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(meta, fh, indent=1)
+    os.replace(tmp, args.out)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
