@@ -112,22 +112,21 @@ def _from_gc(G, C, L, spin, dtype):
 
 
 def _alm_of_real(flm, L):
-    """m >= 0 entries of flm (..., L, 2L-1) as healpy alm (m < 0 entries are ignored)."""
-    l, m, ip, _, _ = _alm_views(L)
-    return flm[..., l, ip]
+    """Real-field alm (1, nalm) of the real part of the field with coefficients ``flm``.
+
+    ``a_lm = (f_lm + (-1)^m conj(f_l,-m)) / 2`` for m >= 0 (ducc0's compiled
+    converter): synthesising it gives ``Re`` of the complex inverse transform.
+    """
+    import ducc0
+
+    return ducc0.sht.experimental.flm2alm(np.ascontiguousarray(flm), 0, real=True)
 
 
-def _real_from_alm(alm, L, dtype):
+def _real_from_alm(alm, L, dtype, out=None):
     """Real-field alm (nalm,) -> flm (L, 2L-1) with conjugate-symmetric m < 0."""
     import ducc0
 
-    if alm.ndim == 1:
-        return ducc0.sht.experimental.alm2flm(np.ascontiguousarray(alm, dtype=dtype)[None], 0)
-    l, m, ip, im, sgn = _alm_views(L)
-    out = np.zeros(alm.shape[:-1] + (L, 2 * L - 1), dtype=dtype)
-    out[..., l, im] = sgn * np.conj(alm)
-    out[..., l, ip] = alm
-    return out
+    return ducc0.sht.experimental.alm2flm(np.ascontiguousarray(alm, dtype=dtype)[None], 0, out)
 
 
 # --------------------------------------------------------------------------
@@ -256,7 +255,7 @@ def _map_to_flm(kind, f, spec):
                 C = _map2alm(kind, im, 0, spec)[0]
                 out[i] = _from_gc(G, C, L, 0, cdt)
             else:
-                out[i] = _real_from_alm(G, L, cdt)
+                _real_from_alm(G, L, cdt, out[i])
         else:
             qu = np.ascontiguousarray(np.stack([fi.real, np.sign(s) * fi.imag]), dtype=rdt)
             GC = _map2alm(kind, qu, abs(s), spec)
@@ -276,8 +275,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     out = np.empty((fb.shape[0],) + tuple(mshape), dtype=rdt if real_out else cdt)
     for i, fi in enumerate(fb):
         if real_out:
-            alm = np.ascontiguousarray(_alm_of_real(fi, L))[None]
-            out[i] = _alm2map(kind, alm, 0, spec, rdt)[0]
+            out[i] = _alm2map(kind, _alm_of_real(fi, L), 0, spec, rdt)[0]
         elif s == 0:
             G, C = _to_gc(fi, L, 0)
             t0 = _alm2map(kind, np.ascontiguousarray(G)[None], 0, spec, rdt)[0]
@@ -311,20 +309,19 @@ def _host_inv(flm, spec):
 
 def _host_inv_T(ct, spec):
     if spec.reality:
-        # real synthesis uses m >= 0 only (and Re of m = 0): transpose is
-        # c_m * conj(adjoint_synthesis(ct)) on m >= 0, zero on m < 0.
-        L = spec.L
-        l, m, ip, _, _ = _alm_views(L)
+        # real inverse = Re(B flm); its JAX transpose on a real ct is conj(B^H ct),
+        # and B^H ct for real ct is the real-field adjoint synthesis with m < 0
+        # filled by conjugate symmetry.
         nmap = 1 if spec.sampling == "healpix" else 2
         batch = ct.shape[: ct.ndim - nmap]
         cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
         cdt = _cplx_dtype(ct.dtype)
-        out = np.zeros((cb.shape[0], L, 2 * L - 1), dtype=cdt)
-        cm = np.where(m == 0, 1.0, 2.0)
+        out = np.empty((cb.shape[0], spec.L, 2 * spec.L - 1), dtype=cdt)
         for i, ci in enumerate(cb):
-            a = _map2alm("adjoint_synthesis", np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None], 0, spec)[0]
-            out[i][l, ip] = cm * np.conj(a)
-        return out.reshape(batch + (L, 2 * L - 1))
+            ci = np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None]
+            a = _map2alm("adjoint_synthesis", ci, 0, spec)[0]
+            _real_from_alm(a, spec.L, cdt, out[i])
+        return np.conj(out).reshape(batch + (spec.L, 2 * spec.L - 1))
     return np.conj(_map_to_flm("adjoint_synthesis", np.conj(ct), spec))
 
 

@@ -232,6 +232,8 @@ def _scan_leg(x, leg: _Leg, *, adjoint: bool):
     T = len(th)
     init = jnp.zeros(x.shape[:-2] + (T, x.shape[-1]), dtype=x.dtype)
     acc, _ = wigner_d_fixed_n_jax(L, -leg.spin, th, body, init, dtype=rdt)
+    if leg.weighted:  # exact transpose of the weighted analysis stage
+        acc = acc * jnp.asarray(quadrature_weights(L, sampling="gl"), dtype=rdt)[:, None]
     return acc
 
 
@@ -398,7 +400,7 @@ def _dtypes(x):
 def _expand_half(flm_half, L):
     """m >= 0 half (..., L, L) -> full (..., L, 2L-1) by conjugate symmetry."""
     m = np.arange(1, L)
-    sgn = jnp.asarray((-1.0) ** m)
+    sgn = jnp.asarray((-1.0) ** m, dtype=flm_half.real.dtype)
     neg = jnp.conj(flm_half[..., :, 1:][..., ::-1]) * sgn[::-1]
     first = flm_half[..., :, :1]
     return jnp.concatenate([neg, first.real.astype(first.dtype), flm_half[..., :, 1:]], axis=-1)
@@ -456,5 +458,9 @@ def _inverse(flm, L, *, spin, sampling, nside, reality):
     rdt, cdt = _dtypes(flm)
     flm = flm.astype(cdt)
     half = bool(reality)
-    flm_ms = flm[..., L - 1 :] if half else flm
+    if half:  # Re of the full inverse: project onto conjugate-symmetric coefficients
+        sgn = jnp.asarray((-1.0) ** np.arange(L), dtype=rdt)
+        flm_ms = 0.5 * (flm[..., L - 1 :] + sgn * jnp.conj(flm[..., L - 1 :: -1]))
+    else:
+        flm_ms = flm
     return _synth_ms(flm_ms, L, spin, sampling, nside, half, rdt)

@@ -105,8 +105,9 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
     Args:
         flm: coefficients ``(..., L, 2L-1)``, entry ``[l, L-1+m]``.
         L, spin, sampling, nside, method: as in :func:`forward`.
-        reality: the signal is real: only ``m >= 0`` entries are read (and the
-            real part of ``m = 0``), the output is real.
+        reality: the signal is real: returns the real part of the inverse
+            transform (exactly the field when ``flm`` is conjugate-symmetric,
+            ``f_l,-m = (-1)^m conj(f_lm)``) at half the cost.
 
     Returns:
         map of shape ``(..., *f_shape(L, sampling))``; real iff ``reality``.

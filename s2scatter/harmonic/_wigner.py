@@ -42,7 +42,7 @@ def _scale(L, n):
 def _flip_conj(x_n, L, n):
     """f^l_{-m,-n} = (-1)^{m+n} conj(f^l_{mn}) for real signals on SO(3)."""
     m = np.arange(-(L - 1), L)
-    return jnp.conj(x_n[..., ::-1]) * jnp.asarray((-1.0) ** (m + n))
+    return jnp.conj(x_n[..., ::-1]) * jnp.asarray((-1.0) ** (m + n), dtype=x_n.real.dtype)
 
 
 def inverse(flmn, L, N, *, sampling="mw", nside=None, reality=False, method="auto"):
@@ -79,7 +79,8 @@ def inverse(flmn, L, N, *, sampling="mw", nside=None, reality=False, method="aut
     ns = range(0, N) if reality else range(-(N - 1), N)
     fn = {}
     for n in ns:
-        g = flmn[..., N - 1 + n, :, :] * jnp.asarray(_scale(L, n))[:, None]
+        x = flmn[..., N - 1 + n, :, :]
+        g = x * jnp.asarray(_scale(L, n), dtype=x.real.dtype)[:, None]
         fn[n] = _spherical.inverse(g, L, spin=-n, sampling=sampling, nside=nside, method=method)
     if reality:
         for n in range(1, N):
@@ -128,7 +129,7 @@ def forward(f, L, N, *, sampling="mw", nside=None, reality=False, method="auto")
     for n in ns:
         fn_ = jnp.take(fhat, N - 1 + n, axis=nax)
         g = _spherical.forward(fn_, L, spin=-n, sampling=sampling, nside=nside, method=method)
-        out[n] = g / jnp.asarray(np.where(np.arange(L) >= abs(n), _scale(L, n), 1.0))[:, None]
+        out[n] = g / jnp.asarray(np.where(np.arange(L) >= abs(n), _scale(L, n), 1.0), dtype=g.real.dtype)[:, None]
     if reality:
         for n in range(1, N):
             out[-n] = _flip_conj(out[n], L, n)
