@@ -60,6 +60,7 @@ class DuccSpec:
     nside: int | None
     reality: bool
     iter: int = 0
+    grid: tuple | None = None  # (ntheta, nphi) override of the ring grid (band-limit L <= ntheta)
 
 
 # --------------------------------------------------------------------------
@@ -137,6 +138,8 @@ def _real_from_alm(alm, L, dtype, out=None):
 def _ring_shape(spec):
     from ..sampling import f_shape
 
+    if spec.grid is not None:
+        return tuple(spec.grid)
     return f_shape(spec.L, sampling=spec.sampling, nside=spec.nside)
 
 

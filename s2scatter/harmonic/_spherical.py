@@ -22,7 +22,8 @@ import jax
 
 from . import _ducc, _validate
 
-__all__ = ["forward", "inverse", "METHODS", "resolve_method"]
+__all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "inverse_to_gl_grid",
+           "forward_from_gl_grid"]
 
 log = logging.getLogger("s2scatter")
 
@@ -133,3 +134,73 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
     from . import _jax
 
     return _jax.inverse(flm, L, spin=spin, sampling=sampling, nside=nside, reality=reality)
+
+
+# --------------------------------------------------------------------------
+# transforms between band-limit L and a finer Gauss-Legendre grid
+# --------------------------------------------------------------------------
+
+
+def gl_grid_shape(L_grid: int) -> tuple[int, int]:
+    """``(ntheta, nphi)`` of the Gauss-Legendre grid used for band-limit ``L_grid``.
+
+    ``ntheta = L_grid`` rings and an FFT-friendly ``nphi >= 2 L_grid - 1``
+    (``ducc0.fft.good_size``); exact quadrature for products of fields whose
+    band-limits add up to at most ``2 L_grid - 1``.
+    """
+    import ducc0
+
+    return (int(L_grid), int(ducc0.fft.good_size(2 * int(L_grid) - 1, True)))
+
+
+def inverse_to_gl_grid(flm, L, L_grid, *, spin=0, reality=False, method="auto"):
+    """Synthesise band-limit-``L`` coefficients on the GL grid of band-limit ``L_grid >= L``.
+
+    Cheaper than zero-padding to ``L_grid``: cost scales with ``L * L_grid``,
+    not ``L_grid**2``. Returns maps of shape ``(..., *gl_grid_shape(L_grid))``.
+    Differentiable, jit-able; internal building block of the scattering layer.
+    """
+    shape = gl_grid_shape(L_grid)
+    method = resolve_method(method, L, "gl")
+    if method == "ducc":
+        spec = _ducc.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
+        return _ducc.inverse(flm, spec)
+    from . import _jax
+
+    pad = [(0, 0)] * (flm.ndim - 2) + [(0, L_grid - L), (L_grid - L, L_grid - L)]
+    f = _jax.inverse(jax.numpy.pad(flm, pad), L_grid, spin=spin, sampling="gl", nside=None, reality=reality)
+    return _pad_phi(f, shape[1], L_grid)
+
+
+def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
+    """Analyse maps on the GL grid of band-limit ``L_grid`` up to band-limit ``L <= L_grid``.
+
+    Exact for fields of band-limit ``<= 2 L_grid - L``; the adjoint-matched
+    partner of :func:`inverse_to_gl_grid`. Returns ``(..., L, 2L-1)``.
+    """
+    shape = gl_grid_shape(L_grid)
+    method = resolve_method(method, L, "gl")
+    if method == "ducc":
+        spec = _ducc.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
+        return _ducc.forward(f, spec)
+    from . import _jax
+
+    if shape[1] != 2 * L_grid - 1:  # resample phi exactly: keep |m| < L_grid Fourier modes
+        F = jax.numpy.fft.fft(f, axis=-1)
+        keep = jax.numpy.concatenate([F[..., :L_grid], F[..., shape[1] - L_grid + 1:]], axis=-1)
+        f = jax.numpy.fft.ifft(keep, axis=-1) * ((2 * L_grid - 1) / shape[1])
+        f = f.real if reality else f
+    flm = _jax.forward(f, L_grid, spin=spin, sampling="gl", nside=None, reality=reality, iter=0)
+    return flm[..., :L, L_grid - L : L_grid + L - 1]
+
+
+def _pad_phi(f, nphi, L_grid):
+    """Resample rings of 2L_grid-1 points to nphi points (exact for |m| < L_grid)."""
+    n0 = 2 * L_grid - 1
+    if nphi == n0:
+        return f
+    F = jax.numpy.fft.fft(f, axis=-1)
+    z = jax.numpy.zeros(F.shape[:-1] + (nphi - n0,), F.dtype)
+    G = jax.numpy.concatenate([F[..., :L_grid], z, F[..., L_grid:]], axis=-1)
+    out = jax.numpy.fft.ifft(G, axis=-1) * (nphi / n0)
+    return out.real if not jax.numpy.iscomplexobj(f) else out

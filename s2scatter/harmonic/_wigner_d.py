@@ -32,7 +32,7 @@ run upwards from ``l0 = max(|m|, |n|)``, where the closed form is::
 Upward recursion in ``l`` is stable: below the turning point d grows with l (the
 dominant solution), beyond it the recursion oscillates.  Near the poles, though, the two
 characteristic roots exp(+-i theta) merge, and in this plain form rounding errors grow
-like ~l^2 eps (3e-13 at L = 256, ~1e-11 at L = 2048; 5e-4 in float32 at L = 256).  So
+like ~l^2 eps (3e-13 at L = 256, ~5e-12 at L = 2048; 5e-4 in float32 at L = 256).  So
 the recursion is run in Reinsch's modified form: carry d^l and
 e^l = d^l - sigma d^{l-1} (sigma = +1 for theta <= pi/2, -1 beyond), with::
 
@@ -47,8 +47,9 @@ errors no longer accumulate: ~3e-14 at L = 2048 in float64, ~3e-6 in float32.
 Starting values can be far below the float range (e.g. ``sin(theta/2)^4000``), so they
 are evaluated in log space (extended precision, when theta is known on the host) and
 carried as ``mantissa * 2^(k B)`` with an int16 scale index ``k <= 0`` (``B`` = 480
-bits in float64, 60 in float32); whenever a scaled mantissa exceeds 1 (checked every 4
-degrees in NumPy, every degree in JAX) it is multiplied by ``2^-B`` and ``k`` incremented.
+bits in float64, 60 in float32); whenever a scaled mantissa exceeds 1 (JAX, checked
+every degree) or 2 (NumPy, every 4 degrees) it is multiplied by ``2^-B`` and ``k``
+incremented.
 Values below ~1e-289 (float64) / ~1e-36 (float32) may come out as 0.
 
 Accuracy (float64; measured in ``tests/test_wigner_d.py``): :func:`wigner_d_all` and
@@ -61,7 +62,8 @@ Nothing here is cached: callers that reuse results cache them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple
+import dataclasses
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -398,15 +400,16 @@ def wigner_d_fixed_n(L: int, n: int, theta) -> np.ndarray:
 _FLUSH = 1e-290
 
 
-def _risbo(L: int, c: float, s: float) -> np.ndarray:
-    """d^l_{mn} for l < L at the angle with cos(beta/2) = c, sin(beta/2) = s."""
-    out = np.zeros((L, 2 * L - 1, 2 * L - 1))
-    out[0, L - 1, L - 1] = 1.0
+def _risbo_iter(L: int, c: float, s: float) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(l, d^l)`` for l < L, ``d^l`` of shape (2l+1, 2l+1) indexed [l+m, l+n], at
+    the angle with cos(beta/2) = c, sin(beta/2) = s.  ``d^l`` is a view of a work buffer,
+    valid until the next iteration."""
     sq = np.sqrt(np.arange(2 * L, dtype=np.float64))
     size = (2 * L) ** 2
     bufs = [np.empty(size) for _ in range(5)]  # no per-step allocations (page faults)
     d = bufs[0][:1].reshape(1, 1)
     d[0, 0] = 1.0
+    yield 0, d
     for l in range(1, L):
         for J in (2 * l - 1, 2 * l):  # half steps: j = J/2 from j - 1/2
             # d is (J, J), indexed [j-1/2 + m, j-1/2 + n]; build e (J+1, J+1):
@@ -432,6 +435,12 @@ def _risbo(L: int, c: float, s: float) -> np.ndarray:
             tiny = np.abs(d) < _FLUSH
             if tiny.any():
                 d[tiny] = 0.0
+        yield l, d
+
+
+def _risbo(L: int, c: float, s: float) -> np.ndarray:
+    out = np.zeros((L, 2 * L - 1, 2 * L - 1))
+    for l, d in _risbo_iter(L, c, s):
         out[l, L - 1 - l : L + l, L - 1 - l : L + l] = d
     return out
 
@@ -490,25 +499,42 @@ def delta_halfpi(L: int) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-class WignerDFixedNState(NamedTuple):
-    """Carry of the fixed-n recursion (a pytree of arrays), from
-    :func:`wigner_d_fixed_n_scan_init`.
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class WignerDFixedNState:
+    """Carry of the fixed-n recursion, from :func:`wigner_d_fixed_n_scan_init`.
 
-    ``d``/``e``: scaled mantissas of d^{l-1} and of e^{l-1} = d^{l-1} -+ d^{l-2} (the
-    modified recursion, see :func:`wigner_d_fixed_n_step`), shape ``(2L-1, T)``; values
+    A pytree whose leaves are arrays with ``R`` rows (``R = 2L-1`` for m = -(L-1)..L-1,
+    or ``R = L`` for m = 0..L-1 with ``nonneg_m``) and ``T`` columns; ``L`` and
+    ``nonneg_m`` are static (pytree aux data).  ``d``/``e`` are the scaled mantissas of
+    d^{l-1} and e^{l-1} = d^{l-1} -+ d^{l-2} (see :func:`wigner_d_fixed_n_step`); values
     are ``mantissa * 2**(k * B)`` with int16 ``k <= 0`` (``B`` = 480 bits in float64, 60
-    in float32).  The other fields are loop constants.
+    in float32).  The other leaves are loop constants.
     """
 
-    d: Any
-    e: Any
-    k: Any
-    start_mant: Any  # (2L-1, T) scaled mantissa of d^{l0}_{mn}(theta_t)
-    start_k: Any  # (2L-1, T) int16 scale index of the starting values
+    d: Any  # (R, T)
+    e: Any  # (R, T)
+    k: Any  # (R, T) int16
+    start_mant: Any  # (R, T) scaled mantissa of d^{l0}_{mn}(theta_t), l0 = max(|m|, |n|)
+    start_k: Any  # (R, T) int16 scale index of the starting values
     w: Any  # (T,) -sin^2(theta/2) where theta <= pi/2, +cos^2(theta/2) beyond
     lo: Any  # (T,) bool, theta <= pi/2
-    m: Any  # (2L-1,) m = -(L-1)..L-1, float
+    m: Any  # (R,) the m of each row, float
     n: Any  # () float
+    L: int = dataclasses.field(default=1, metadata={"static": True})
+    nonneg_m: bool = dataclasses.field(default=False, metadata={"static": True})
+
+    _LEAVES = ("d", "e", "k", "start_mant", "start_k", "w", "lo", "m", "n")
+
+    def tree_flatten(self):
+        return tuple(getattr(self, f) for f in self._LEAVES), (self.L, self.nonneg_m)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, L=aux[0], nonneg_m=aux[1])
+
+    def _replace(self, **kw):
+        return dataclasses.replace(self, **kw)
 
 
 def _jax_dtype(dtype):
@@ -522,7 +548,9 @@ def _jax_dtype(dtype):
     return dtype
 
 
-def wigner_d_fixed_n_scan_init(L: int, n: int, theta, *, dtype=None) -> WignerDFixedNState:
+def wigner_d_fixed_n_scan_init(
+    L: int, n: int, theta, *, dtype=None, nonneg_m: bool = False
+) -> WignerDFixedNState:
     """Initial carry for :func:`wigner_d_fixed_n_step` (degree ``l = 0`` comes first).
 
     Args:
@@ -535,6 +563,9 @@ def wigner_d_fixed_n_scan_init(L: int, n: int, theta, *, dtype=None) -> WignerDF
             theta is out of range, is not checked).
         dtype: ``jnp.float64`` or ``jnp.float32``; default float64 when x64 is enabled,
             else float32.
+        nonneg_m: compute only the rows m = 0..L-1 (half the work, e.g. for real
+            signals, where d^l_{-m,n} is not needed); the steps then yield ``(L, T)``
+            arrays indexed ``[m, t]``.
 
     Returns:
         :class:`WignerDFixedNState`.  Cost O(L T) time and memory.
@@ -543,8 +574,8 @@ def wigner_d_fixed_n_scan_init(L: int, n: int, theta, *, dtype=None) -> WignerDF
     n = _check_n(L, n)
     dtype = _jax_dtype(dtype)
     bits = _SCALE_BITS[np.dtype(dtype)]
-    m_all = np.arange(-(L - 1), L)
-    _, a, b, hlb, sign = _start_constants(L, m_all, n)
+    m_rows = np.arange(0 if nonneg_m else -(L - 1), L)
+    _, a, b, hlb, sign = _start_constants(L, m_rows, n)
     if isinstance(theta, jax.core.Tracer):
         th = jnp.atleast_1d(jnp.asarray(theta, dtype=dtype))
         lo = th <= 0.5 * np.pi
@@ -582,8 +613,10 @@ def wigner_d_fixed_n_scan_init(L: int, n: int, theta, *, dtype=None) -> WignerDF
         start_k=start_k,
         w=w,
         lo=lo,
-        m=jnp.asarray(m_all, dtype),
+        m=jnp.asarray(m_rows, dtype),
         n=jnp.asarray(n, dtype),
+        L=L,
+        nonneg_m=bool(nonneg_m),
     )
 
 
@@ -604,20 +637,22 @@ def wigner_d_fixed_n_step(state: WignerDFixedNState, l):
 
     Returns:
         ``(new_state, d_l)``, ``d_l[L-1+m, t] = d^l_{m,n}(theta_t)`` of shape ``(2L-1, T)``
-        in the state's dtype; zero for ``|m| > l`` or ``l < |n|``; magnitudes below
-        ~1e-289 (float64) / ~1e-36 (float32) may come out as 0.
+        (``d_l[m, t]``, shape ``(L, T)``, with ``nonneg_m``) in the state's dtype; zero
+        for ``|m| > l`` or ``l < |n|``; magnitudes below ~1e-289 (float64) / ~1e-36
+        (float32) may come out as 0.
 
-    Cost: O(L T) per step: one fused elementwise pass over all 2L-1 rows (masked),
-    reading d, e, k and writing them and d_l; the starting values are read only for the
-    two rows m = +-l (all rows once, at l = |n|).
+    Cost: O(L T) per step: one fused elementwise pass over all rows (masked), reading
+    d, e, k and writing them and d_l; the starting values are read only for the rows
+    m = +-l (all rows once, at l = |n|).
     """
     dt = state.d.dtype
     bits = _SCALE_BITS[np.dtype(dt)]
-    m, n = state.m, state.n
-    L = (m.shape[0] + 1) // 2
+    m, n, L = state.m, state.n, state.L
     l = jnp.asarray(l, jnp.int32)
     lf = l.astype(dt)
     an = jnp.abs(n)
+    # rows where the starting values of m = +-l sit
+    start_rows = (l,) if state.nonneg_m else (L - 1 - l, L - 1 + l)
 
     def start_all(st):  # l <= |n|: zeros, except every row |m| <= |n| starts at l = |n|
         mask = ((jnp.abs(m) <= an) & (lf == an))[:, None]
@@ -632,9 +667,9 @@ def wigner_d_fixed_n_step(state: WignerDFixedNState, l):
         e = gamma * st.d + jnp.where(lo, be, -be)
         d = jnp.where(lo, st.d + e, e - st.d)
         k = st.k
-        for row in (L - 1 - l, L - 1 + l):
+        for row in start_rows:
             sm = jax.lax.dynamic_slice_in_dim(st.start_mant, row, 1)
-            sk = jax.lax.dynamic_slice_in_dim(st.start_k, row, 1).astype(k.dtype)
+            sk = jax.lax.dynamic_slice_in_dim(st.start_k, row, 1)
             d = jax.lax.dynamic_update_slice_in_dim(d, sm, row, 0)
             e = jax.lax.dynamic_update_slice_in_dim(e, sm, row, 0)
             k = jax.lax.dynamic_update_slice_in_dim(k, sk, row, 0)
@@ -658,16 +693,24 @@ def wigner_d_fixed_n_jax(
     init: Any,
     *,
     dtype=None,
+    nonneg_m: bool = False,
     unroll: int = 1,
 ):
     """Scan the fixed-n recursion over ``l = 0..L-1``, handing each degree to ``body``.
 
     Never holds more than two degrees: ``body(acc, l, d_l) -> (acc, y)`` receives
-    ``d_l[L-1+m, t] = d^l_{m,n}(theta_t)`` (shape ``(2L-1, T)``, zero for ``|m| > l``)
-    and a traced int32 ``l``; ``acc`` is any pytree carried along from ``init``, and the
-    ``y`` (any pytree, or ``None``) are stacked along a new leading axis of length ``L``
-    exactly as by ``jax.lax.scan``.  Pure ``jax.numpy``; jit-able with ``L``, ``n``,
-    ``body`` static (``theta``, and whatever ``body`` closes over, may be traced).
+    ``d_l[L-1+m, t] = d^l_{m,n}(theta_t)`` (shape ``(2L-1, T)``, zero for ``|m| > l``;
+    with ``nonneg_m``, ``d_l[m, t]`` for m = 0..L-1, shape ``(L, T)``) and a traced
+    int32 ``l``; ``acc`` is any pytree carried along from ``init``, and the ``y`` (any
+    pytree, or ``None``) are stacked along a new leading axis of length ``L`` exactly as
+    by ``jax.lax.scan``.  Pure ``jax.numpy``; jit-able with ``L``, ``n``, ``body``
+    static (``theta``, and whatever ``body`` closes over, may be traced).
+
+    ``theta`` may also be a :class:`WignerDFixedNState` from
+    :func:`wigner_d_fixed_n_scan_init` (then ``dtype``/``nonneg_m`` are taken from it).
+    Building it once outside ``jit`` and passing it in as an argument gives the
+    host-accurate starting values without baking ``(2L-1, T)`` constants into the
+    compiled program (a concrete numpy ``theta`` closed over inside ``jit`` does that).
 
     Typical uses in a spin-s SHT (``n = -s``, ``lam[l] = (-1)^s sqrt((2l+1)/4pi)``)::
 
@@ -683,7 +726,7 @@ def wigner_d_fixed_n_jax(
         _, flm = wigner_d_fixed_n_jax(L, -s, theta, body, None)   # flm: (L, 2L-1)
 
     Args:
-        L, n, theta, dtype: as :func:`wigner_d_fixed_n_scan_init`.
+        L, n, theta, dtype, nonneg_m: as :func:`wigner_d_fixed_n_scan_init`.
         body: ``(acc, l, d_l) -> (acc, y)``.
         init: initial ``acc``.
         unroll: passed to ``jax.lax.scan``.
@@ -697,7 +740,12 @@ def wigner_d_fixed_n_jax(
     with theta traced (its starting values are then computed in float32, and theta itself
     is rounded to float32), and flushes magnitudes below ~1e-36 to 0.
     """
-    state = wigner_d_fixed_n_scan_init(L, n, theta, dtype=dtype)
+    if isinstance(theta, WignerDFixedNState):
+        state = theta
+        if state.L != L or state.m.shape[0] != (L if state.nonneg_m else 2 * L - 1):
+            raise ValueError(f"state was built for L={state.L}, not L={L}")
+    else:
+        state = wigner_d_fixed_n_scan_init(L, n, theta, dtype=dtype, nonneg_m=nonneg_m)
 
     def f(carry, l):
         st, acc = carry
