@@ -84,6 +84,7 @@ def _alm_views(L):
 def _to_gc(flm, L, spin):
     """flm (..., L, 2L-1) -> (G, C) alm arrays (..., nalm) of a spin-|s| pair."""
     l, m, ip, im, sgn = _alm_views(L)
+    sgn = sgn.astype(flm.real.dtype)  # keep complex64 complex64
     fpos = flm[..., l, ip]
     fneg = flm[..., l, im]
     if spin >= 0:

@@ -45,7 +45,7 @@ def resolve_method(method: str, L: int, sampling: str) -> str:
 def _prepare(L, spin, sampling, nside, reality, iter):
     L = _validate.check_L(L)
     spin = _validate.check_spin(spin, L)
-    sampling, nside = _validate.check_sampling(sampling, L, nside, stacklevel=4)
+    sampling, nside = _validate.check_sampling(sampling, L, nside)
     if reality and spin != 0:
         raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
     if isinstance(iter, bool) or not isinstance(iter, int) or iter < 0:

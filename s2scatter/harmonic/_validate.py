@@ -25,7 +25,7 @@ __all__ = [
 _WARNED = {"x64": False}
 
 
-def warn_x64_once(stacklevel=4):
+def warn_x64_once(stacklevel=None):
     """Warn (once per process) when JAX runs without 64-bit support."""
     if _WARNED["x64"] or jax.config.jax_enable_x64:
         return
@@ -34,12 +34,12 @@ def warn_x64_once(stacklevel=4):
         "JAX runs in 32-bit mode (jax_enable_x64 is off): float64 inputs are computed "
         "in float32. Call jax.config.update('jax_enable_x64', True) at start-up for "
         "double precision.",
-        stacklevel=stacklevel,
+        stacklevel=external_stacklevel() if stacklevel is None else stacklevel,
     )
 
 
 def check_L(L) -> int:
-    warn_x64_once(stacklevel=5)
+    warn_x64_once()
     if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
         raise ValueError(f"L must be a positive integer (exclusive band-limit), got {L!r}")
     return int(L)
@@ -53,7 +53,19 @@ def check_spin(spin, L) -> int:
     return int(spin)
 
 
-def check_sampling(sampling, L, nside, *, stacklevel=3):
+def external_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first frame outside s2scatter."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def check_sampling(sampling, L, nside, *, stacklevel=None):
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
     if sampling == "healpix":
@@ -70,7 +82,7 @@ def check_sampling(sampling, L, nside, *, stacklevel=3):
             warnings.warn(
                 f"L = {L} > 3*nside = {3 * nside}: HEALPix cannot resolve these modes; "
                 "the forward transform will be badly conditioned",
-                stacklevel=stacklevel,
+                stacklevel=external_stacklevel() if stacklevel is None else stacklevel,
             )
         return sampling, int(nside)
     if nside is not None:

@@ -381,7 +381,9 @@ def thetas(L, *, sampling="mw", nside=None) -> np.ndarray:
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
     if sampling == "mw":
-        return np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)
+        th = np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)
+        th[-1] = np.pi  # the last ring is the south pole exactly (rounding can overshoot)
+        return th
     if sampling == "mwss":
         return np.pi * np.arange(L + 1) / L
     if sampling == "dh":
