@@ -172,8 +172,17 @@ def _k_map2alm_raw(kind, maps, spin, spec):
     return fn(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
 
 
-def _k_alm2map_raw(kind, alm, spin, spec, real_dtype):
-    """alm (ncomp, nalm) -> real maps (ncomp, *mapshape).
+def aligned_empty(shape, dtype, align=64):
+    """``np.empty`` with a 64-byte aligned buffer (JAX can then adopt it without a copy)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(n + align, np.uint8)
+    off = (-buf.ctypes.data) % align
+    return buf[off : off + n].view(dtype).reshape(shape)
+
+
+def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
+    """alm (ncomp, nalm) -> real maps (ncomp, *mapshape), written into ``out`` if given.
 
     kind: "synthesis" or "adjoint_analysis".
     """
@@ -186,13 +195,14 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype):
         g = _healpix_geom(spec.nside)
         if kind != "synthesis":
             raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
-        out = np.empty((alm.shape[0], 12 * spec.nside**2), dtype=real_dtype)
+        if out is None:
+            out = np.empty((alm.shape[0], 12 * spec.nside**2), dtype=real_dtype)
         return sht.synthesis(alm=alm, map=out, spin=spin, lmax=lmax, nthreads=nt, **g)
     ntheta, nphi = _ring_shape(spec)
     fn = sht.synthesis_2d if kind == "synthesis" else sht.adjoint_analysis_2d
     return fn(
         alm=alm, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling],
-        ntheta=ntheta, nphi=nphi, nthreads=nt,
+        ntheta=ntheta, nphi=nphi, nthreads=nt, map=out,
     )
 
 
@@ -223,10 +233,14 @@ def _map2alm(kind, maps, spin, spec):
     return _k_map2alm_raw(kind, maps, spin, spec)
 
 
-def _alm2map(kind, alm, spin, spec, real_dtype):
+def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
     if spec.sampling == "healpix" and kind == "adjoint_analysis":
-        return _hp_forward_adjoint(alm, spin, spec, real_dtype)
-    return _k_alm2map_raw(kind, alm, spin, spec, real_dtype)
+        res = _hp_forward_adjoint(alm, spin, spec, real_dtype)
+        if out is not None:
+            out[...] = res
+            return out
+        return res
+    return _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out)
 
 
 # --------------------------------------------------------------------------
@@ -249,7 +263,7 @@ def _map_to_flm(kind, f, spec):
     batch = f.shape[: f.ndim - nmap]
     fb = f.reshape((-1,) + f.shape[f.ndim - nmap :])
     rdt, cdt = _real_dtype(f.dtype), _cplx_dtype(f.dtype)
-    out = np.empty((fb.shape[0], L, 2 * L - 1), dtype=cdt)
+    out = aligned_empty((fb.shape[0], L, 2 * L - 1), cdt)
     for i, fi in enumerate(fb):
         if np.isrealobj(fi) or s == 0:
             re = np.ascontiguousarray(fi.real, dtype=rdt)[None]
@@ -276,10 +290,10 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     rdt = _real_dtype(flm.dtype)
     fb = fb.astype(cdt, copy=False)
     mshape = (12 * spec.nside**2,) if spec.sampling == "healpix" else _ring_shape(spec)
-    out = np.empty((fb.shape[0],) + tuple(mshape), dtype=rdt if real_out else cdt)
+    out = aligned_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
     for i, fi in enumerate(fb):
         if real_out:
-            out[i] = _alm2map(kind, _alm_of_real(fi, L), 0, spec, rdt)[0]
+            _alm2map(kind, _alm_of_real(fi, L), 0, spec, rdt, out=out[i][None])
         elif s == 0:
             G, C = _to_gc(fi, L, 0)
             t0 = _alm2map(kind, np.ascontiguousarray(G)[None], 0, spec, rdt)[0]
@@ -320,7 +334,7 @@ def _host_inv_T(ct, spec):
         batch = ct.shape[: ct.ndim - nmap]
         cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
         cdt = _cplx_dtype(ct.dtype)
-        out = np.empty((cb.shape[0], spec.L, 2 * spec.L - 1), dtype=cdt)
+        out = aligned_empty((cb.shape[0], spec.L, 2 * spec.L - 1), cdt)
         for i, ci in enumerate(cb):
             ci = np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None]
             a = _map2alm("adjoint_synthesis", ci, 0, spec)[0]
