@@ -1,7 +1,9 @@
 """s2scatter: deep learning on the sphere with JAX.
 
 Layers, bottom up: :mod:`s2scatter.sampling` (grids, NumPy only) ->
-:mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms).
+:mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms) ->
+:mod:`s2scatter.wavelets` (scale-discretised wavelets) ->
+:mod:`s2scatter.scattering` (the equivariant scattering front end).
 The most used functions are re-exported here::
 
     import s2scatter
@@ -14,8 +16,21 @@ JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
 """
 
-from . import harmonic, sampling, wigner
+from . import harmonic, sampling, scattering, wavelets, wigner
 from ._version import __version__
 from .harmonic import forward, inverse, rotate
+from .scattering import Scattering, ScatteringConfig
 
-__all__ = ["__version__", "forward", "harmonic", "inverse", "rotate", "sampling", "wigner"]
+__all__ = [
+    "Scattering",
+    "ScatteringConfig",
+    "__version__",
+    "forward",
+    "harmonic",
+    "inverse",
+    "rotate",
+    "sampling",
+    "scattering",
+    "wavelets",
+    "wigner",
+]
