@@ -77,10 +77,44 @@ def _fields(x, step: Step):
     return ws, U
 
 
+def _pooled_modulus(x, step: Step):
+    """U on the grid without forming complex fields: |w_n|^2 = t0^2 + t1^2 for the
+    (Q, U)-type pair ducc0 returns for spin transforms (forward pass only)."""
+    bank = BANKS[step.bank]
+    P = None
+    for row, n, wt in zip(bank.h[step.j], bank.ns[step.j], bank.weights[step.j]):
+        syn, real = _specs(step, n)
+        c = x * row.astype(x.dtype)[:, None]
+        if real or n == 0:
+            w = _ducc._host_inv(c, syn)
+            p = np.multiply(w, w, out=w) if real else (w.real**2 + w.imag**2)
+        else:
+            # per batch item: ducc0 returns the two real components of the spin field
+            batch = c.shape[:-2]
+            cb = c.reshape((-1,) + c.shape[-2:])
+            p = None
+            for i, ci in enumerate(cb):
+                G, C = _ducc._to_gc(ci, step.Lj, -n)
+                t = _ducc._alm2map("synthesis", np.ascontiguousarray(np.stack([G, C])), abs(n), syn,
+                                   _ducc._real_dtype(c.dtype))
+                np.multiply(t, t, out=t)
+                ti = t[0] + t[1]
+                if p is None:
+                    p = np.empty(cb.shape[:1] + ti.shape, ti.dtype)
+                p[i] = ti
+            p = p.reshape(batch + p.shape[1:])
+        if wt != 1.0:
+            p *= wt
+        if P is None:
+            P = p
+        else:
+            P += p
+    return np.sqrt(P, out=P)
+
+
 def _host_forward(x, step: Step):
     x = np.asarray(x)
-    _, U = _fields(x, step)
-    return _ducc._host_fwd(U, _analysis_spec(step))
+    return _ducc._host_fwd(_pooled_modulus(x, step), _analysis_spec(step))
 
 
 def _host_vjp(x, ct, step: Step):
