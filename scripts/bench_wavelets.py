@@ -45,6 +45,9 @@ import time
 
 import numpy as np
 
+# measure this working tree, not whatever copy of s2scatter is installed
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def _rss_bytes():
     with open("/proc/self/statm") as fh:
@@ -213,14 +216,17 @@ def main(argv=None):
     p.add_argument("--s2wav-max-L", type=int, default=2048)
     p.add_argument("--s2wav-max-s", type=float, default=60.0, help="skip s2wav when a call would exceed this")
     p.add_argument("--no-s2wav", action="store_true", help="ours only (clean peak RSS: no torch import)")
+    p.add_argument("--threads", type=int, default=0, help="ducc threads for ours (0: all cores)")
     p.add_argument("--out", default="bench_out/bench_wavelets.json")
     args = p.parse_args(argv)
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import s2scatter  # noqa: F401
+    import s2scatter
 
+    print(f"s2scatter from {os.path.dirname(s2scatter.__file__)}", flush=True)
+    s2scatter.harmonic.set_num_threads(args.threads)
     state = {"s2wav": None}
     if not args.no_s2wav:
         try:  # import up front so that torch's import never lands inside a measurement

@@ -10,7 +10,7 @@ What is tested and why the tolerances are what they are:
   is a binomial identity: both hold to a few roundings, 1e-14 absolute.
 * Exact reconstruction (must-show 2): analysis + synthesis is about 2 + 4 J
   SHTs, each exact on MW/GL grids to ~1e-15 * sqrt(L) relative; 1e-12 relative
-  (max-norm) holds with a margin at L = 256 (measured 5e-13).
+  (max-norm) holds with a margin at L = 256 (measured 1e-13 to 5e-13).
 * HEALPix has no exact quadrature: the reconstruction error is that of the
   transform core's iterated forward SHT (``iter=3``); we assert it is within
   3x the core's own round-trip residual and below the documented bounds.
@@ -205,7 +205,6 @@ def _roundtrip(rng, L, N, *, sampling="mw", reality=True, spin=0, method="auto",
     return f, W.synthesis(f_wav, f_scal, L, **kw), f_wav, f_scal
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sampling", ["mw", "gl"])
 @pytest.mark.parametrize("N", [1, 3])
 def test_exact_reconstruction_L256(rng, sampling, N):
@@ -215,7 +214,7 @@ def test_exact_reconstruction_L256(rng, sampling, N):
     assert f_wav[-1].shape == (2 * N - 1,) + f_shape(256, sampling=sampling) and f_wav[-1].dtype == np.float64
 
 
-@pytest.mark.parametrize("sampling,N,reality", [("mw", 1, True), ("mw", 3, False), ("gl", 3, True), ("gl", 1, False)])
+@pytest.mark.parametrize("sampling,N,reality", [("mw", 3, False), ("gl", 1, False)])
 def test_exact_reconstruction_L64(rng, sampling, N, reality):
     f, g, _, _ = _roundtrip(rng, 64, N, sampling=sampling, reality=reality)
     assert rel(g, f) <= RECON_TOL

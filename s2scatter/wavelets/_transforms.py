@@ -104,9 +104,16 @@ def _plan(fb, N, multiresolution):
     return out, sc.scal_bandlimit(multiresolution)
 
 
-def _ns(N, Nj, Lj, reality):
-    """Orientation modes that can be non-zero: n = N-1 (mod 2), |n| < min(N_j, L_j)."""
+def _ns(N, Nj, Lj, reality, psi_j=None):
+    """Orientation modes that can be non-zero: n = N-1 (mod 2), |n| < min(N_j, L_j).
+
+    With concrete filters ``psi_j`` (``(L, 2N-1)``), modes whose wavelet is
+    identically zero at this scale (e.g. ``|n| > l`` on its whole support) are
+    dropped too: their maps vanish.
+    """
     ns = [n for n in range(-(Nj - 1), Nj) if (n - (N - 1)) % 2 == 0 and abs(n) < Lj]
+    if isinstance(psi_j, np.ndarray):
+        ns = [n for n in ns if np.any(psi_j[:Lj, N - 1 + n])]
     return tuple(n for n in ns if n >= 0) if reality else tuple(ns)
 
 
@@ -381,7 +388,7 @@ class _Spec:
 
     L: int
     N: int
-    plan: tuple  # ((j, L_j, N_j), ...)
+    plan: tuple  # ((j, L_j, N_j, active n), ...)
     Ls: int
     spin: int
     sampling: str
@@ -405,6 +412,8 @@ def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, ite
         raise ValueError(f"iter must be a non-negative integer, got {iter!r}")
     method = _spherical.resolve_method(method, L, sampling)
     plan, Ls = _plan(fb, N, multiresolution)
+    psi = fb.psi_n if isinstance(fb.psi_n, np.ndarray) else None
+    plan = tuple((j, Lj, Nj, _ns(N, Nj, Lj, reality, None if psi is None else psi[j])) for j, Lj, Nj in plan)
     return _Spec(L, N, plan, Ls, spin, sampling, nside, reality, method, int(iter))
 
 
@@ -424,8 +433,7 @@ def _analysis_core(f, psi_n, phi, *, spec):
     flm = _spherical.forward(f, L, spin=spec.spin, reality=spec.reality, iter=spec.iter, **spec.kw)
     psi = jnp.asarray(psi_n)
     f_wav = []
-    for j, Lj, Nj in spec.plan:
-        ns = _ns(N, Nj, Lj, spec.reality)
+    for j, Lj, Nj, ns in spec.plan:
         kw = spec.kw
         flm_j = _cut(flm, L, Lj)
         root = np.sqrt(_ell_factor(Lj, 1.0))
@@ -434,7 +442,11 @@ def _analysis_core(f, psi_n, phi, *, spec):
             c = (jnp.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)).astype(flm.dtype)
             maps.append(_spherical.inverse(flm_j * c[:, None], Lj, spin=-n,
                                            reality=spec.reality and n == 0, **kw))
-        f_wav.append(_gamma_synthesis(tuple(maps), ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs))
+        if maps:
+            f_wav.append(_gamma_synthesis(tuple(maps), ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs))
+        else:  # every wavelet of this scale vanishes (e.g. l < |spin| on its whole support)
+            shape = flm.shape[:-2] + (2 * Nj - 1,) + f_shape(Lj, sampling=spec.sampling, nside=spec.nside)
+            f_wav.append(jnp.zeros(shape, dtype=flm.real.dtype if spec.reality else flm.dtype))
         del maps, flm_j
     Ls = spec.Ls
     if Ls <= abs(spec.spin):  # Phi_l = 0 for l < |spin|: the scaling map vanishes
@@ -469,7 +481,7 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
     L, N, spin, reality, multiresolution = _check_common(L, N, spin, reality, multiresolution)
     fb = _resolve_filters(filters, L, N, J_min, lam, spin)
     spec = _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter)
-    batch = _check_f_wav(f_wav, spec.plan, N, spec.sampling, spec.nside)
+    batch = _check_f_wav(f_wav, [p[:3] for p in spec.plan], N, spec.sampling, spec.nside)
     fs = f_shape(spec.Ls, sampling=spec.sampling, nside=spec.nside)
     f_scal = _validate.as_float_array(f_scal, "f_scal")
     if tuple(f_scal.shape) != tuple(batch) + tuple(fs):
@@ -495,8 +507,9 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
                                    **spec.kw)
         ph = (jnp.asarray(phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(rdt)
         flm = flm.at[..., :Ls, L - Ls : L - 1 + Ls].add(flm_s.astype(cdt) * ph[:, None])
-    for (j, Lj, Nj), fj in zip(spec.plan, f_wav):
-        ns = _ns(N, Nj, Lj, spec.reality)
+    for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
+        if not ns:
+            continue
         modes = _gamma_analysis(fj, ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs)
         kw = spec.kw
         root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))  # 8 pi^2 / sqrt(4 pi (2l+1))
