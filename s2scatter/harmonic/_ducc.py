@@ -275,7 +275,12 @@ def _map_to_flm(kind, f, spec):
             else:
                 _real_from_alm(G, L, cdt, out[i])
         else:
-            qu = np.ascontiguousarray(np.stack([fi.real, np.sign(s) * fi.imag]), dtype=rdt)
+            qu = aligned_empty((2,) + fi.shape, rdt)
+            qu[0] = fi.real
+            if s > 0:
+                qu[1] = fi.imag
+            else:
+                np.negative(fi.imag, out=qu[1])
             GC = _map2alm(kind, qu, abs(s), spec)
             out[i] = -_from_gc(GC[0], GC[1], L, s, cdt)
     return out.reshape(batch + (L, 2 * L - 1))
@@ -298,11 +303,16 @@ def _flm_to_map(kind, flm, spec, *, real_out):
             G, C = _to_gc(fi, L, 0)
             t0 = _alm2map(kind, np.ascontiguousarray(G)[None], 0, spec, rdt)[0]
             t1 = _alm2map(kind, np.ascontiguousarray(C)[None], 0, spec, rdt)[0]
-            out[i] = t0 + 1j * t1
+            out[i].real = t0
+            out[i].imag = t1
         else:
             G, C = _to_gc(fi, L, s)
             t = _alm2map(kind, np.ascontiguousarray(np.stack([G, C])), abs(s), spec, rdt)
-            out[i] = -(t[0] + 1j * np.sign(s) * t[1])
+            np.negative(t[0], out=out[i].real)  # f = -(t0 + i sign(s) t1), no complex temporaries
+            if s > 0:
+                np.negative(t[1], out=out[i].imag)
+            else:
+                out[i].imag = t[1]
     return out.reshape(batch + tuple(mshape))
 
 
