@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_transforms import PeakRSS, versions  # noqa: E402
+from _bench_common import PeakRSS, versions  # noqa: E402
 
 
 def load_image(path=None):

@@ -33,38 +33,12 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 
 import numpy as np
 
-
-def _rss_bytes():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Peak resident-set increase (bytes) while the block runs (5 ms polling)."""
-
-    def __enter__(self):
-        self.base = _rss_bytes()
-        self.peak = self.base
-        self._stop = False
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _poll(self):
-        while not self._stop:
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._t.join()
-        self.peak = max(self.peak, _rss_bytes())
-        self.delta = self.peak - self.base
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import PeakRSS, versions  # noqa: E402
 
 
 def timeit(fn, repeats):
@@ -83,14 +57,10 @@ def timeit(fn, repeats):
 
 
 def random_real_flm(L, rng):
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[np.abs(m) > ell] = 0
-    flm[:, L - 1] = flm[:, L - 1].real
-    for mm in range(1, L):
-        flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
-    return flm / (1.0 + ell)  # red spectrum
+    """Real band-limited coefficients with a red spectrum (amplitude ~ 1/(1+l))."""
+    from s2scatter.sampling import random_flm
+
+    return random_flm(L, reality=True, slope=1.0, rng=rng)
 
 
 def bench_case(sampling, L, args, rng):
@@ -220,21 +190,6 @@ def summarise(rows):
         print(f"{k[0]:8s} {k[1]:5d} {k[2]:7s} {fmt(od, 10)} {fmt(rd, 10)} {fmt(rec['ducc_over_raw'], 8, 2)} "
               f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
               f"{fmt(rec['s2fft_first_s'], 9, 2)} {fmt(g('pyssht'), 8)} {fmt(g('healpy'), 8)}")
-    return out
-
-
-def versions():
-    import importlib.metadata as md
-
-    out = {}
-    for p in ("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "pyssht", "healpy", "s2fft"):
-        try:
-            out[p] = md.version(p)
-        except md.PackageNotFoundError:
-            try:
-                out[p] = __import__(p).__version__
-            except Exception:  # noqa: BLE001
-                out[p] = None
     return out
 
 

@@ -40,41 +40,15 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_common import PeakRSS, versions  # noqa: E402
+
 # measure this working tree, not whatever copy of s2scatter is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _rss_bytes():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Peak resident-set size and its increase (bytes) while the block runs (5 ms polling)."""
-
-    def __enter__(self):
-        self.base = _rss_bytes()
-        self.peak = self.base
-        self._stop = False
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _poll(self):
-        while not self._stop:
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._t.join()
-        self.peak = max(self.peak, _rss_bytes())
-        self.delta = self.peak - self.base
 
 
 def timeit(fn, repeats):
@@ -98,14 +72,10 @@ def timeit(fn, repeats):
 
 
 def random_real_flm(L, rng):
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[np.abs(m) > ell] = 0
-    flm[:, L - 1] = flm[:, L - 1].real
-    for mm in range(1, L):
-        flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
-    return flm / (1.0 + ell)  # red spectrum
+    """Real band-limited coefficients with a red spectrum (amplitude ~ 1/(1+l))."""
+    from s2scatter.sampling import random_flm
+
+    return random_flm(L, reality=True, slope=1.0, rng=rng)
 
 
 def _maxrel(a_list, b_list, scale):
@@ -192,18 +162,6 @@ def summarise(rows):
               f"{fmt(sm)} {fmt(s.get('first_s'), 9, 2)} {pk(s):>10s} {fmt(rec['ratio'], 10, 1)} "
               + (f"{o['recon_rel_err']:8.1e}" if o.get("recon_rel_err") is not None else f"{'-':>8s}"))
     print("(peak: process peak RSS MB + increase during the calls; s2wav/ours: ratio of medians)")
-    return out
-
-
-def versions():
-    import importlib.metadata as md
-
-    out = {}
-    for p in ("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "s2wav", "s2fft", "pyssht", "torch"):
-        try:
-            out[p] = md.version(p)
-        except md.PackageNotFoundError:
-            out[p] = None
     return out
 
 

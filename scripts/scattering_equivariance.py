@@ -52,14 +52,7 @@ def main(argv=None):
         rng = np.random.default_rng(L)
         fields = []
         for _ in range(args.trials):
-            flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-            ell = np.arange(L)[:, None]
-            m = np.arange(-(L - 1), L)[None, :]
-            flm[np.abs(m) > ell] = 0
-            flm[:, L - 1] = flm[:, L - 1].real
-            for mm in range(1, L):
-                flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
-            flm /= 1.0 + ell
+            flm = s2scatter.sampling.random_flm(L, reality=True, slope=1.0, rng=rng)
             rot = tuple(rng.uniform(0, 2 * np.pi, 3) * np.array([1, 0.5, 1]))
             f = np.asarray(s2scatter.inverse(flm, L, reality=True))
             fr = np.asarray(s2scatter.inverse(s2scatter.rotate(flm, L, rot), L, reality=True))

@@ -16,3 +16,14 @@ import pytest  # noqa: E402
 def rng():
     """A fresh, seeded NumPy generator per test."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def record_error(request):
+    """Attach a measured error to the test report (``user_properties``; written to
+    ``--junitxml`` output with ``-o junit_family=legacy``) for the closing note's table."""
+
+    def record(name, value):
+        request.node.user_properties.append((name, value))
+
+    return record

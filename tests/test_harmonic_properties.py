@@ -34,15 +34,8 @@ SAME_TOL = 1e-13  # identical arithmetic, possibly reordered
 
 
 def random_flm(rng, L, spin=0, reality=False):
-    """Band-limited random flm (zero for |m| > l, l < |spin|); conjugate-symmetric if ``reality``."""
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[(np.abs(m) > ell) | (ell < abs(spin))] = 0
-    if reality:
-        flm[:, : L - 1] = ((-1.0) ** m[:, L:] * np.conj(flm[:, L:]))[:, ::-1]
-        flm[:, L - 1] = flm[:, L - 1].real
-    return flm
+    """Band-limited random flm: :func:`s2scatter.sampling.random_flm` with ``rng`` first."""
+    return s2scatter.sampling.random_flm(L, spin=spin, reality=reality, rng=rng)
 
 
 def random_map(rng, shape, reality):

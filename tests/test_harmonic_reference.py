@@ -46,31 +46,10 @@ EXACT_TOL = 1e-12  # rounding of an exact O(L^3) transform in float64, see modul
 PYSSHT_QUAD_TOL = 1e-10  # pyssht's own dh/gl error is ~1e-11 at L = 16
 
 
-@pytest.fixture
-def record_error(request):
-    """Attach a measured error to the test report (``user_properties``; written to
-    ``--junitxml`` output with ``-o junit_family=legacy``) for the closing note's table."""
-
-    def record(name, value):
-        request.node.user_properties.append((name, value))
-
-    return record
-
 
 def random_flm(rng, L, spin=0, reality=False):
-    """Band-limited random coefficients: zero for |m| > l and l < |spin|.
-
-    With ``reality`` the coefficients are those of a real signal:
-    ``flm[l, -m] = (-1)^m conj(flm[l, m])``.
-    """
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[(np.abs(m) > ell) | (ell < abs(spin))] = 0
-    if reality:
-        flm[:, : L - 1] = ((-1.0) ** m[:, L:] * np.conj(flm[:, L:]))[:, ::-1]
-        flm[:, L - 1] = flm[:, L - 1].real
-    return flm
+    """Band-limited random flm: :func:`s2scatter.sampling.random_flm` with ``rng`` first."""
+    return s2scatter.sampling.random_flm(L, spin=spin, reality=reality, rng=rng)
 
 
 def max_err(a, b):

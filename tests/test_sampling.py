@@ -473,3 +473,23 @@ def test_so3_angles():
         smp.so3_shape(4, 0)
     with pytest.raises(ValueError, match="N"):
         smp.gammas(1.5)
+
+
+def test_random_flm_structure():
+    """Band-limit and spin zeros, conjugate symmetry for real fields, spectral slope."""
+    from s2scatter.sampling import random_flm
+
+    L = 9
+    ell = np.arange(L)[:, None]
+    m = np.arange(-(L - 1), L)[None, :]
+    f = random_flm(L, spin=2, rng=np.random.default_rng(0))
+    assert f.shape == (L, 2 * L - 1)
+    assert np.all(f[(np.abs(m) > ell) | (ell < 2)] == 0)
+    assert np.all(f[(np.abs(m) <= ell) & (ell >= 2)] != 0)
+    r = random_flm(L, reality=True, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(r[:, : L - 1], ((-1.0) ** m[:, L:] * np.conj(r[:, L:]))[:, ::-1])
+    assert np.all(r[:, L - 1].imag == 0)
+    red = random_flm(L, reality=True, slope=1.0, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(red * (1.0 + ell), r, rtol=1e-15)
+    with pytest.raises(ValueError, match="spin"):
+        random_flm(L, spin=1, reality=True)

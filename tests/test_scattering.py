@@ -21,14 +21,7 @@ from s2scatter.scattering import (
 
 def band_limited_real(L, rng, *, slope=1.0):
     """A real band-limited map with a red spectrum (amplitude ~ (1+l)^-slope)."""
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[np.abs(m) > ell] = 0
-    flm[:, L - 1] = flm[:, L - 1].real
-    for mm in range(1, L):
-        flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
-    flm = flm / (1.0 + ell) ** slope
+    flm = s2scatter.sampling.random_flm(L, reality=True, slope=slope, rng=rng)
     return flm, np.asarray(s2scatter.inverse(flm, L, reality=True))
 
 

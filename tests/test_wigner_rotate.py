@@ -29,27 +29,10 @@ from s2scatter import sampling as smp
 EXACT_TOL = 1e-12  # rounding of exact float64 transforms at L <= 8 (module docstring)
 
 
-@pytest.fixture
-def record_error(request):
-    """Attach a measured error to the test report (``user_properties``; written to
-    ``--junitxml`` output with ``-o junit_family=legacy``) for the closing note's table."""
-
-    def record(name, value):
-        request.node.user_properties.append((name, value))
-
-    return record
-
 
 def random_flm(rng, L, spin=0, reality=False):
-    """Band-limited random flm (zero for |m| > l, l < |spin|); conjugate-symmetric if ``reality``."""
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[(np.abs(m) > ell) | (ell < abs(spin))] = 0
-    if reality:
-        flm[:, : L - 1] = ((-1.0) ** m[:, L:] * np.conj(flm[:, L:]))[:, ::-1]
-        flm[:, L - 1] = flm[:, L - 1].real
-    return flm
+    """Band-limited random flm: :func:`s2scatter.sampling.random_flm` with ``rng`` first."""
+    return s2scatter.sampling.random_flm(L, spin=spin, reality=reality, rng=rng)
 
 
 def random_flmn(rng, L, N, reality=False):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..sampling import SAMPLINGS, f_shape
+from ..sampling import f_shape, validate_L, validate_sampling, validate_spin
 
 __all__ = [
     "warn_x64_once",
@@ -40,17 +40,11 @@ def warn_x64_once(stacklevel=None):
 
 def check_L(L) -> int:
     warn_x64_once()
-    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
-        raise ValueError(f"L must be a positive integer (exclusive band-limit), got {L!r}")
-    return int(L)
+    return validate_L(L)
 
 
 def check_spin(spin, L) -> int:
-    if isinstance(spin, bool) or not isinstance(spin, (int, np.integer)):
-        raise ValueError(f"spin must be an integer, got {spin!r}")
-    if abs(spin) >= L:
-        raise ValueError(f"spin must satisfy |spin| < L = {L}, got spin={spin}")
-    return int(spin)
+    return validate_spin(spin, L)
 
 
 def external_stacklevel() -> int:
@@ -66,29 +60,19 @@ def external_stacklevel() -> int:
 
 
 def check_sampling(sampling, L, nside, *, stacklevel=None):
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
-    if sampling == "healpix":
-        if nside is None:
-            raise ValueError("nside is required when sampling='healpix'")
-        if (
-            isinstance(nside, bool)
-            or not isinstance(nside, (int, np.integer))
-            or nside < 1
-            or (nside & (nside - 1)) != 0
-        ):
-            raise ValueError(f"nside must be a positive power of two, got {nside!r}")
-        if L > 3 * nside:
-            warnings.warn(
-                f"L = {L} > 3*nside = {3 * nside}: HEALPix cannot resolve these modes; "
-                "the forward transform will be badly conditioned",
-                stacklevel=external_stacklevel() if stacklevel is None else stacklevel,
-            )
-        return sampling, int(nside)
-    if nside is not None:
-        raise ValueError(f"nside is only used with sampling='healpix', got nside={nside!r} "
-                         f"with sampling={sampling!r}")
-    return sampling, None
+    """Validate ``sampling``/``nside`` (see :func:`s2scatter.sampling.validate_sampling`);
+    warn when ``L > 3 nside`` (HEALPix cannot resolve those modes)."""
+    sampling = validate_sampling(sampling, nside)
+    if sampling != "healpix":
+        return sampling, None
+    nside = int(nside)
+    if L > 3 * nside:
+        warnings.warn(
+            f"L = {L} > 3*nside = {3 * nside}: HEALPix cannot resolve these modes; "
+            "the forward transform will be badly conditioned",
+            stacklevel=external_stacklevel() if stacklevel is None else stacklevel,
+        )
+    return sampling, nside
 
 
 def as_float_array(x, name):

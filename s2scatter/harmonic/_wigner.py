@@ -20,15 +20,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..sampling import f_shape
+from ..sampling import f_shape, validate_N
 from . import _spherical, _validate
 
 __all__ = ["forward", "inverse"]
 
 
 def _check_N(N, L):
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"N must be a positive integer (azimuthal band-limit), got {N!r}")
+    N = validate_N(N)
     if N > L:
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
     return int(N)

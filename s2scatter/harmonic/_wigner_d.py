@@ -94,9 +94,9 @@ _K_MIN = -30000  # scale indices are int16
 
 
 def _check_L(L: int) -> int:
-    if int(L) != L or L < 1:
-        raise ValueError(f"band-limit L must be a positive integer, got {L!r}")
-    return int(L)
+    from ..sampling import validate_L
+
+    return validate_L(L)
 
 
 def _check_n(L: int, n: int) -> int:

@@ -18,6 +18,7 @@ from ._indices import (
     index_to_lm,
     lm_to_alm_index,
     lm_to_index,
+    random_flm,
 )
 from ._schemes import (
     SAMPLINGS,
@@ -60,6 +61,7 @@ __all__ = [
     "lm_to_index",
     "nphi",
     "ntheta",
+    "random_flm",
     "phis_equiang",
     "quadrature_weights",
     "recommended_L",

@@ -33,6 +33,7 @@ __all__ = [
     "index_to_lm",
     "lm_to_alm_index",
     "lm_to_index",
+    "random_flm",
 ]
 
 
@@ -209,3 +210,35 @@ def flm_from_1d(flm1d, L):
     out = np.zeros(batch + (L * (2 * L - 1),), dtype=flm1d.dtype)
     out[..., _flat_1d_table(L)] = flm1d
     return out.reshape(batch + (L, 2 * L - 1))
+
+
+def random_flm(L, *, spin=0, reality=False, slope=0.0, rng=None):
+    """Random band-limited coefficients ``(L, 2L-1)``, for tests, examples and benchmarks.
+
+    Complex Gaussian entries scaled by ``(1 + l)^-slope`` (``slope=1``: a red
+    spectrum), zero for ``|m| > l`` and ``l < |spin|``.  With ``reality`` the
+    coefficients are those of a real field: ``flm[l, -m] = (-1)^m conj(flm[l, m])``.
+
+    Args:
+        L: band-limit; spin: spin weight (``|spin| < L``).
+        reality: conjugate-symmetric coefficients (``spin`` must be 0).
+        slope: spectral slope of the amplitudes.
+        rng: ``numpy.random.Generator`` (default: a fresh ``default_rng()``).
+
+    >>> random_flm(3, reality=True, rng=np.random.default_rng(0)).shape
+    (3, 5)
+    """
+    from ._schemes import validate_spin
+
+    spin = validate_spin(spin, L)
+    if reality and spin:
+        raise ValueError(f"reality=True requires spin=0, got spin={spin}")
+    rng = np.random.default_rng() if rng is None else rng
+    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
+    ell = np.arange(L)[:, None]
+    m = np.arange(-(L - 1), L)[None, :]
+    flm[(np.abs(m) > ell) | (ell < abs(spin))] = 0
+    if reality:
+        flm[:, : L - 1] = ((-1.0) ** m[:, L:] * np.conj(flm[:, L:]))[:, ::-1]
+        flm[:, L - 1] = flm[:, L - 1].real
+    return flm / (1.0 + ell) ** slope if slope else flm

@@ -116,11 +116,6 @@ def _truncate(ulm, L_from, L_to):
     return ulm[..., :L_to, L_from - L_to : L_from + L_to - 1]
 
 
-def _pad(ulm, L_from, L_to):
-    pad = [(0, 0)] * (ulm.ndim - 2) + [(0, L_to - L_from), (L_to - L_from, L_to - L_from)]
-    return jnp.pad(ulm, pad)
-
-
 def grid_L(config: ScatteringConfig, Lj: int, L_out: int | None = None) -> int:
     """Band-limit of the Gauss-Legendre grid on which the scale-``Lj`` modulus is taken.
 

@@ -41,6 +41,7 @@ import math
 import jax
 import numpy as np
 
+from ..sampling import validate_L, validate_N, validate_spin
 from . import _kernels
 
 __all__ = ["Scales", "WaveletFilters", "scales", "directional_weights", "filters"]
@@ -51,23 +52,13 @@ def _is_int(x):
 
 
 def _check_L(L):
-    if not _is_int(L) or L < 2:
+    if validate_L(L) < 2:
         raise ValueError(f"L must be an integer >= 2 (exclusive band-limit), got L={L!r}")
     return int(L)
 
 
-def _check_N(N):
-    if not _is_int(N) or N < 1:
-        raise ValueError(f"N must be an integer >= 1 (azimuthal band-limit of the wavelets), got N={N!r}")
-    return int(N)
-
-
-def _check_spin(spin, L):
-    if not _is_int(spin):
-        raise ValueError(f"spin must be an integer, got spin={spin!r}")
-    if abs(spin) >= L:
-        raise ValueError(f"spin must satisfy |spin| < L = {L}, got spin={spin}")
-    return int(spin)
+_check_N = validate_N
+_check_spin = validate_spin
 
 
 def j_max(L: int, lam: float) -> int:
