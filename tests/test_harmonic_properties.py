@@ -378,3 +378,31 @@ def test_resolve_method():
     assert s2scatter.harmonic.resolve_method("jax", 8, "mw") == "jax"
     with pytest.raises(ValueError, match=r"\bmethod\b"):
         s2scatter.harmonic.resolve_method("bogus", 8, "mw")
+
+
+def test_finite_check_has_no_false_positive_on_overflowing_sum():
+    """The fast finiteness test sums first; huge finite values overflow that sum
+    and must fall through to the exact check instead of raising."""
+    from s2scatter.harmonic._validate import check_finite
+
+    big = np.full((L_ERR, 2 * L_ERR - 1), 1e308)
+    check_finite(big, "f")  # finite: no error
+    big[0, 0] = -np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        check_finite(big, "f")
+
+
+def test_eager_ducc_output_is_adopted_without_copy():
+    """The eager ducc path hands its aligned host buffer to JAX (no copy) and the
+    resulting array behaves like any other."""
+    from s2scatter.harmonic import _ducc, _primitive
+
+    host = _ducc.aligned_empty((4, 5), np.float64)
+    host[...] = np.arange(20.0).reshape(4, 5)
+    arr = _primitive._adopt(host)
+    assert isinstance(arr, jax.Array) and arr.dtype == np.float64 and arr.shape == (4, 5)
+    assert arr.unsafe_buffer_pointer() == host.ctypes.data
+    assert float(jnp.sum(arr * 2)) == 380.0
+    # unaligned or non-contiguous buffers are copied instead
+    arr2 = _primitive._adopt(np.arange(20.0).reshape(4, 5)[:, ::2])
+    np.testing.assert_array_equal(np.asarray(arr2), np.arange(20.0).reshape(4, 5)[:, ::2])

