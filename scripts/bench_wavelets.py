@@ -71,6 +71,24 @@ def timeit(fn, repeats):
     return res, out
 
 
+def interleaved(fns, repeats):
+    """Medians of callables timed in alternation (a, b, a, b, ...), after one warm call each.
+
+    Their ratio is what to trust on a shared machine: a burst of load hits both alike.
+    """
+    import jax
+
+    for fn in fns.values():
+        jax.block_until_ready(fn())
+    ts = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            ts[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
 def random_real_flm(L, rng):
     """Real band-limited coefficients with a red spectrum (amplitude ~ 1/(1+l))."""
     from s2scatter.sampling import random_flm
@@ -130,12 +148,20 @@ def bench_case(L, N, args, rng, state):
     agree = max(_maxrel(o_wav, s_wav, scale), _maxrel([o_scal], [s_scal], scale))
     agree_exact = max(_maxrel(f_wav, s_wav, scale), _maxrel([f_scal], [s_scal], scale))
     del o_wav, o_scal, f_wav, f_scal
-    row("analysis", "s2wav-c", sres, filters_s=t_filt, agree_s2wav_filters=agree, agree_exact_filters=agree_exact)
+    pa = interleaved({"ours": lambda: W.analysis(f, L, **kw),
+                      "s2wav": lambda: s2wav.analysis_c(f, L, N, filters=filt, reality=True)}, reps)
+    row("analysis", "s2wav-c", sres, filters_s=t_filt, agree_s2wav_filters=agree, agree_exact_filters=agree_exact,
+        paired_ours_s=pa["ours"], paired_s2wav_s=pa["s2wav"], paired_ratio=pa["s2wav"] / pa["ours"])
     print(f"    coefficients: ours(s2wav filters) vs s2wav {agree:.1e}, ours(exact filters) vs s2wav "
           f"{agree_exact:.1e}", flush=True)
     state[("s2wav_est", N)] = sres["median_s"]
     sres, g = timeit(lambda: s2wav.synthesis_c(s_wav, s_scal, L, N, filters=filt, reality=True), reps)
-    row("synthesis", "s2wav-c", sres, recon_rel_err=float(np.max(np.abs(np.asarray(g) - f)) / scale))
+    o_wav, o_scal = W.analysis(f, L, **kw)
+    ps = interleaved({"ours": lambda: W.synthesis(o_wav, o_scal, L, **kw),
+                      "s2wav": lambda: s2wav.synthesis_c(s_wav, s_scal, L, N, filters=filt, reality=True)}, reps)
+    del o_wav, o_scal
+    row("synthesis", "s2wav-c", sres, recon_rel_err=float(np.max(np.abs(np.asarray(g) - f)) / scale),
+        paired_ours_s=ps["ours"], paired_s2wav_s=ps["s2wav"], paired_ratio=ps["s2wav"] / ps["ours"])
     state[("s2wav_est", N)] = max(state[("s2wav_est", N)], sres["median_s"])
     return rows
 
@@ -144,7 +170,7 @@ def summarise(rows):
     by = {(r["L"], r["N"], r["direction"], r["impl"]): r for r in rows}
     keys = sorted({(r["L"], r["N"], r["direction"]) for r in rows}, key=lambda k: (k[1], k[2], k[0]))
     hdr = (f"{'N':>2s} {'dir':9s} {'L':>5s} {'ours med':>9s} {'ours 1st':>8s} {'ours peak':>10s} "
-           f"{'s2wav med':>9s} {'s2wav 1st':>9s} {'s2wav peak':>10s} {'s2wav/ours':>10s} {'recon':>8s}")
+           f"{'s2wav med':>9s} {'s2wav 1st':>9s} {'s2wav peak':>10s} {'s2wav/ours':>10s} {'paired':>7s} {'recon':>8s}")
     print("\n" + hdr)
     print("-" * len(hdr))
     out = []
@@ -153,15 +179,17 @@ def summarise(rows):
         o, s = by.get(k + ("ours",), {}), by.get(k + ("s2wav-c",), {})
         om, sm = o.get("median_s"), s.get("median_s")
         rec = {"L": k[0], "N": k[1], "direction": k[2], "ours_median_s": om, "s2wav_median_s": sm,
-               "ratio": sm / om if om and sm else None,
+               "ratio": sm / om if om and sm else None, "paired_ratio": s.get("paired_ratio"),
                "ours_peak_rss_mb": o.get("peak_rss_mb"), "ours_peak_delta_mb": o.get("peak_delta_mb"),
                "s2wav_peak_rss_mb": s.get("peak_rss_mb"), "s2wav_peak_delta_mb": s.get("peak_delta_mb")}
         out.append(rec)
         pk = lambda r: (f"{r['peak_rss_mb']:5.0f}+{r['peak_delta_mb']:<4.0f}" if r else " " * 9 + "-")  # noqa: E731
         print(f"{k[1]:2d} {k[2]:9s} {k[0]:5d} {fmt(om)} {fmt(o.get('first_s'), 8, 2)} {pk(o):>10s} "
               f"{fmt(sm)} {fmt(s.get('first_s'), 9, 2)} {pk(s):>10s} {fmt(rec['ratio'], 10, 1)} "
+              f"{fmt(rec['paired_ratio'], 7, 1)} "
               + (f"{o['recon_rel_err']:8.1e}" if o.get("recon_rel_err") is not None else f"{'-':>8s}"))
-    print("(peak: process peak RSS MB + increase during the calls; s2wav/ours: ratio of medians)")
+    print("(peak: process peak RSS MB + increase during the calls; s2wav/ours: ratio of medians; "
+          "paired: the same ratio with the two timed in alternation, the figure to trust under load)")
     return out
 
 

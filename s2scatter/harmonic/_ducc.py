@@ -98,6 +98,14 @@ def _to_gc(flm, L, spin):
     return 0.5 * (fp + fm), -0.5j * (fp - fm)
 
 
+def _gc_of(flm, spin):
+    """flm (L, 2L-1) -> (G, C) alm (2, nalm): ducc0's compiled twin of :func:`_to_gc`
+    (identical values, tested), one pass instead of NumPy fancy indexing."""
+    import ducc0
+
+    return ducc0.sht.experimental.flm2alm(np.ascontiguousarray(flm), spin)
+
+
 def _from_gc(G, C, L, spin, dtype):
     """(G, C) alm (..., nalm) -> flm (..., L, 2L-1)."""
     l, m, ip, im, sgn = _alm_views(L)
@@ -304,14 +312,13 @@ def _flm_to_map(kind, flm, spec, *, real_out):
         if real_out:
             _alm2map(kind, _alm_of_real(fi, L), 0, spec, rdt, out=out[i][None])
         elif s == 0:
-            G, C = _to_gc(fi, L, 0)
-            t0 = _alm2map(kind, np.ascontiguousarray(G)[None], 0, spec, rdt)[0]
-            t1 = _alm2map(kind, np.ascontiguousarray(C)[None], 0, spec, rdt)[0]
+            GC = _gc_of(fi, s)
+            t0 = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
+            t1 = _alm2map(kind, GC[1:], 0, spec, rdt)[0]
             out[i].real = t0
             out[i].imag = t1
         else:
-            G, C = _to_gc(fi, L, s)
-            t = _alm2map(kind, np.ascontiguousarray(np.stack([G, C])), abs(s), spec, rdt)
+            t = _alm2map(kind, _gc_of(fi, s), abs(s), spec, rdt)
             np.negative(t[0], out=out[i].real)  # f = -(t0 + i sign(s) t1), no complex temporaries
             if s > 0:
                 np.negative(t[1], out=out[i].imag)
@@ -411,3 +418,25 @@ def forward(f, spec: DuccSpec):
 def inverse(flm, spec: DuccSpec):
     """flm ``(..., L, 2L-1)`` -> map ``(..., *map_shape)`` via ducc0 (JAX-traceable)."""
     return _primitive.apply("ducc_inv", flm, spec)
+
+
+# --------------------------------------------------------------------------
+# host-side entry points for trusted internal callers (no JAX, no validation)
+# --------------------------------------------------------------------------
+
+
+def host_forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, iter=0):
+    """NumPy map -> NumPy flm with ducc0, for already-validated internal eager calls.
+
+    Same result as ``s2scatter.forward(..., method="ducc")`` but without input
+    checks or JAX: layers above (wavelets) use it to run a whole eager
+    transform on the host and hand only the final outputs to JAX.  The
+    output is 64-byte aligned (adoptable by JAX without a copy).
+    """
+    it = int(iter) if sampling == "healpix" else 0
+    return _host_fwd(np.asarray(f), DuccSpec(int(L), int(spin), sampling, nside, bool(reality), it))
+
+
+def host_inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False):
+    """NumPy flm -> NumPy map with ducc0 (see :func:`host_forward`)."""
+    return _host_inv(np.asarray(flm), DuccSpec(int(L), int(spin), sampling, nside, bool(reality), 0))

@@ -94,8 +94,7 @@ def _pooled_modulus(x, step: Step):
             cb = c.reshape((-1,) + c.shape[-2:])
             p = None
             for i, ci in enumerate(cb):
-                G, C = _ducc._to_gc(ci, step.Lj, -n)
-                t = _ducc._alm2map("synthesis", np.ascontiguousarray(np.stack([G, C])), abs(n), syn,
+                t = _ducc._alm2map("synthesis", _ducc._gc_of(ci, -n), abs(n), syn,
                                    _ducc._real_dtype(c.dtype))
                 np.multiply(t, t, out=t)
                 ti = t[0] + t[1]

@@ -379,6 +379,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     f = _validate.as_float_array(f, "f")
     _validate.check_map(f, L, spec.sampling, spec.nside)
     _validate.check_finite(f, "f")
+    if _host_eager(spec, f, fb):
+        return _analysis_host(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
     return _run(_analysis_core, spec, f, fb)
 
 
@@ -493,6 +495,10 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
             raise ValueError(f"f_wav[{k}] must be real when reality=True, got a complex array")
         _validate.check_finite(w, f"f_wav[{k}]")
     _validate.check_finite(f_scal, "f_scal")
+    if _host_eager(spec, f_scal, fb, *f_wav):
+        out = _synthesis_host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
+                              np.asarray(fb.phi), spec)
+        return _adopt(out)
     return _run(_synthesis_core, spec, tuple(f_wav), f_scal, fb)
 
 
@@ -522,6 +528,146 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
         flm = flm.at[..., :Lj, L - Lj : L - 1 + Lj].add(acc)
         del modes, acc
     return _spherical.inverse(flm, L, spin=spec.spin, reality=spec.reality, **spec.kw)
+
+
+# --------------------------------------------------------------------------
+# eager ducc: the whole transform on the host, only the outputs go to JAX
+# --------------------------------------------------------------------------
+
+
+def _host_eager(spec, *arrays):
+    """Concrete inputs with the ducc method on CPU: run on the host in NumPy.
+
+    Same maths as the cores above, but each SHT's aligned output feeds the
+    next step directly: no callback copies in or out of XLA, no per-op
+    dispatch.  Traced calls (jit, grad, vmap) use the JAX cores.
+    """
+    if spec.method != "ducc" or jax.default_backend() != "cpu":
+        return False
+    leaves = [x for a in arrays for x in jax.tree_util.tree_leaves(a)]
+    return not any(isinstance(x, jax.core.Tracer) for x in leaves)
+
+
+def _adopt(x):
+    from ..harmonic._primitive import _adopt as adopt
+
+    return adopt(x)
+
+
+def _gamma_synthesis_np(maps, ns, Nj, reality, nfs):
+    """NumPy twin of :func:`_gamma_synthesis`, written into one aligned output."""
+    from ..harmonic._ducc import aligned_empty
+
+    K = 2 * Nj - 1
+    m0 = maps[0]
+    ax = m0.ndim - nfs
+    if K == 1:  # a single orientation (n = 0): a view, no copy
+        return np.expand_dims(m0, ax)
+    g = 2 * np.pi * np.arange(K) / K
+    dt = m0.real.dtype if reality else np.result_type(*maps)
+    out = aligned_empty(m0.shape[:ax] + (K,) + m0.shape[ax:], dt)
+    tmp = np.empty(m0.shape, dt)
+    for k in range(K):
+        o = out[(slice(None),) * ax + (k,)]
+        first = True
+        for n, m in zip(ns, maps):
+            if reality and n == 0:
+                terms = [(1.0, m)]
+            elif reality:
+                terms = [(2 * np.cos(n * g[k]), m.real), (-2 * np.sin(n * g[k]), m.imag)]
+            else:
+                terms = [(np.exp(1j * n * g[k]), m)]
+            for c, x in terms:
+                if first:
+                    np.multiply(x, c, out=o)
+                    first = False
+                else:
+                    np.multiply(x, c, out=tmp)
+                    o += tmp
+    return out
+
+
+def _gamma_analysis_np(f, ns, Nj, reality, nfs):
+    """NumPy twin of :func:`_gamma_analysis`: the orientation modes ``f_n``."""
+    K = 2 * Nj - 1
+    g = 2 * np.pi * np.arange(K) / K
+    ax = f.ndim - 1 - nfs
+    fk = [f[(slice(None),) * ax + (k,)] for k in range(K)]
+    out = []
+    for n in ns:
+        if reality and n == 0:
+            acc = fk[0] / K if K > 1 else fk[0]
+            for k in range(1, K):
+                acc = acc + fk[k] / K
+        elif reality:
+            acc = np.zeros(fk[0].shape, np.result_type(fk[0].dtype, np.complex64))
+            for k in range(K):
+                acc.real += np.cos(n * g[k]) / K * fk[k]
+                acc.imag -= np.sin(n * g[k]) / K * fk[k]
+        else:
+            acc = sum(np.exp(-1j * n * g[k]) / K * fk[k] for k in range(K))
+        out.append(acc)
+    return out
+
+
+def _analysis_host(f, psi, phi, spec):
+    from ..harmonic import _ducc
+
+    L, N = spec.L, spec.N
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    flm = _ducc.host_forward(f, L, spin=spec.spin, reality=spec.reality, iter=spec.iter, **grid)
+    f_wav = []
+    for j, Lj, Nj, ns in spec.plan:
+        flm_j = _cut(flm, L, Lj)
+        root = np.sqrt(_ell_factor(Lj, 1.0))
+        maps = []
+        for n in ns:
+            c = (np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)).astype(flm.dtype)
+            maps.append(_ducc.host_inverse(flm_j * c[:, None], Lj, spin=-n,
+                                           reality=spec.reality and n == 0, **grid))
+        if maps:
+            f_wav.append(_adopt(_gamma_synthesis_np(maps, ns, Nj, spec.reality, spec.nfs)))
+        else:
+            shape = flm.shape[:-2] + (2 * Nj - 1,) + f_shape(Lj, **grid)
+            f_wav.append(jnp.zeros(shape, dtype=flm.real.dtype if spec.reality else flm.dtype))
+        del maps, flm_j
+    Ls = spec.Ls
+    if Ls <= abs(spec.spin):
+        f_scal = jnp.zeros(flm.shape[:-2] + f_shape(Ls, **grid), dtype=flm.dtype)
+    else:
+        ph = (phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)
+        f_scal = _adopt(_ducc.host_inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
+                                           reality=spec.reality, **grid))
+    return f_wav, f_scal
+
+
+def _synthesis_host(f_wav, f_scal, psi, phi, spec):
+    from ..harmonic import _ducc
+
+    L, N, Ls = spec.L, spec.N, spec.Ls
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    cdt = np.complex64 if f_scal.dtype in (np.float32, np.complex64) else np.complex128
+    rdt = np.zeros((), cdt).real.dtype
+    flm = np.zeros(f_scal.shape[: f_scal.ndim - spec.nfs] + (L, 2 * L - 1), dtype=cdt)
+    if Ls > abs(spec.spin):
+        flm_s = _ducc.host_forward(f_scal, Ls, spin=spec.spin, reality=spec.reality, iter=spec.iter, **grid)
+        ph = (phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(rdt)
+        _cut(flm, L, Ls)[...] += flm_s * ph[:, None]
+    for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
+        if not ns:
+            continue
+        modes = _gamma_analysis_np(fj, ns, Nj, spec.reality, spec.nfs)
+        root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
+        target = _cut(flm, L, Lj)
+        for n, fn in zip(ns, modes):
+            g = _ducc.host_forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **grid)
+            w = (2.0 if spec.reality and n > 0 else 1.0) * (-1.0) ** n * root
+            g *= (psi[j, :Lj, N - 1 + n] * w).astype(cdt)[:, None]
+            target += g
+        del modes
+    # reality: the real inverse is Re of the complex one, i.e. it projects onto
+    # conjugate-symmetric coefficients, as the JAX core does
+    return _ducc.host_inverse(flm, L, spin=spec.spin, reality=spec.reality, **grid)
 
 
 _JIT = {
