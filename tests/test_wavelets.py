@@ -352,7 +352,8 @@ def test_jit_vmap_batch(rng, method):
 
 
 @pytest.mark.parametrize("N,reality,spin,sampling", [
-    (1, True, 0, "mw"), (3, True, 0, "gl"), (2, False, 0, "mwss"), (4, False, 2, "mw"), (3, True, 0, "healpix"),
+    (1, True, 0, "mw"), (3, True, 0, "gl"), (2, True, 0, "dh"), (5, True, 0, "mw"), (2, False, 0, "mwss"),
+    (4, False, 2, "mw"), (3, True, 0, "healpix"),
 ])
 def test_host_eager_path_matches_jax_core(rng, N, reality, spin, sampling):
     """Eager ducc calls run on the host in NumPy; they must equal the JAX core

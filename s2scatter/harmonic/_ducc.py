@@ -440,3 +440,56 @@ def host_forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, iter
 def host_inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False):
     """NumPy flm -> NumPy map with ducc0 (see :func:`host_forward`)."""
     return _host_inv(np.asarray(flm), DuccSpec(int(L), int(spin), sampling, nside, bool(reality), 0))
+
+
+@functools.cache
+def _alm_mstart(L_alm: int, Lj: int):
+    """ducc0 ``mstart`` that reads band-limit ``Lj`` coefficients in place from an
+    alm array laid out for ``L_alm >= Lj`` (healpy order, ``lstride = 1``)."""
+    m = np.arange(Lj, dtype=np.int64)
+    return (m * (2 * L_alm - 1 - m) // 2).astype(np.uintp)
+
+
+def host_real_alm(f, L, *, sampling="mw", nside=None, iter=0):
+    """Real maps ``(B, *map_shape)`` -> ducc0 alm ``(B, nalm)`` (healpy order, m >= 0).
+
+    For a real field these are ``f_lm`` for ``m >= 0`` (the rest follows by
+    conjugate symmetry): the forward transform without the expansion to the
+    ``(L, 2L-1)`` layout, for host pipelines that only resynthesise.
+    """
+    f = np.asarray(f)
+    spec = DuccSpec(int(L), 0, sampling, nside, True, int(iter) if sampling == "healpix" else 0)
+    rdt = _real_dtype(f.dtype)
+    out = np.empty((f.shape[0], int(L) * (int(L) + 1) // 2), _cplx_dtype(rdt))
+    for b in range(f.shape[0]):
+        out[b] = _map2alm("analysis", np.ascontiguousarray(f[b], dtype=rdt)[None], 0, spec)[0]
+    return out
+
+
+def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, out=None):
+    """Synthesise real components from alm laid out for ``L_alm``, at band-limit ``Lj``.
+
+    ``alm``: ``(ncomp, nalm(L_alm))`` with ``ncomp = 1`` (spin 0) or 2 (the
+    (G, C) pair of a spin-``|spin|`` field); only ``l < Lj`` is read (ducc0
+    ``mstart``, no copy).  Returns ``(ncomp, *f_shape(Lj, sampling, nside))``
+    real maps, written into ``out`` when given; a spin pair gives ducc0's
+    (Q, U) components.
+    """
+    import ducc0
+
+    sht = ducc0.sht.experimental
+    spec = DuccSpec(int(Lj), abs(int(spin)), sampling, nside, False, 0)
+    kw = dict(alm=alm, spin=abs(int(spin)), lmax=Lj - 1, mmax=Lj - 1, mstart=_alm_mstart(L_alm, Lj),
+              lstride=1, nthreads=get_num_threads())
+    rdt = alm.real.dtype
+    if out is None:
+        out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), rdt)
+    if sampling == "healpix":
+        return sht.synthesis(map=out.reshape(alm.shape[0], -1), **kw, **_healpix_geom(nside)).reshape(out.shape)
+    ntheta, nphi = _ring_shape(spec)
+    return sht.synthesis_2d(geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, map=out, **kw)
+
+
+def alm_ell(L: int) -> np.ndarray:
+    """Degree ``l`` of each entry of a healpy-ordered alm array for band-limit ``L``."""
+    return _alm_lm(int(L))[0]

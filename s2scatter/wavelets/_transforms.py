@@ -380,7 +380,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     _validate.check_map(f, L, spec.sampling, spec.nside)
     _validate.check_finite(f, "f")
     if _host_eager(spec, f, fb):
-        return _analysis_host(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
+        host = _analysis_host_real if spec.reality else _analysis_host
+        return host(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
     return _run(_analysis_core, spec, f, fb)
 
 
@@ -639,6 +640,114 @@ def _analysis_host(f, psi, phi, spec):
         f_scal = _adopt(_ducc.host_inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
                                            reality=spec.reality, **grid))
     return f_wav, f_scal
+
+
+def _gamma_from_components(m0, comps, *, ns, Nj):
+    """Real signals: ``f(gamma_k) = f_0 + sum_{n>0} 2 Re(e^{i n gamma_k} f_n)`` from ducc0's
+    real components, written into one aligned output.
+
+    ``m0``: ``(B, *ms)`` spin-0 map of ``n = 0`` (or ``None``); ``comps[i]``:
+    ``(B, 2, *ms)`` ducc0 (Q, U) pair of the spin ``-n`` mode ``f_n = -Q + i U``
+    for the positive ``n`` in ``ns``.  Returns ``(B, 2Nj-1, *ms)``.  The
+    orientations ``k`` and ``K - k`` share their cosine part (``P``) and
+    differ in the sign of the sine part (``Q``): about 2.5 passes over memory
+    per output orientation.
+    """
+    from ..harmonic._ducc import aligned_empty
+
+    K = 2 * Nj - 1
+    g = 2 * np.pi * np.arange(K) / K
+    pos = [n for n in ns if n > 0]
+    ref = m0 if m0 is not None else comps[0][:, 0]
+    out = aligned_empty((ref.shape[0], K) + ref.shape[1:], ref.dtype)
+    if not pos:  # only n = 0: the same map at every orientation
+        out[...] = m0[:, None]
+        return out
+    tmp = np.empty(ref.shape, ref.dtype)
+    for k in range(K // 2 + 1):
+        P = out[:, k]  # cosine part: f_0 + sum_n -2 cos(n g_k) Q_n
+        first = m0 is None
+        if not first:
+            P[...] = m0
+        for n, t in zip(pos, comps):
+            if first:
+                np.multiply(t[:, 0], -2 * np.cos(n * g[k]), out=P)
+                first = False
+            else:
+                np.multiply(t[:, 0], -2 * np.cos(n * g[k]), out=tmp)
+                P += tmp
+        if k == 0:
+            continue
+        S = out[:, K - k]  # sine part, then out_{K-k} = P - S and out_k = P + S
+        for i, (n, t) in enumerate(zip(pos, comps)):
+            np.multiply(t[:, 1], -2 * np.sin(n * g[k]), out=S if i == 0 else tmp)
+            if i:
+                S += tmp
+        np.subtract(P, S, out=tmp)
+        P += S
+        S[...] = tmp
+    return out
+
+
+def _analysis_host_real(f, psi, phi, spec):
+    """Real signals on the host, straight from ducc0's real-field alm.
+
+    For real ``f`` the spin ``-n`` mode of scale ``j`` has coefficients
+    ``c_l f_lm`` with ``f_l,-m = (-1)^m conj(f_lm)``, so its ducc0 gradient
+    and curl parts are ``G = (-1)^n Re(c_l) a_lm`` and
+    ``C = -(-1)^n Im(c_l) a_lm``, with ``a_lm`` the forward transform's
+    real-field alm (``m >= 0``): each scale scales that one array per ``l``
+    and ducc0 reads its ``l < L_j`` part in place (``mstart``).  No
+    ``(L, 2L-1)`` layouts, no complex maps: the orientation sum takes
+    ducc0's real components directly.
+    """
+    from ..harmonic import _ducc
+
+    L, N = spec.L, spec.N
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    nfs = spec.nfs
+    batch = f.shape[: f.ndim - nfs]
+    fb = f.reshape((-1,) + f.shape[f.ndim - nfs :])
+    B = fb.shape[0]
+    alm = _ducc.host_real_alm(fb, L, iter=spec.iter, **grid)  # (B, nalm)
+    ell = _ducc.alm_ell(L)
+    rdt = alm.real.dtype
+    f_wav = []
+    for j, Lj, Nj, ns in spec.plan:
+        mshape = f_shape(Lj, **grid)
+        root = np.sqrt(_ell_factor(Lj, 1.0))
+        if not ns:
+            f_wav.append(jnp.zeros(batch + (2 * Nj - 1,) + mshape, dtype=rdt))
+            continue
+        m0, comps = None, []
+        for n in ns:
+            c = np.zeros(L, complex)
+            c[:Lj] = np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)
+            sf = (-1.0) ** n
+            if n == 0:
+                out = _ducc.aligned_empty((B,) + mshape, rdt)
+                w = c.real[ell].astype(rdt)
+                for b in range(B):
+                    _ducc.host_synthesis_from_alm((alm[b] * w)[None], L, Lj, spin=0, out=out[b][None], **grid)
+                m0 = out
+            else:
+                out = _ducc.aligned_empty((B, 2) + mshape, rdt)
+                wg, wc = (sf * c.real[ell]).astype(rdt), (-sf * c.imag[ell]).astype(rdt)
+                for b in range(B):
+                    gc = np.stack([alm[b] * wg, alm[b] * wc])
+                    _ducc.host_synthesis_from_alm(gc, L, Lj, spin=n, out=out[b], **grid)
+                comps.append(out)
+        res = m0[:, None] if 2 * Nj - 1 == 1 else _gamma_from_components(m0, tuple(comps), ns=ns, Nj=Nj)
+        f_wav.append(_adopt(res.reshape(batch + (2 * Nj - 1,) + mshape)))  # NumPy reshape: a view
+        del m0, comps
+    Ls = spec.Ls
+    ph = np.zeros(L)
+    ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
+    ms = f_shape(Ls, **grid)
+    scal = _ducc.aligned_empty((B,) + ms, rdt)
+    for b in range(B):
+        _ducc.host_synthesis_from_alm((alm[b] * ph[ell].astype(rdt))[None], L, Ls, spin=0, out=scal[b][None], **grid)
+    return f_wav, _adopt(scal.reshape(batch + ms))
 
 
 def _synthesis_host(f_wav, f_scal, psi, phi, spec):
