@@ -39,6 +39,9 @@ setup(
         "healpy",
         "matplotlib",
         "tqdm",
+        "pillow",
+        "zarr>=3",
+        "dask[distributed]",
     ],
     extras_require={
         "test": [
@@ -47,6 +50,12 @@ setup(
             "s2fft",
             "scipy",
             "pillow",
+            "xarray",
+            "netCDF4",
+        ],
+        "io": [
+            "xarray",
+            "netCDF4",
         ],
     },
     entry_points={

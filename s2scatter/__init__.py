@@ -3,7 +3,8 @@
 Layers, bottom up: :mod:`s2scatter.sampling` (grids, NumPy only) ->
 :mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms) ->
 :mod:`s2scatter.wavelets` (scale-discretised wavelets) ->
-:mod:`s2scatter.scattering` (the equivariant scattering front end).
+:mod:`s2scatter.scattering` (the equivariant scattering front end);
+:mod:`s2scatter.io` reads maps from files (FITS, images, netCDF, arrays) onto a sampling.
 The most used functions are re-exported here::
 
     import s2scatter
@@ -16,7 +17,7 @@ JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
 """
 
-from . import harmonic, sampling, scattering, wavelets, wigner
+from . import harmonic, io, sampling, scattering, wavelets, wigner
 from ._version import __version__
 from .harmonic import forward, inverse, rotate
 from .scattering import Scattering, ScatteringConfig
@@ -28,6 +29,7 @@ __all__ = [
     "forward",
     "harmonic",
     "inverse",
+    "io",
     "rotate",
     "sampling",
     "scattering",

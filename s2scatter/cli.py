@@ -1,12 +1,26 @@
 """Command-line interface: ``s2scatter <command> [options]``.
 
 Commands:
-    demo    build a band-limited random map, run a forward and inverse
-            spherical-harmonic transform on MW sampling, write plots and the
-            coefficients, and print the round-trip error.
+    demo       build a band-limited random map, run a forward and inverse
+               spherical-harmonic transform on MW sampling, write plots and the
+               coefficients, and print the round-trip error.
+    features   scattering features of many map files into one store (Zarr or
+               .npz), serially or on a Dask cluster, resumable (see
+               docs/pipeline.md).
+    transform  a map file -> harmonic coefficients (.npy, shape (C, L, 2L-1)),
+               or coefficients (.npy) -> a map on a sampling scheme.
+    info       what a feature store holds (groups, shapes, job, sources,
+               checksums, versions); ``--json`` for machine-readable output.
 
-Exit codes: 0 success, 1 failure (including a round-trip error above
-tolerance), 2 usage error.
+Exit codes:
+    0  success (``features``: every input written or already complete)
+    1  failure (``features``: some inputs failed, the others were written;
+       ``demo``: round-trip error above tolerance; unreadable input file)
+    2  usage error (bad option or option value)
+    3  nothing could be done (``features``: the output store cannot be used,
+       the scheduler is unreachable, or every input failed; ``info``: not a
+       store)
+    130 interrupted (Ctrl-C); finished outputs are kept, rerun with ``--resume``
 """
 
 from __future__ import annotations
@@ -133,6 +147,194 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_EXIT_CODES = """\
+exit codes:
+  0    success (features: every input written or already complete)
+  1    failure (features: some inputs failed, the others were written)
+  2    usage error
+  3    nothing could be done (features: output store unusable, scheduler
+       unreachable, or every input failed; info: not a store)
+  130  interrupted; finished outputs are kept (rerun with --resume)
+"""
+
+
+def _error(command: str, message) -> None:
+    print(f"s2scatter {command}: error: {message}", file=sys.stderr)
+
+
+def _read_options(args):
+    from s2scatter.batch import ReadOptions
+
+    field = args.field
+    if field is not None and field.lstrip("-").isdigit():
+        field = int(field)
+    return ReadOptions(field=field, variable=args.variable, input_sampling=args.input_sampling,
+                       input_nside=args.input_nside, nan=args.nan, fill_value=args.fill_value)
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from s2scatter.batch import BatchError, FeatureJob, plots_dir, run_batch
+    from s2scatter.scattering import ScatteringConfig
+
+    try:
+        config = ScatteringConfig(L=args.L, N=args.N, J_min=args.J_min, lam=args.lam,
+                                  max_order=args.max_order, sampling=args.sampling, nside=args.nside,
+                                  output=args.output, method=args.method)
+        job = FeatureJob(config, read=_read_options(args), format=args.format, plot=args.plot,
+                         plot_paths=args.plot_paths, num_threads=args.threads)
+    except ValueError as exc:
+        _error("features", exc)
+        return 2
+    try:
+        report = run_batch(args.inputs, args.out, job, resume=args.resume, overwrite=args.overwrite,
+                           scheduler=args.scheduler, progress=not args.quiet)
+    except BatchError as exc:
+        _error("features", exc)
+        return 3
+    except KeyboardInterrupt:
+        _error("features", f"interrupted; finished outputs in {args.out} are kept "
+                           "(rerun with --resume to add the rest)")
+        return 130
+    if not args.quiet:
+        print(f"L = {config.L}, sampling = {config.sampling}, N = {config.N}, J_min = {config.J_min}, "
+              f"max_order = {config.max_order}, output = {config.output} "
+              f"(L_scal = {config.L_scal}), format = {job.format}")
+        for path, name in report.groups.items():
+            state = ("written" if path in report.done else "skipped" if path in report.skipped
+                     else "FAILED")
+            print(f"  {path} -> {name}  [{state}]")
+        if job.plot and report.done:
+            print(f"plots: {plots_dir(report.out)}")
+    for message in report.failed.values():
+        _error("features", message)
+    print(report.summary().splitlines()[0])
+    return report.exit_code
+
+
+def _cmd_transform(args: argparse.Namespace) -> int:
+    import s2scatter
+    from s2scatter.sampling import f_shape
+
+    to = args.to
+    data = None
+    if args.input.endswith(".npy") and os.path.isfile(args.input):
+        try:
+            data = np.load(args.input, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            _error("transform", f"{args.input}: cannot load .npy file: {exc}")
+            return 1
+        if to is None:
+            to = "map" if np.iscomplexobj(data) else "harmonic"
+    to = to or "harmonic"
+    try:
+        if to == "map":
+            if data is None:
+                raise ValueError(f"{args.input}: --to map needs harmonic coefficients in a .npy file")
+            if not np.iscomplexobj(data) or data.ndim < 2 or data.shape[-1] != 2 * data.shape[-2] - 1:
+                raise ValueError(f"{args.input}: expected complex flm of shape (..., L, 2L-1), "
+                                 f"got {data.dtype} array of shape {data.shape}")
+            L = data.shape[-2]
+            if args.L is not None and args.L != L:
+                raise ValueError(f"--L {args.L} does not match the coefficients' band-limit {L} "
+                                 f"(shape {data.shape})")
+            flm = data.astype(np.complex128)
+            m = np.arange(-(L - 1), L)
+            reality = bool(np.allclose(flm[..., ::-1], (-1.0) ** m * np.conj(flm), rtol=0,
+                                       atol=1e-12 * max(np.abs(flm).max(), 1e-300)))
+            result = np.asarray(s2scatter.inverse(flm, L, sampling=args.sampling, nside=args.nside,
+                                                  reality=reality, method=args.method))
+            what = (f"map{'' if reality else ' (complex)'} on {args.sampling} sampling, "
+                    f"shape {result.shape}")
+        else:
+            if args.L is None:
+                raise ValueError("--L is required to transform a map to harmonic coefficients")
+            from s2scatter.io import read_map
+
+            opts = _read_options(args).kwargs()
+            smap = read_map(args.input, L=args.L, sampling=args.sampling, nside=args.nside, **opts)
+            result = np.asarray(s2scatter.forward(smap.data, args.L, sampling=args.sampling,
+                                                  nside=args.nside, reality=True, method=args.method))
+            assert result.shape == (smap.data.shape[0], args.L, 2 * args.L - 1)
+            what = (f"flm of {len(smap.channels)} channel(s) {list(smap.channels)}, shape {result.shape}"
+                    f" (read on {args.sampling} sampling {f_shape(args.L, sampling=args.sampling, nside=args.nside)})")
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        _save_npy(args.out, result)
+    except (OSError, ValueError) as exc:  # ReadError is a ValueError
+        _error("transform", exc)
+        return 1
+    print(f"wrote {os.path.abspath(args.out)}: {what}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from s2scatter.batch import BatchError, store_info
+
+    try:
+        info = store_info(args.store)
+    except BatchError as exc:
+        _error("info", exc)
+        return 3
+    except (OSError, ValueError) as exc:
+        _error("info", f"{args.store}: cannot read the store: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    cfg = info["config"] or {}
+    print(f"store: {info['store']} ({info['format']}, {len(info['groups'])} group(s))")
+    print("config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    read = {k: v for k, v in (info["read"] or {}).items() if v is not None}
+    if read:
+        print("read: " + ", ".join(f"{k}={v}" for k, v in read.items()))
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in (info["versions"] or {}).items() if v))
+    for name, g in info["groups"].items():
+        arrays = ", ".join(f"{k} {tuple(a['shape'])} {a['dtype']}" for k, a in g["arrays"].items())
+        print(f"{name}:")
+        print(f"  source: {g['source']}")
+        print(f"  sha256: {g['sha256']}")
+        print(f"  channels: {', '.join(g['channels'] or [])}; paths: {g['n_paths']}")
+        print(f"  arrays: {arrays}")
+    return 0
+
+
+def _int_at_least(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _index_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated path indices, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative path indices, got {text!r}")
+    return values
+
+
+def _add_read_options(p) -> None:
+    g = p.add_argument_group("reading inputs (see docs/io.md)")
+    g.add_argument("--field", help="FITS column / HEALPix field (name or index)")
+    g.add_argument("--variable", help="netCDF variable name")
+    g.add_argument("--input-sampling", choices=("mw", "mwss", "dh", "gl", "healpix"),
+                   help="sampling of .npy inputs (needed where the shape is ambiguous)")
+    g.add_argument("--input-nside", type=_int_at_least(1, "--input-nside"),
+                   help="HEALPix nside of .npy inputs")
+    g.add_argument("--nan", choices=("error", "mean", "zero", "value"), default="error",
+                   help="what to do with NaN/blank pixels (default: %(default)s)")
+    g.add_argument("--fill-value", type=float, help="replacement for NaN with --nan value")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -150,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2scatter",
         description="Transforms, wavelets and scattering on the sphere.",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__}")
@@ -174,6 +378,106 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0,
                       help="random seed (default: %(default)s)")
     demo.set_defaults(handler=_cmd_demo)
+
+    feat = sub.add_parser(
+        "features",
+        help="scattering features of many map files into one store (Zarr or .npz)",
+        description=(
+            "Read each INPUT (HEALPix FITS, equirectangular images, lat-lon netCDF, .npy "
+            "arrays), resample it onto SAMPLING at band-limit L, run the scattering network "
+            "on all its channels and write the coefficients with their provenance (config, "
+            "source path, SHA-256, versions) to the store OUT: one group per input. Each "
+            "input is written atomically; a failing input is reported and skipped. Layout, "
+            "resume and Dask: docs/pipeline.md."
+        ),
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    feat.add_argument("inputs", nargs="+", metavar="INPUT", help="map files")
+    feat.add_argument("-o", "--out", required=True, metavar="OUT",
+                      help="output store (a directory)")
+    net = feat.add_argument_group("scattering network")
+    net.add_argument("--L", type=_positive_int, default=128,
+                     help="band-limit the inputs are read at, exclusive (default: %(default)s)")
+    net.add_argument("--N", type=_int_at_least(1, "--N"), default=1,
+                     help="azimuthal band-limit of the wavelets, 1 = axisymmetric (default: %(default)s)")
+    net.add_argument("--J-min", dest="J_min", type=_int_at_least(0, "--J-min"), default=2,
+                     help="first wavelet scale; outputs have band-limit ceil(lam**J_min) "
+                          "(default: %(default)s)")
+    net.add_argument("--lam", type=float, default=2.0,
+                     help="wavelet scale factor, > 1 (default: %(default)s)")
+    net.add_argument("--max-order", type=_int_at_least(0, "--max-order"), default=2,
+                     help="depth of the scattering cascade (default: %(default)s)")
+    net.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
+                     help="sampling the inputs are resampled onto (default: %(default)s)")
+    net.add_argument("--nside", type=_int_at_least(1, "--nside"),
+                     help="HEALPix nside (with --sampling healpix)")
+    net.add_argument("--output", choices=("maps", "invariants"), default="maps",
+                     help="equivariant maps per path, or rotation invariants (mean and power "
+                          "per degree) (default: %(default)s)")
+    net.add_argument("--method", choices=("auto", "ducc", "jax"), default="auto",
+                     help="transform backend (default: %(default)s)")
+    out = feat.add_argument_group("output and execution")
+    out.add_argument("--format", choices=("zarr", "npz"), default="zarr",
+                     help="zarr: one Zarr v3 store; npz: one OUT/<name>.npz per input "
+                          "(default: %(default)s)")
+    out.add_argument("--plot", action="store_true",
+                     help="write Mollweide PNGs of the inputs and of feature paths to OUT_plots/")
+    out.add_argument("--plot-paths", type=_index_list, metavar="I,J,...",
+                     help="path indices to plot for channel 0 (default: 0,1,2,3)")
+    mode = out.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="keep the complete groups of an existing store (same job, same file "
+                           "checksum) and compute only the missing inputs")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace an existing s2scatter store at OUT")
+    out.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address (e.g. tcp://host:8786); default: serial")
+    out.add_argument("--threads", type=_int_at_least(0, "--threads"),
+                     help="ducc0 threads per process (default: all cores)")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar and no per-input listing")
+    _add_read_options(feat)
+    feat.set_defaults(handler=_cmd_features)
+
+    tr = sub.add_parser(
+        "transform",
+        help="map file -> harmonic coefficients (.npy), or coefficients -> map",
+        description=(
+            "--to harmonic (default for map files and real .npy arrays): read INPUT at "
+            "band-limit L on SAMPLING and write its coefficients, complex, shape "
+            "(C, L, 2L-1), entry [l, L-1+m]. --to map (default for complex .npy): "
+            "coefficients of shape (..., L, 2L-1) -> maps on SAMPLING (real when the "
+            "coefficients are conjugate-symmetric)."
+        ),
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tr.add_argument("input", metavar="INPUT", help="map file, or flm .npy with --to map")
+    tr.add_argument("-o", "--out", required=True, metavar="OUT.npy", help="output .npy file")
+    tr.add_argument("--to", choices=("harmonic", "map"),
+                    help="direction (default: from the input, see above)")
+    tr.add_argument("--L", type=_positive_int,
+                    help="band-limit (required for --to harmonic; read from the array for --to map)")
+    tr.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
+                    help="sampling scheme (default: %(default)s)")
+    tr.add_argument("--nside", type=_int_at_least(1, "--nside"), help="HEALPix nside")
+    tr.add_argument("--method", choices=("auto", "ducc", "jax"), default="auto",
+                    help="transform backend (default: %(default)s)")
+    _add_read_options(tr)
+    tr.set_defaults(handler=_cmd_transform)
+
+    info = sub.add_parser(
+        "info",
+        help="what a feature store holds",
+        description="Groups, array shapes, job configuration, sources, checksums and versions "
+                    "of a store written by `s2scatter features` (Zarr or .npz).",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    info.add_argument("store", metavar="STORE", help="the store directory")
+    info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    info.set_defaults(handler=_cmd_info)
     return parser
 
 
@@ -184,8 +488,9 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")  # files only; never open windows from the CLI
     import jax
 
-    # The demo reports double-precision errors. (The package is imported
-    # before this line, so it must not build JAX arrays at import time.)
+    # Every command works in double precision (the demo reports float64
+    # round-trip errors; features are stored as float64). The package is
+    # imported before this line, so it must not build JAX arrays at import time.
     jax.config.update("jax_enable_x64", True)
 
     parser = build_parser()

@@ -1,4 +1,4 @@
-"""Tests of the command-line interface (``s2scatter demo`` and friends).
+"""Tests of the command-line interface (``s2scatter demo``, ``features``, ``info``, ``transform``).
 
 `test_demo_end_to_end` exercises the real transforms. The other demo tests
 swap in pyssht as a stand-in transform so that the CLI's plumbing (files,
@@ -86,7 +86,7 @@ def pyssht_transforms(monkeypatch):
 # The demo.
 # --------------------------------------------------------------------------
 def test_demo_end_to_end(tmp_path, capsys):
-    """The README's first command, at a small band-limit, on the real transforms."""
+    """The demo, at a small band-limit, on the real transforms."""
     L = 32
     out = tmp_path / "demo"
     assert main(["demo", "-o", out, "--L", str(L)]) == 0
@@ -192,3 +192,161 @@ def test_python_dash_m():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("s2scatter ")
+
+
+# --------------------------------------------------------------------------
+# features / info / transform.
+# --------------------------------------------------------------------------
+def _red_map(L, seed):
+    flm = s2scatter.sampling.random_flm(L, reality=True, slope=1.0, rng=np.random.default_rng(seed))
+    return np.asarray(s2scatter.inverse(flm, L, reality=True))
+
+
+@pytest.fixture
+def map_files(tmp_path):
+    paths = []
+    for i in range(2):
+        np.save(tmp_path / f"sky{i}.npy", _red_map(16, i))
+        paths.append(str(tmp_path / f"sky{i}.npy"))
+    return paths
+
+
+def _features(paths, out, *extra):
+    return main(["features", *paths, "-o", str(out), "--L", "16", "--input-sampling", "mw",
+                 "--quiet", *extra])
+
+
+def test_features_plots_and_info(map_files, tmp_path, capsys):
+    out = tmp_path / "feats"
+    assert _features(map_files, out, "--plot", "--plot-paths", "0,2") == 0
+    stdout = capsys.readouterr().out
+    assert "2 written, 0 skipped" in stdout
+    plots = tmp_path / "feats_plots"
+    assert sorted(os.listdir(plots)) == ["sky0", "sky1"]
+    assert sorted(os.listdir(plots / "sky0")) == ["features_c0_p000.png", "features_c0_p002.png",
+                                                  "input_c0.png"]
+    for name in os.listdir(plots / "sky0"):
+        with Image.open(plots / "sky0" / name) as image:
+            image.verify()
+
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    for piece in ("zarr, 2 group(s)", "sky0:", "sky1:", map_files[0], "sha256:", "L=16",
+                  "maps (1, 7, 4, 7) float64", f"s2scatter {s2scatter.__version__}"):
+        assert piece in text, piece
+    assert main(["info", str(out), "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["groups"]["sky1"]["source"] == map_files[1]
+    assert info["config"]["J_min"] == 2 and info["versions"]["zarr"]
+
+    # Rerunning needs --resume (exit 3 otherwise), then writes nothing new.
+    assert _features(map_files, out) == 3
+    assert "--resume" in capsys.readouterr().err
+    assert _features(map_files, out, "--resume") == 0
+    assert "0 written, 2 skipped" in capsys.readouterr().out
+
+
+def test_features_invariants_npz_with_plots(map_files, tmp_path, capsys):
+    out = tmp_path / "inv"
+    assert _features(map_files[:1], out, "--output", "invariants", "--format", "npz", "--plot") == 0
+    assert sorted(os.listdir(out)) == ["sky0.npz", "store.json"]
+    pngs = sorted(os.listdir(tmp_path / "inv_plots" / "sky0"))
+    assert pngs == ["features_c0_p000.png", "features_c0_p001.png", "features_c0_p002.png",
+                    "features_c0_p003.png", "input_c0.png"]
+    assert main(["info", str(out)]) == 0
+    assert "npz, 1 group(s)" in capsys.readouterr().out
+
+
+def test_features_failures_exit_codes(map_files, tmp_path, capsys):
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"not numpy")
+    unknown = tmp_path / "table.xyz"
+    unknown.write_text("1,2,3")
+    assert _features([map_files[0], str(bad), str(unknown)], tmp_path / "o1") == 1
+    captured = capsys.readouterr()
+    assert "broken.npy" in captured.err and "table.xyz" in captured.err
+    assert "Traceback" not in captured.err
+    assert "1 written, 0 skipped (already complete), 2 failed" in captured.out
+    assert os.listdir(tmp_path / "o1" / "sky0")  # the good input was written
+
+    assert _features([str(bad)], tmp_path / "o2") == 3  # nothing could be done
+    assert "broken.npy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--J-min", "9"], "J_min = 9 exceeds J_max"),
+    (["--output", "bogus"], "invalid choice"),
+    (["--plot-paths", "a,b"], "path indices"),
+    (["--resume", "--overwrite"], "not allowed with"),
+    (["--sampling", "healpix"], "nside is required"),
+])
+def test_features_usage_errors_exit_2(map_files, tmp_path, capsys, argv, message):
+    assert _features(map_files, tmp_path / "out", *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_features_help_lists_exit_codes(capsys):
+    assert main(["features", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "exit codes:" in text and "--resume" in text and "--scheduler" in text
+
+
+def test_info_on_a_non_store(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 3
+    assert "not an s2scatter feature store" in capsys.readouterr().err
+
+
+def test_transform_round_trip(map_files, tmp_path, capsys):
+    L = 16
+    flm_path = tmp_path / "flm.npy"
+    assert main(["transform", map_files[0], "-o", str(flm_path), "--L", str(L),
+                 "--input-sampling", "mw"]) == 0
+    flm = np.load(flm_path)
+    assert flm.shape == (1, L, 2 * L - 1) and np.iscomplexobj(flm)
+    np.testing.assert_allclose(flm[0], s2scatter.forward(np.load(map_files[0]), L, reality=True),
+                               rtol=0, atol=1e-12)
+    back = tmp_path / "map.npy"
+    assert main(["transform", str(flm_path), "-o", str(back)]) == 0  # complex .npy: --to map
+    assert "map on mw sampling" in capsys.readouterr().out
+    f = np.load(back)
+    assert f.shape == (1, L, 2 * L - 1) and f.dtype == np.float64
+    # Band-limited input: exact quadrature on MW, round trip to ~1e-13.
+    np.testing.assert_allclose(f[0], np.load(map_files[0]), rtol=0, atol=1e-10)
+
+    gl = tmp_path / "gl.npy"
+    assert main(["transform", str(flm_path), "-o", str(gl), "--to", "map", "--sampling", "mwss"]) == 0
+    assert np.load(gl).shape == (1, L + 1, 2 * L)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["transform", "{map}", "-o", "{out}"], "--L is required"),
+    (["transform", "{map}", "-o", "{out}", "--to", "map"], "expected complex flm of shape"),
+    (["transform", "{missing}", "-o", "{out}", "--L", "16"], "missing.npy"),
+])
+def test_transform_errors(map_files, tmp_path, capsys, argv, message):
+    fill = {"map": map_files[0], "out": str(tmp_path / "o.npy"), "missing": str(tmp_path / "missing.npy")}
+    assert main([a.format(**fill) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_readme_first_command(tmp_path, capsys):
+    """`s2scatter features data/earth_land_720x360.png -o features_out --plot` (README)."""
+    sample = os.path.join(REPO_ROOT, "data", "earth_land_720x360.png")
+    if not os.path.isfile(sample):
+        pytest.skip("sample data not present")
+    out = tmp_path / "features_out"
+    assert main(["features", sample, "-o", str(out), "--plot"]) == 0
+    assert "1 written" in capsys.readouterr().out
+    import zarr
+
+    group = zarr.open_group(out, mode="r")["earth_land_720x360"]
+    assert group["maps"].shape == (1, 22, 4, 7)  # the README's description
+    assert group.attrs["source"] == sample and len(group.attrs["sha256"]) == 64
+    assert sorted(os.listdir(tmp_path / "features_out_plots" / "earth_land_720x360")) == [
+        "features_c0_p000.png", "features_c0_p001.png", "features_c0_p002.png",
+        "features_c0_p003.png", "input_c0.png"]

@@ -1,0 +1,113 @@
+"""The result type, the error type and the missing-value policy of the io layer."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+
+__all__ = ["SphereMap", "ReadError", "NAN_POLICIES", "UNSEEN", "apply_nan_policy", "file_sha256"]
+
+UNSEEN = -1.6375e30
+"""HEALPix's marker for missing pixels (``healpy.UNSEEN``); treated like NaN."""
+
+NAN_POLICIES = ("error", "mean", "zero", "value")
+"""Values of ``read_map(..., nan=...)``."""
+
+
+class ReadError(ValueError):
+    """A file could not be read as a map on the sphere.
+
+    The message names the file and says what was expected.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class SphereMap:
+    """A map read from a file and resampled onto ``(L, sampling, nside)``.
+
+    Attributes:
+        data: float64 array ``(C, *f_shape(L, sampling=sampling, nside=nside))``,
+            one map per channel (``C >= 1``), band-limited at ``L``.
+        L: band-limit (exclusive).
+        sampling: ``"mw"``, ``"mwss"``, ``"dh"``, ``"gl"`` or ``"healpix"``.
+        nside: HEALPix resolution iff ``sampling == "healpix"``, else ``None``.
+        channels: one name per channel, e.g. ``("I",)``, ``("R", "G", "B")``.
+        source: absolute path of the file read.
+        sha256: hex digest of the file's bytes.
+        meta: JSON-serialisable description: reader, input grid, resampling,
+            missing values (policy and count), ...
+    """
+
+    data: np.ndarray
+    L: int
+    sampling: str
+    nside: int | None
+    channels: tuple[str, ...]
+    source: str
+    sha256: str
+    meta: dict
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 digest of a file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def validate_nan_policy(nan, fill_value):
+    """Check ``nan`` / ``fill_value`` before any file is opened."""
+    if nan not in NAN_POLICIES:
+        raise ValueError(f"nan must be one of {NAN_POLICIES}, got nan={nan!r}")
+    if nan == "value":
+        if fill_value is None or not np.isfinite(fill_value):
+            raise ValueError(
+                f'nan="value" needs a finite fill_value, got fill_value={fill_value!r}')
+    elif fill_value is not None:
+        raise ValueError(f'fill_value is only used with nan="value", got nan={nan!r}')
+
+
+def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple[np.ndarray, dict]:
+    """Replace missing values (NaN, +-inf, HEALPix ``UNSEEN``) channel by channel.
+
+    ``data`` has the channel axis first.  Returns the filled float64 array and
+    the ``meta["nan"]`` entry (policy, total count, count per channel).
+    """
+    data = np.asarray(data, dtype=np.float64)
+    lo, hi = UNSEEN * (1 + 1e-5), UNSEEN * (1 - 1e-5)  # healpy's tolerance around UNSEEN
+    masks = []
+    for c in range(data.shape[0]):
+        x = data[c]
+        miss = ~np.isfinite(x)
+        miss |= (x >= lo) & (x <= hi)
+        masks.append(miss)
+    per_channel = [int(np.count_nonzero(m)) for m in masks]
+    count = sum(per_channel)
+    info = {"policy": nan, "count": count, "count_per_channel": per_channel}
+    if count == 0:
+        return data, info
+    if nan == "error":
+        raise ReadError(
+            f"{path}: {count} of {data.size} input values are missing (NaN, inf or HEALPix "
+            "UNSEEN); expected finite values everywhere. Pass nan='mean' (fill with the mean "
+            "of the finite values), nan='zero', or nan='value' with fill_value=... to fill them"
+        )
+    data = data.copy()
+    for c, miss in enumerate(masks):
+        if not miss.any():
+            continue
+        if nan == "mean":
+            if miss.all():
+                raise ReadError(
+                    f"{path}: channel {c} has no finite values; cannot fill with the mean")
+            value = float(data[c][~miss].mean())
+        elif nan == "zero":
+            value = 0.0
+        else:
+            value = float(fill_value)
+        data[c][miss] = value
+    return data, info
