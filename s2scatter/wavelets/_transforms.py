@@ -649,21 +649,43 @@ def _gamma_from_components(m0, comps, *, ns, Nj):
     ``m0``: ``(B, *ms)`` spin-0 map of ``n = 0`` (or ``None``); ``comps[i]``:
     ``(B, 2, *ms)`` ducc0 (Q, U) pair of the spin ``-n`` mode ``f_n = -Q + i U``
     for the positive ``n`` in ``ns``.  Returns ``(B, 2Nj-1, *ms)``.  The
-    orientations ``k`` and ``K - k`` share their cosine part (``P``) and
-    differ in the sign of the sine part (``Q``): about 2.5 passes over memory
-    per output orientation.
+    orientations ``k`` and ``K - k`` share their cosine part and differ in
+    the sign of their sine part (about 2.5 passes over memory per output
+    orientation); large maps are split by rings over the ducc0 threads
+    (NumPy releases the GIL).
     """
-    from ..harmonic._ducc import aligned_empty
+    from ..harmonic._ducc import aligned_empty, get_num_threads
 
     K = 2 * Nj - 1
-    g = 2 * np.pi * np.arange(K) / K
     pos = [n for n in ns if n > 0]
     ref = m0 if m0 is not None else comps[0][:, 0]
     out = aligned_empty((ref.shape[0], K) + ref.shape[1:], ref.dtype)
+    nt = min(get_num_threads(), max(1, ref.size // (1 << 16)), ref.shape[1])
+    if nt <= 1:
+        _gamma_block(out, m0, comps, pos, K)
+        return out
+    cuts = np.linspace(0, ref.shape[1], nt + 1).astype(int)
+    parts = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    jobs = [(out[:, :, sl], None if m0 is None else m0[:, sl], tuple(t[:, :, sl] for t in comps), pos, K)
+            for sl in parts]
+    list(_pool(nt).map(lambda a: _gamma_block(*a), jobs))
+    return out
+
+
+@functools.cache
+def _pool(n):
+    import concurrent.futures
+
+    return concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="s2scatter-gamma")
+
+
+def _gamma_block(out, m0, comps, pos, K):
+    """:func:`_gamma_from_components` on one block of rings (views in, ``out`` written)."""
+    g = 2 * np.pi * np.arange(K) / K
     if not pos:  # only n = 0: the same map at every orientation
         out[...] = m0[:, None]
-        return out
-    tmp = np.empty(ref.shape, ref.dtype)
+        return
+    tmp = np.empty(out[:, 0].shape, out.dtype)
     for k in range(K // 2 + 1):
         P = out[:, k]  # cosine part: f_0 + sum_n -2 cos(n g_k) Q_n
         first = m0 is None
@@ -686,7 +708,6 @@ def _gamma_from_components(m0, comps, *, ns, Nj):
         np.subtract(P, S, out=tmp)
         P += S
         S[...] = tmp
-    return out
 
 
 def _analysis_host_real(f, psi, phi, spec):
@@ -733,8 +754,10 @@ def _analysis_host_real(f, psi, phi, spec):
             else:
                 out = _ducc.aligned_empty((B, 2) + mshape, rdt)
                 wg, wc = (sf * c.real[ell]).astype(rdt), (-sf * c.imag[ell]).astype(rdt)
+                gc = np.empty((2, alm.shape[1]), alm.dtype)
                 for b in range(B):
-                    gc = np.stack([alm[b] * wg, alm[b] * wc])
+                    np.multiply(alm[b], wg, out=gc[0])
+                    np.multiply(alm[b], wc, out=gc[1])
                     _ducc.host_synthesis_from_alm(gc, L, Lj, spin=n, out=out[b], **grid)
                 comps.append(out)
         res = m0[:, None] if 2 * Nj - 1 == 1 else _gamma_from_components(m0, tuple(comps), ns=ns, Nj=Nj)
