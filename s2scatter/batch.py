@@ -52,7 +52,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import importlib.metadata as _md
 import json
 import os
@@ -64,6 +63,7 @@ import uuid
 
 import numpy as np
 
+from .io._base import file_sha256
 from .scattering import Scattering, ScatteringConfig, output_grid
 
 __all__ = [
@@ -188,15 +188,6 @@ def versions() -> dict:
         except _md.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def file_sha256(path) -> str:
-    """Hex SHA-256 of a file's bytes (1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -36,7 +36,6 @@ _XLA_1THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _XLA_1THREAD).strip()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -46,7 +45,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import versions  # noqa: E402
+from _bench_common import versions, write_json_atomic  # noqa: E402
 
 
 def make_inputs(directory, n, L, seed=0):
@@ -164,11 +163,7 @@ def main(argv=None):
                                   "distributed")),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "xla_flags": _XLA_1THREAD},
             "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, meta)
     print(f"wrote {args.out}")
     return 0 if identical else 1
 

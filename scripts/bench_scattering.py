@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,7 +36,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, versions  # noqa: E402
+from _bench_common import PeakRSS, versions, write_json_atomic  # noqa: E402
 
 
 def load_image(path=None):
@@ -155,11 +154,7 @@ def main(argv=None):
             "versions": versions(),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": nt},
             "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, meta)
     print(f"wrote {args.out}")
     return 0
 

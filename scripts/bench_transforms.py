@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -38,7 +37,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, versions  # noqa: E402
+from _bench_common import PeakRSS, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
 
 
 def timeit(fn, repeats):
@@ -57,42 +56,19 @@ def timeit(fn, repeats):
 
 
 def timeit_interleaved(fns, repeats):
-    """Time several callables in alternation (a, b, a, b, ...).
-
-    On a shared, noisy machine a burst of load then hits every contender
-    alike, so the ratio of the medians is far steadier than when each one is
-    timed in its own block.  Peak RSS is measured per callable on one extra call.
-    """
+    """:func:`time_interleaved` plus each callable's peak RSS increase on one extra call."""
     import jax
 
-    out = {}
-    for k, fn in fns.items():
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        out[k] = {"first_s": time.perf_counter() - t0}
-    ts = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            ts[k].append(time.perf_counter() - t0)
+    out = time_interleaved(fns, repeats)
     for k, fn in fns.items():
         with PeakRSS() as mem:
             jax.block_until_ready(fn())
-        out[k].update(median_s=statistics.median(ts[k]), peak_rss_mb=mem.delta / 2**20)
+        out[k]["peak_rss_mb"] = mem.delta / 2**20
     return out
-
-
-def random_real_flm(L, rng):
-    """Real band-limited coefficients with a red spectrum (amplitude ~ 1/(1+l))."""
-    from s2scatter.sampling import random_flm
-
-    return random_flm(L, reality=True, slope=1.0, rng=rng)
 
 
 def bench_case(sampling, L, args, rng):
     import ducc0
-    import jax
 
     import s2scatter
     from s2scatter.sampling import flm_to_alm
@@ -256,11 +232,7 @@ def main(argv=None):
         "dtype": "float64", "reality": True,
         "rows": rows, "summary": summary,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, meta)
     print(f"\nwrote {args.out}")
     return 0
 

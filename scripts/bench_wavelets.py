@@ -35,7 +35,6 @@ and every row.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -45,7 +44,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, versions  # noqa: E402
+from _bench_common import PeakRSS, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
 
 # measure this working tree, not whatever copy of s2scatter is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,28 +71,8 @@ def timeit(fn, repeats):
 
 
 def interleaved(fns, repeats):
-    """Medians of callables timed in alternation (a, b, a, b, ...), after one warm call each.
-
-    Their ratio is what to trust on a shared machine: a burst of load hits both alike.
-    """
-    import jax
-
-    for fn in fns.values():
-        jax.block_until_ready(fn())
-    ts = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            ts[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in ts.items()}
-
-
-def random_real_flm(L, rng):
-    """Real band-limited coefficients with a red spectrum (amplitude ~ 1/(1+l))."""
-    from s2scatter.sampling import random_flm
-
-    return random_flm(L, reality=True, slope=1.0, rng=rng)
+    """Medians of callables timed in alternation (their ratio is what to trust under load)."""
+    return {k: v["median_s"] for k, v in time_interleaved(fns, repeats).items()}
 
 
 def _maxrel(a_list, b_list, scale):
@@ -239,11 +218,7 @@ def main(argv=None):
         "dtype": "float64", "reality": True, "sampling": "mw", "lam": 2.0, "J_min": 0, "multiresolution": True,
         "rows": rows, "summary": summary,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, meta)
     print(f"\nwrote {args.out}")
     return 0
 
