@@ -493,3 +493,30 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
 def alm_ell(L: int) -> np.ndarray:
     """Degree ``l`` of each entry of a healpy-ordered alm array for band-limit ``L``."""
     return _alm_lm(int(L))[0]
+
+
+@functools.cache
+def _alm_index(L_alm: int, Lj: int):
+    """Positions of the band-limit-``Lj`` alm entries inside an ``L_alm`` layout."""
+    l, m = _alm_lm(int(Lj))
+    return (_alm_mstart(L_alm, Lj)[m].astype(np.int64) + l)
+
+
+def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter=0, out):
+    """Real components ``(ncomp, *f_shape(Lj))`` -> alm written into ``out`` laid out for ``L_alm``.
+
+    The exact-quadrature (or iterated HEALPix) forward transform at band-limit
+    ``Lj`` of one real field (``ncomp = 1``) or of a spin pair (Q, U); only
+    the ``l < Lj`` entries of ``out`` ``(ncomp, nalm(L_alm))`` are written
+    (ducc0 ``mstart`` on equiangular grids), the others are left as they are.
+    """
+    import ducc0
+
+    spin = abs(int(spin))
+    if sampling == "healpix":
+        spec = DuccSpec(int(Lj), spin, sampling, nside, False, int(iter))
+        out[:, _alm_index(L_alm, Lj)] = _hp_forward(maps.reshape(maps.shape[0], -1), spin, spec)
+        return out
+    return ducc0.sht.experimental.analysis_2d(
+        map=maps, spin=spin, lmax=Lj - 1, mmax=Lj - 1, geometry=_GEOMETRY[sampling], alm=out,
+        mstart=_alm_mstart(L_alm, Lj), lstride=1, nthreads=get_num_threads())

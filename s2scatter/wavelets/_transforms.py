@@ -496,7 +496,8 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
         _validate.check_finite(w, f"f_wav[{k}]")
     _validate.check_finite(f_scal, "f_scal")
     if _host_eager(spec, f_scal, fb, *f_wav):
-        out = _synthesis_host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
+        host = _synthesis_host_real if spec.reality else _synthesis_host
+        out = host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
                               np.asarray(fb.phi), spec)
         return _adopt(out)
     return _run(_synthesis_core, spec, tuple(f_wav), f_scal, fb)
@@ -641,72 +642,42 @@ def _analysis_host(f, psi, phi, spec):
     return f_wav, f_scal
 
 
-def _gamma_from_components(m0, comps, *, ns, Nj):
-    """Real signals: ``f(gamma_k) = f_0 + sum_{n>0} 2 Re(e^{i n gamma_k} f_n)`` from ducc0's
-    real components, written into one aligned output.
+def _gamma_matrix(ns, Nj, inverse=False):
+    """Orientation DFT of real signals on ducc0's real components, as a matrix.
 
-    ``m0``: ``(B, *ms)`` spin-0 map of ``n = 0`` (or ``None``); ``comps[i]``:
-    ``(B, 2, *ms)`` ducc0 (Q, U) pair of the spin ``-n`` mode ``f_n = -Q + i U``
-    for the positive ``n`` in ``ns``.  Returns ``(B, 2Nj-1, *ms)``.  The
-    orientations ``k`` and ``K - k`` share their cosine part and differ in
-    the sign of their sine part (about 2.5 passes over memory per output
-    orientation); large maps are split by rings over the ducc0 threads
-    (NumPy releases the GIL).
+    Components (rows of the component buffer): ``f_0`` when ``0 in ns``, then
+    for each positive ``n`` ducc0's pair ``(Q_n, U_n)``.  Forward (``K x R``):
+    ``f(gamma_k) = f_0 + sum_n (-2 cos(n gamma_k) Q_n - 2 sin(n gamma_k) U_n)``
+    (the spin ``-n`` mode is ``f_n = -Q_n + i U_n``).  ``inverse`` (``R x K``):
+    ``f_0 = mean_k f(gamma_k)`` and the (Q, U) input of the spin ``n`` forward
+    transform of ``f_n = mean_k e^{-i n gamma_k} f(gamma_k)``, i.e.
+    ``(Re f_n, -Im f_n)``.
     """
-    from ..harmonic._ducc import aligned_empty, get_num_threads
-
     K = 2 * Nj - 1
-    pos = [n for n in ns if n > 0]
-    ref = m0 if m0 is not None else comps[0][:, 0]
-    out = aligned_empty((ref.shape[0], K) + ref.shape[1:], ref.dtype)
-    nt = min(get_num_threads(), max(1, ref.size // (1 << 16)), ref.shape[1])
-    if nt <= 1:
-        _gamma_block(out, m0, comps, pos, K)
-        return out
-    cuts = np.linspace(0, ref.shape[1], nt + 1).astype(int)
-    parts = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-    jobs = [(out[:, :, sl], None if m0 is None else m0[:, sl], tuple(t[:, :, sl] for t in comps), pos, K)
-            for sl in parts]
-    list(_pool(nt).map(lambda a: _gamma_block(*a), jobs))
-    return out
-
-
-@functools.cache
-def _pool(n):
-    import concurrent.futures
-
-    return concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="s2scatter-gamma")
-
-
-def _gamma_block(out, m0, comps, pos, K):
-    """:func:`_gamma_from_components` on one block of rings (views in, ``out`` written)."""
     g = 2 * np.pi * np.arange(K) / K
-    if not pos:  # only n = 0: the same map at every orientation
-        out[...] = m0[:, None]
-        return
-    tmp = np.empty(out[:, 0].shape, out.dtype)
-    for k in range(K // 2 + 1):
-        P = out[:, k]  # cosine part: f_0 + sum_n -2 cos(n g_k) Q_n
-        first = m0 is None
-        if not first:
-            P[...] = m0
-        for n, t in zip(pos, comps):
-            if first:
-                np.multiply(t[:, 0], -2 * np.cos(n * g[k]), out=P)
-                first = False
-            else:
-                np.multiply(t[:, 0], -2 * np.cos(n * g[k]), out=tmp)
-                P += tmp
-        if k == 0:
-            continue
-        S = out[:, K - k]  # sine part, then out_{K-k} = P - S and out_k = P + S
-        for i, (n, t) in enumerate(zip(pos, comps)):
-            np.multiply(t[:, 1], -2 * np.sin(n * g[k]), out=S if i == 0 else tmp)
-            if i:
-                S += tmp
-        np.subtract(P, S, out=tmp)
-        P += S
-        S[...] = tmp
+    rows = []
+    for n in ns:
+        if n == 0:
+            rows.append(np.ones(K) if not inverse else np.full(K, 1.0 / K))
+        elif not inverse:
+            rows += [-2 * np.cos(n * g), -2 * np.sin(n * g)]
+        else:
+            rows += [np.cos(n * g) / K, np.sin(n * g) / K]
+    M = np.array(rows)  # (R, K)
+    return M if inverse else np.ascontiguousarray(M.T)
+
+
+def _rows(M, x, out=None):
+    """``out[b, i] = sum_r M[i, r] x[b, r]`` in one pass over memory, without BLAS.
+
+    (A BLAS product is faster on its own, but OpenBLAS's worker threads keep
+    spinning after the call and slow the next ducc0 transforms down by half.)
+    """
+    return np.einsum("kr,brp->bkp", M, x, out=out, optimize=False)
+
+
+def _n_components(ns):
+    return sum(1 if n == 0 else 2 for n in ns)
 
 
 def _analysis_host_real(f, psi, phi, spec):
@@ -716,10 +687,11 @@ def _analysis_host_real(f, psi, phi, spec):
     ``c_l f_lm`` with ``f_l,-m = (-1)^m conj(f_lm)``, so its ducc0 gradient
     and curl parts are ``G = (-1)^n Re(c_l) a_lm`` and
     ``C = -(-1)^n Im(c_l) a_lm``, with ``a_lm`` the forward transform's
-    real-field alm (``m >= 0``): each scale scales that one array per ``l``
-    and ducc0 reads its ``l < L_j`` part in place (``mstart``).  No
-    ``(L, 2L-1)`` layouts, no complex maps: the orientation sum takes
-    ducc0's real components directly.
+    real-field alm (``m >= 0``): each scale rescales that one array per ``l``
+    and ducc0 reads its ``l < L_j`` part in place (``mstart``), writing its
+    real components into one buffer per scale; the orientation sum is then
+    one matrix product (BLAS, :func:`_gamma_matrix`).  No ``(L, 2L-1)``
+    layouts and no complex maps.
     """
     from ..harmonic import _ducc
 
@@ -732,44 +704,115 @@ def _analysis_host_real(f, psi, phi, spec):
     alm = _ducc.host_real_alm(fb, L, iter=spec.iter, **grid)  # (B, nalm)
     ell = _ducc.alm_ell(L)
     rdt = alm.real.dtype
+    scaled = np.empty((2, alm.shape[1]), alm.dtype)
     f_wav = []
     for j, Lj, Nj, ns in spec.plan:
         mshape = f_shape(Lj, **grid)
-        root = np.sqrt(_ell_factor(Lj, 1.0))
+        K = 2 * Nj - 1
         if not ns:
-            f_wav.append(jnp.zeros(batch + (2 * Nj - 1,) + mshape, dtype=rdt))
+            f_wav.append(jnp.zeros(batch + (K,) + mshape, dtype=rdt))
             continue
-        m0, comps = None, []
-        for n in ns:
-            c = np.zeros(L, complex)
-            c[:Lj] = np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)
-            sf = (-1.0) ** n
-            if n == 0:
-                out = _ducc.aligned_empty((B,) + mshape, rdt)
-                w = c.real[ell].astype(rdt)
-                for b in range(B):
-                    _ducc.host_synthesis_from_alm((alm[b] * w)[None], L, Lj, spin=0, out=out[b][None], **grid)
-                m0 = out
-            else:
-                out = _ducc.aligned_empty((B, 2) + mshape, rdt)
-                wg, wc = (sf * c.real[ell]).astype(rdt), (-sf * c.imag[ell]).astype(rdt)
-                gc = np.empty((2, alm.shape[1]), alm.dtype)
-                for b in range(B):
-                    np.multiply(alm[b], wg, out=gc[0])
-                    np.multiply(alm[b], wc, out=gc[1])
-                    _ducc.host_synthesis_from_alm(gc, L, Lj, spin=n, out=out[b], **grid)
-                comps.append(out)
-        res = m0[:, None] if 2 * Nj - 1 == 1 else _gamma_from_components(m0, tuple(comps), ns=ns, Nj=Nj)
-        f_wav.append(_adopt(res.reshape(batch + (2 * Nj - 1,) + mshape)))  # NumPy reshape: a view
-        del m0, comps
+        R = _n_components(ns)
+        comps = _ducc.aligned_empty((B, R) + mshape, rdt)
+        root = np.sqrt(_ell_factor(Lj, 1.0))
+        for b in range(B):
+            r = 0
+            for n in ns:
+                c = np.zeros(L, complex)
+                c[:Lj] = np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)
+                if n == 0:
+                    np.multiply(alm[b], c.real.astype(rdt)[ell], out=scaled[0])
+                    _ducc.host_synthesis_from_alm(scaled[:1], L, Lj, spin=0, out=comps[b, r : r + 1], **grid)
+                    r += 1
+                else:
+                    sf = (-1.0) ** n
+                    np.multiply(alm[b], (sf * c.real).astype(rdt)[ell], out=scaled[0])
+                    np.multiply(alm[b], (-sf * c.imag).astype(rdt)[ell], out=scaled[1])
+                    _ducc.host_synthesis_from_alm(scaled, L, Lj, spin=n, out=comps[b, r : r + 2], **grid)
+                    r += 2
+        if K == 1:
+            res = comps
+        else:
+            res = _ducc.aligned_empty((B, K) + mshape, rdt)
+            M = _gamma_matrix(ns, Nj).astype(rdt)
+            _rows(M, comps.reshape(B, R, -1), out=res.reshape(B, K, -1))
+        f_wav.append(_adopt(res.reshape(batch + (K,) + mshape)))  # NumPy reshape: a view
+        del comps, res
     Ls = spec.Ls
     ph = np.zeros(L)
     ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
     ms = f_shape(Ls, **grid)
     scal = _ducc.aligned_empty((B,) + ms, rdt)
     for b in range(B):
-        _ducc.host_synthesis_from_alm((alm[b] * ph[ell].astype(rdt))[None], L, Ls, spin=0, out=scal[b][None], **grid)
+        np.multiply(alm[b], ph.astype(rdt)[ell], out=scaled[0])
+        _ducc.host_synthesis_from_alm(scaled[:1], L, Ls, spin=0, out=scal[b][None], **grid)
     return f_wav, _adopt(scal.reshape(batch + ms))
+
+
+def _synthesis_host_real(f_wav, f_scal, psi, phi, spec):
+    """Inverse of :func:`_analysis_host_real`, accumulated in one real-field alm.
+
+    Per scale the orientation modes come out of one matrix product as ducc0's
+    real inputs (``f_0`` and the (Q, U) pairs); each forward transform writes
+    its ``l < L_j`` coefficients in place into an ``L``-layout buffer, and
+    the real part of ``sum_n c_ln g_n,lm`` is accumulated directly as
+    ``Re(c) a`` (``n = 0``) or ``-(-1)^n (Re(c) G + Im(c) C)``: the
+    conjugate-symmetric projection of the complex core, without its
+    ``(L, 2L-1)`` arrays.  One real synthesis at ``L`` ends it.
+    """
+    from ..harmonic import _ducc
+
+    L, N, Ls = spec.L, spec.N, spec.Ls
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    nfs = spec.nfs
+    batch = f_scal.shape[: f_scal.ndim - nfs]
+    B = int(np.prod(batch, dtype=int))
+    rdt = np.float32 if f_scal.dtype == np.float32 else np.float64
+    cdt = np.complex64 if rdt == np.float32 else np.complex128
+    ell = _ducc.alm_ell(L)
+    nalm = ell.size
+    acc = np.zeros((B, nalm), cdt)
+    scratch = np.zeros((2, nalm), cdt)
+    tmp = np.empty(nalm, cdt)
+    if Ls > abs(spec.spin):
+        fs = f_scal.reshape((B,) + f_scal.shape[f_scal.ndim - nfs :]).astype(rdt, copy=False)
+        ph = np.zeros(L)
+        ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
+        for b in range(B):
+            scratch[:1] = 0
+            _ducc.host_analysis_into(np.ascontiguousarray(fs[b])[None], L, Ls, spin=0, iter=spec.iter,
+                                     out=scratch[:1], **grid)
+            acc[b] += ph.astype(rdt)[ell] * scratch[0]
+    for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
+        if not ns:
+            continue
+        mshape = f_shape(Lj, **grid)
+        K = 2 * Nj - 1
+        R = _n_components(ns)
+        fj = fj.reshape((B, K, -1)).astype(rdt, copy=False)
+        modes = _rows(_gamma_matrix(ns, Nj, inverse=True).astype(rdt), fj).reshape((B, R) + mshape)
+        root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
+        for b in range(B):
+            r = 0
+            for n in ns:
+                w = (2.0 if n > 0 else 1.0) * (-1.0) ** n * root
+                c = np.zeros(L, complex)
+                c[:Lj] = psi[j, :Lj, N - 1 + n] * w
+                k = 1 if n == 0 else 2
+                scratch[:k] = 0
+                _ducc.host_analysis_into(modes[b, r : r + k], L, Lj, spin=n, iter=spec.iter,
+                                         out=scratch[:k], **grid)
+                sf = (-1.0) ** n
+                for i, part in enumerate((c.real, c.imag)[:k]):  # a += Re(c) a_0 | -sf (Re(c) G + Im(c) C)
+                    if np.any(part):
+                        np.multiply(scratch[i], (part if n == 0 else -sf * part).astype(rdt)[ell], out=tmp)
+                        acc[b] += tmp
+                r += k
+        del modes
+    out = _ducc.aligned_empty((B,) + f_shape(L, **grid), rdt)
+    for b in range(B):
+        _ducc.host_synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
+    return out.reshape(batch + f_shape(L, **grid))
 
 
 def _synthesis_host(f_wav, f_scal, psi, phi, spec):
