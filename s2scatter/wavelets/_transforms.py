@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -676,6 +677,24 @@ def _rows(M, x, out=None):
     return np.einsum("kr,brp->bkp", M, x, out=out, optimize=False)
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(shape, dtype, slot):
+    """A per-thread work array reused across calls (its pages are already mapped).
+
+    Only for intermediates that never leave the function: first-touch page
+    faults on fresh multi-megabyte buffers cost as much as the arithmetic.
+    """
+    size = int(np.prod(shape))
+    cache = _SCRATCH.__dict__.setdefault("arrays", {})
+    key = (slot, np.dtype(dtype).str)
+    buf = cache.get(key)
+    if buf is None or buf.size < size:
+        buf = cache[key] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
 def _n_components(ns):
     return sum(1 if n == 0 else 2 for n in ns)
 
@@ -713,7 +732,7 @@ def _analysis_host_real(f, psi, phi, spec):
             f_wav.append(jnp.zeros(batch + (K,) + mshape, dtype=rdt))
             continue
         R = _n_components(ns)
-        comps = _ducc.aligned_empty((B, R) + mshape, rdt)
+        comps = _ducc.aligned_empty((B, R) + mshape, rdt) if K == 1 else _scratch((B, R) + mshape, rdt, "comps")
         root = np.sqrt(_ell_factor(Lj, 1.0))
         for b in range(B):
             r = 0
@@ -790,7 +809,8 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec):
         K = 2 * Nj - 1
         R = _n_components(ns)
         fj = fj.reshape((B, K, -1)).astype(rdt, copy=False)
-        modes = _rows(_gamma_matrix(ns, Nj, inverse=True).astype(rdt), fj).reshape((B, R) + mshape)
+        modes = _rows(_gamma_matrix(ns, Nj, inverse=True).astype(rdt), fj,
+                      out=_scratch((B, R, fj.shape[-1]), rdt, "modes")).reshape((B, R) + mshape)
         root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
         for b in range(B):
             r = 0
