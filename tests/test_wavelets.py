@@ -375,6 +375,30 @@ def test_host_eager_path_matches_jax_core(rng, N, reality, spin, sampling):
     assert back_host.dtype == back_core.dtype and rel(back_host, back_core) <= SAME_TOL
 
 
+@pytest.mark.parametrize("where", ["f_wav", "f_scal", "overflow"])
+def test_host_synthesis_non_finite_inputs(rng, where):
+    """The real host synthesis checks finiteness on its accumulated coefficients
+    instead of a pass over every input; a NaN/inf anywhere must still raise a
+    ValueError naming the input, and huge finite inputs must not."""
+    L, N = 16, 3
+    _, f = random_map(rng, L, reality=True)
+    f_wav, f_scal = W.analysis(f, L, N=N, reality=True, method="ducc")
+    f_wav = [np.array(w) for w in f_wav]
+    f_scal = np.array(f_scal)
+    if where == "f_wav":
+        f_wav[-2][1, 3, 5] = np.nan
+        with pytest.raises(ValueError, match=r"f_wav\[%d\].*non-finite" % (len(f_wav) - 2)):
+            W.synthesis(f_wav, f_scal, L, N=N, reality=True, method="ducc")
+    elif where == "f_scal":
+        f_scal[...] = -np.inf
+        with pytest.raises(ValueError, match=r"f_scal.*non-finite"):
+            W.synthesis(f_wav, f_scal, L, N=N, reality=True, method="ducc")
+    else:
+        f_wav[-1][...] = 1e308  # finite, but the transforms overflow: no error, like the JAX core
+        out = W.synthesis(f_wav, f_scal, L, N=N, reality=True, method="ducc")
+        assert out.shape == f.shape
+
+
 @pytest.mark.parametrize(
     "method,N",
     [("ducc", 2)] + [pytest.param(m, n, marks=pytest.mark.slow) for m, n in (("ducc", 1), ("jax", 1), ("jax", 2))],

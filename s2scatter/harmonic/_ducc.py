@@ -520,3 +520,8 @@ def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter
     return ducc0.sht.experimental.analysis_2d(
         map=maps, spin=spin, lmax=Lj - 1, mmax=Lj - 1, geometry=_GEOMETRY[sampling], alm=out,
         mstart=_alm_mstart(L_alm, Lj), lstride=1, nthreads=get_num_threads())
+
+
+def alm_index(L_alm: int, Lj: int) -> np.ndarray:
+    """Positions of band-limit-``Lj`` alm entries (healpy order) inside an ``L_alm`` layout."""
+    return _alm_index(int(L_alm), int(Lj))

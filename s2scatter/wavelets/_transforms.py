@@ -494,14 +494,31 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
     for k, w in enumerate(f_wav):
         if reality and jnp.iscomplexobj(w):
             raise ValueError(f"f_wav[{k}] must be real when reality=True, got a complex array")
-        _validate.check_finite(w, f"f_wav[{k}]")
-    _validate.check_finite(f_scal, "f_scal")
+
+    def check_all():
+        for k, w in enumerate(f_wav):
+            _validate.check_finite(w, f"f_wav[{k}]")
+        _validate.check_finite(f_scal, "f_scal")
+
+    if _host_eager(spec, f_scal, fb, *f_wav) and spec.reality:
+        args = ([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
+        for k, (p, w) in enumerate(zip(spec.plan, f_wav)):
+            if not p[3]:  # not read by the transform: check it here
+                _validate.check_finite(w, f"f_wav[{k}]")
+        try:
+            return _adopt(_synthesis_host_real(*args))
+        except _NonFinite:
+            check_all()  # names the offending input; passes only if finite inputs overflowed
+            return _adopt(_synthesis_host_real(*args, check=False))
+    check_all()
     if _host_eager(spec, f_scal, fb, *f_wav):
-        host = _synthesis_host_real if spec.reality else _synthesis_host
-        out = host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
-                              np.asarray(fb.phi), spec)
-        return _adopt(out)
+        return _adopt(_synthesis_host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
+                                      np.asarray(fb.phi), spec))
     return _run(_synthesis_core, spec, tuple(f_wav), f_scal, fb)
+
+
+class _NonFinite(Exception):
+    """Raised by host transforms whose accumulated coefficients are not finite."""
 
 
 def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
@@ -768,7 +785,7 @@ def _analysis_host_real(f, psi, phi, spec):
     return f_wav, _adopt(scal.reshape(batch + ms))
 
 
-def _synthesis_host_real(f_wav, f_scal, psi, phi, spec):
+def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
     """Inverse of :func:`_analysis_host_real`, accumulated in one real-field alm.
 
     Per scale the orientation modes come out of one matrix product as ducc0's
@@ -788,20 +805,28 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec):
     B = int(np.prod(batch, dtype=int))
     rdt = np.float32 if f_scal.dtype == np.float32 else np.float64
     cdt = np.complex64 if rdt == np.float32 else np.complex128
-    ell = _ducc.alm_ell(L)
-    nalm = ell.size
-    acc = np.zeros((B, nalm), cdt)
-    scratch = np.zeros((2, nalm), cdt)
-    tmp = np.empty(nalm, cdt)
+    acc = np.zeros((B, L * (L + 1) // 2), cdt)
+
+    def add(b, Lj, comps, weights):
+        """acc[b] += sum_i weights[i][l] * comps[i] for alm ``comps`` of band-limit ``Lj``."""
+        idx = slice(None) if Lj == L else _ducc.alm_index(L, Lj)
+        ell_j = _ducc.alm_ell(Lj)
+        total = None
+        for x, wt in zip(comps, weights):
+            if np.any(wt[:Lj]):
+                term = x * wt[:Lj].astype(rdt)[ell_j]
+                total = term if total is None else total + term
+        if total is not None:
+            acc[b, idx] += total
+
     if Ls > abs(spec.spin):
         fs = f_scal.reshape((B,) + f_scal.shape[f_scal.ndim - nfs :]).astype(rdt, copy=False)
-        ph = np.zeros(L)
-        ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
+        ph = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
         for b in range(B):
-            scratch[:1] = 0
-            _ducc.host_analysis_into(np.ascontiguousarray(fs[b])[None], L, Ls, spin=0, iter=spec.iter,
-                                     out=scratch[:1], **grid)
-            acc[b] += ph.astype(rdt)[ell] * scratch[0]
+            alm_s = np.empty((1, Ls * (Ls + 1) // 2), cdt)
+            _ducc.host_analysis_into(np.ascontiguousarray(fs[b])[None], Ls, Ls, spin=0, iter=spec.iter,
+                                     out=alm_s, **grid)
+            add(b, Ls, alm_s, [ph])
     for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
         if not ns:
             continue
@@ -812,23 +837,23 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec):
         modes = _rows(_gamma_matrix(ns, Nj, inverse=True).astype(rdt), fj,
                       out=_scratch((B, R, fj.shape[-1]), rdt, "modes")).reshape((B, R) + mshape)
         root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
+        gc = _scratch((2, Lj * (Lj + 1) // 2), cdt, "gc")
         for b in range(B):
             r = 0
             for n in ns:
-                w = (2.0 if n > 0 else 1.0) * (-1.0) ** n * root
-                c = np.zeros(L, complex)
-                c[:Lj] = psi[j, :Lj, N - 1 + n] * w
+                c = psi[j, :Lj, N - 1 + n] * ((2.0 if n > 0 else 1.0) * (-1.0) ** n * root)
                 k = 1 if n == 0 else 2
-                scratch[:k] = 0
-                _ducc.host_analysis_into(modes[b, r : r + k], L, Lj, spin=n, iter=spec.iter,
-                                         out=scratch[:k], **grid)
+                _ducc.host_analysis_into(modes[b, r : r + k], Lj, Lj, spin=n, iter=spec.iter, out=gc[:k], **grid)
                 sf = (-1.0) ** n
-                for i, part in enumerate((c.real, c.imag)[:k]):  # a += Re(c) a_0 | -sf (Re(c) G + Im(c) C)
-                    if np.any(part):
-                        np.multiply(scratch[i], (part if n == 0 else -sf * part).astype(rdt)[ell], out=tmp)
-                        acc[b] += tmp
+                # a += Re(c) a_0 (n = 0) | -sf (Re(c) G + Im(c) C) (n > 0)
+                add(b, Lj, gc[:k], [c.real] if n == 0 else [-sf * c.real, -sf * c.imag])
                 r += k
         del modes
+    # A NaN or inf anywhere in the inputs reaches every m = 0 coefficient (each ring's
+    # phi-average enters every degree), so checking those L entries replaces a full
+    # pass over the inputs; the caller then finds and names the offending input.
+    if check and not np.isfinite(acc[:, :L]).all():
+        raise _NonFinite
     out = _ducc.aligned_empty((B,) + f_shape(L, **grid), rdt)
     for b in range(B):
         _ducc.host_synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
