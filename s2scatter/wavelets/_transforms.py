@@ -21,11 +21,14 @@ spin ``-n`` inverse SHT, combined over ``gamma`` by a length ``2 N_j - 1`` DFT.
 Only the ``n`` with ``n = N-1 (mod 2)`` and ``|n| < L_j`` are non-zero
 (``n >= 0`` suffices for real signals), so a scale costs ``ceil(N/2)`` spin
 SHTs for real input (``N=1``: one real spin-0 SHT), about half of what a
-general Wigner transform would spend.  Everything goes through
+general Wigner transform would spend.  The JAX cores go through
 :func:`s2scatter.forward` / :func:`s2scatter.inverse`, so every method,
 batching, ``jit``, ``vmap`` and ``grad`` carry over; maps of scale ``j`` satisfy
 ``s2scatter.wigner.forward(f_wav[j - J_min], L_j, N_j) == W^j`` (for
-``N_j <= L_j``).
+``N_j <= L_j``).  Eager calls with the ``"ducc"`` method on CPU run the same
+maths on the host in NumPy and hand only the outputs to JAX (for real signals
+straight from ducc0's real-field alm; see :func:`_analysis_host_real`); tests
+hold both paths equal to rounding.
 
 HEALPix.  Every scale keeps the input ``nside`` (s2wav does the same: its
 HEALPix shapes depend on ``nside`` only); multiresolution lowers the harmonic
