@@ -182,6 +182,9 @@ def main(argv=None):
     p.add_argument("--s2wav-max-s", type=float, default=60.0, help="skip s2wav when a call would exceed this")
     p.add_argument("--no-s2wav", action="store_true", help="ours only (clean peak RSS: no torch import)")
     p.add_argument("--threads", type=int, default=0, help="ducc threads for ours (0: all cores)")
+    p.add_argument("--heap-trim-gb", type=float, default=None,
+                   help="call s2scatter.harmonic.set_heap_trim_limit(GB) first (process-wide: "
+                        "affects ours and s2wav alike); default: the allocator's own behaviour")
     p.add_argument("--out", default="bench_out/bench_wavelets.json")
     args = p.parse_args(argv)
 
@@ -192,6 +195,8 @@ def main(argv=None):
 
     print(f"s2scatter from {os.path.dirname(s2scatter.__file__)}", flush=True)
     s2scatter.harmonic.set_num_threads(args.threads)
+    if args.heap_trim_gb is not None:
+        s2scatter.harmonic.set_heap_trim_limit(args.heap_trim_gb)
     state = {"s2wav": None}
     if not args.no_s2wav:
         try:  # import up front so that torch's import never lands inside a measurement
@@ -213,7 +218,7 @@ def main(argv=None):
         "versions": versions(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "jax_backend": jax.default_backend(),
-                    "ducc_threads": s2scatter.harmonic.get_num_threads(),
+                    "ducc_threads": s2scatter.harmonic.get_num_threads(), "heap_trim_gb": args.heap_trim_gb,
                     "loadavg_end": os.getloadavg()},
         "dtype": "float64", "reality": True, "sampling": "mw", "lam": 2.0, "J_min": 0, "multiresolution": True,
         "rows": rows, "summary": summary,

@@ -419,3 +419,10 @@ def test_compiled_gc_conversion_matches_reference(rng, spin):
     GC = _ducc._gc_of(flm, spin)
     np.testing.assert_array_equal(GC[0], G)
     np.testing.assert_array_equal(GC[1], C)
+
+
+def test_set_heap_trim_limit():
+    assert s2scatter.harmonic.set_heap_trim_limit(0.25) in (True, False)
+    for bad in (-1, "1", None, True, float("nan")):
+        with pytest.raises(ValueError, match="gigabytes"):
+            s2scatter.harmonic.set_heap_trim_limit(bad)

@@ -13,7 +13,7 @@ primitive with hand-written adjoints), ``"jax"`` (pure JAX, for GPU/TPU) and
 and reverse mode.
 """
 
-from ._ducc import get_num_threads, set_num_threads
+from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
 from ._jax import get_kernel_budget, set_kernel_budget
 from ._rotate import rotate
 from ._spherical import METHODS, forward, inverse, resolve_method
@@ -28,6 +28,7 @@ __all__ = [
     "inverse",
     "resolve_method",
     "rotate",
+    "set_heap_trim_limit",
     "set_kernel_budget",
     "set_num_threads",
     "wigner_forward",
