@@ -10,7 +10,7 @@ import statistics
 import threading
 import time
 
-__all__ = ["PeakRSS", "versions", "time_interleaved", "random_real_flm", "write_json_atomic"]
+__all__ = ["PeakRSS", "versions", "machine", "time_interleaved", "random_real_flm", "write_json_atomic"]
 
 
 def _rss_bytes():
@@ -93,3 +93,13 @@ def write_json_atomic(path, obj):
     with open(tmp, "w") as fh:
         json.dump(obj, fh, indent=1)
     os.replace(tmp, path)
+
+
+def machine(**extra):
+    """Platform, CPU count, Python and JAX backend of this run, plus ``extra`` entries."""
+    import platform
+
+    import jax
+
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "jax_backend": jax.default_backend(), **extra}

@@ -36,7 +36,6 @@ _XLA_1THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _XLA_1THREAD).strip()
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -45,7 +44,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import versions, write_json_atomic  # noqa: E402
+from _bench_common import machine, versions, write_json_atomic  # noqa: E402
 
 
 def make_inputs(directory, n, L, seed=0):
@@ -161,7 +160,7 @@ def main(argv=None):
             "dask_malloc_trim_threshold": "65536 (Dask default)" if args.dask_malloc_trim else "unset",
             "versions": versions(("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "healpy", "zarr", "dask",
                                   "distributed")),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "xla_flags": _XLA_1THREAD},
+            "machine": machine(xla_flags=_XLA_1THREAD),
             "rows": rows}
     write_json_atomic(args.out, meta)
     print(f"wrote {args.out}")

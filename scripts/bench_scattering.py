@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, versions, write_json_atomic  # noqa: E402
+from _bench_common import PeakRSS, machine, versions, write_json_atomic  # noqa: E402
 
 
 def load_image(path=None):
@@ -152,7 +151,7 @@ def main(argv=None):
                 print(f"L={L} N={N}: multiresolution {fr['median_s'] / mr['median_s']:.1f}x faster than full resolution")
     meta = {"script": "scripts/bench_scattering.py", "argv": sys.argv[1:], "image": src,
             "versions": versions(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": nt},
+            "machine": machine(threads=nt),
             "rows": rows}
     write_json_atomic(args.out, meta)
     print(f"wrote {args.out}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
+from _bench_common import PeakRSS, machine, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
 
 
 def timeit(fn, repeats):
@@ -226,9 +225,7 @@ def main(argv=None):
         "script": "scripts/bench_transforms.py",
         "argv": sys.argv[1:],
         "versions": versions(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "jax_backend": jax.default_backend(),
-                    "devices": [str(d) for d in jax.devices()]},
+        "machine": machine(devices=[str(d) for d in jax.devices()]),
         "dtype": "float64", "reality": True,
         "rows": rows, "summary": summary,
     }

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,7 +43,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
+from _bench_common import PeakRSS, machine, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
 
 # measure this working tree, not whatever copy of s2scatter is installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -216,10 +215,8 @@ def main(argv=None):
         "script": "scripts/bench_wavelets.py",
         "argv": sys.argv[1:],
         "versions": versions(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "jax_backend": jax.default_backend(),
-                    "ducc_threads": s2scatter.harmonic.get_num_threads(), "heap_trim_gb": args.heap_trim_gb,
-                    "loadavg_end": os.getloadavg()},
+        "machine": machine(ducc_threads=s2scatter.harmonic.get_num_threads(), heap_trim_gb=args.heap_trim_gb,
+                           loadavg_end=os.getloadavg()),
         "dtype": "float64", "reality": True, "sampling": "mw", "lam": 2.0, "J_min": 0, "multiresolution": True,
         "rows": rows, "summary": summary,
     }

@@ -351,13 +351,12 @@ def test_jit_vmap_batch(rng, method):
         assert rel(a, b) <= SAME_TOL
 
 
-@pytest.mark.parametrize("N,reality,spin,sampling", [
-    (1, True, 0, "mw"), (3, True, 0, "gl"), (2, True, 0, "dh"), (5, True, 0, "mw"), (2, False, 0, "mwss"),
-    (4, False, 2, "mw"), (3, True, 0, "healpix"),
-])
-def test_host_eager_path_matches_jax_core(rng, N, reality, spin, sampling):
-    """Eager ducc calls run on the host in NumPy; they must equal the JAX core
-    (what jit/grad use) to rounding, outputs and reconstruction alike."""
+@pytest.mark.parametrize("N,sampling", [(1, "mw"), (3, "gl"), (2, "dh"), (5, "mw"), (4, "mwss"), (3, "healpix")])
+def test_host_eager_path_matches_jax_core(rng, N, sampling):
+    """Eager ducc calls on real signals run on the host in NumPy; they must equal
+    the JAX core (what jit/grad and complex signals use) to rounding, outputs
+    and reconstruction alike."""
+    reality, spin = True, 0
     L = 16
     nside = 8 if sampling == "healpix" else None
     _, f = random_map(rng, L, spin=spin, reality=reality, sampling=sampling, nside=nside)

@@ -444,23 +444,6 @@ def inverse(flm, spec: DuccSpec):
 # --------------------------------------------------------------------------
 
 
-def host_forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, iter=0):
-    """NumPy map -> NumPy flm with ducc0, for already-validated internal eager calls.
-
-    Same result as ``s2scatter.forward(..., method="ducc")`` but without input
-    checks or JAX: layers above (wavelets) use it to run a whole eager
-    transform on the host and hand only the final outputs to JAX.  The
-    output is 64-byte aligned (adoptable by JAX without a copy).
-    """
-    it = int(iter) if sampling == "healpix" else 0
-    return _host_fwd(np.asarray(f), DuccSpec(int(L), int(spin), sampling, nside, bool(reality), it))
-
-
-def host_inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False):
-    """NumPy flm -> NumPy map with ducc0 (see :func:`host_forward`)."""
-    return _host_inv(np.asarray(flm), DuccSpec(int(L), int(spin), sampling, nside, bool(reality), 0))
-
-
 @functools.cache
 def _alm_mstart(L_alm: int, Lj: int):
     """ducc0 ``mstart`` that reads band-limit ``Lj`` coefficients in place from an

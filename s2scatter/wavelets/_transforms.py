@@ -25,10 +25,10 @@ general Wigner transform would spend.  The JAX cores go through
 :func:`s2scatter.forward` / :func:`s2scatter.inverse`, so every method,
 batching, ``jit``, ``vmap`` and ``grad`` carry over; maps of scale ``j`` satisfy
 ``s2scatter.wigner.forward(f_wav[j - J_min], L_j, N_j) == W^j`` (for
-``N_j <= L_j``).  Eager calls with the ``"ducc"`` method on CPU run the same
-maths on the host in NumPy and hand only the outputs to JAX (for real signals
-straight from ducc0's real-field alm; see :func:`_analysis_host_real`); tests
-hold both paths equal to rounding.
+``N_j <= L_j``).  Eager calls on real signals with the ``"ducc"`` method on
+CPU run the same maths on the host in NumPy, straight from ducc0's real-field
+alm, and hand only the outputs to JAX (see :func:`_analysis_host_real`);
+tests hold both paths equal to rounding.
 
 HEALPix.  Every scale keeps the input ``nside`` (s2wav does the same: its
 HEALPix shapes depend on ``nside`` only); multiresolution lowers the harmonic
@@ -382,9 +382,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     f = _validate.as_float_array(f, "f")
     _validate.check_map(f, L, spec.sampling, spec.nside)
     _validate.check_finite(f, "f")
-    if _host_eager(spec, f, fb):
-        host = _analysis_host_real if spec.reality else _analysis_host
-        return host(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
+    if spec.reality and _host_eager(spec, f, fb):
+        return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
     return _run(_analysis_core, spec, f, fb)
 
 
@@ -503,7 +502,7 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
             _validate.check_finite(w, f"f_wav[{k}]")
         _validate.check_finite(f_scal, "f_scal")
 
-    if _host_eager(spec, f_scal, fb, *f_wav) and spec.reality:
+    if spec.reality and _host_eager(spec, f_scal, fb, *f_wav):
         args = ([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
         for k, (p, w) in enumerate(zip(spec.plan, f_wav)):
             if not p[3]:  # not read by the transform: check it here
@@ -514,9 +513,6 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
             check_all()  # names the offending input; passes only if finite inputs overflowed
             return _adopt(_synthesis_host_real(*args, check=False))
     check_all()
-    if _host_eager(spec, f_scal, fb, *f_wav):
-        return _adopt(_synthesis_host([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n),
-                                      np.asarray(fb.phi), spec))
     return _run(_synthesis_core, spec, tuple(f_wav), f_scal, fb)
 
 
@@ -558,11 +554,12 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
 
 
 def _host_eager(spec, *arrays):
-    """Concrete inputs with the ducc method on CPU: run on the host in NumPy.
+    """Concrete inputs with the ducc method on CPU: real signals run on the host in NumPy.
 
     Same maths as the cores above, but each SHT's aligned output feeds the
     next step directly: no callback copies in or out of XLA, no per-op
-    dispatch.  Traced calls (jit, grad, vmap) use the JAX cores.
+    dispatch.  Traced calls (jit, grad, vmap) and complex signals use the
+    JAX cores.
     """
     if spec.method != "ducc" or jax.default_backend() != "cpu":
         return False
@@ -574,93 +571,6 @@ def _adopt(x):
     from ..harmonic._primitive import _adopt as adopt
 
     return adopt(x)
-
-
-def _gamma_synthesis_np(maps, ns, Nj, reality, nfs):
-    """NumPy twin of :func:`_gamma_synthesis`, written into one aligned output."""
-    from ..harmonic._ducc import aligned_empty
-
-    K = 2 * Nj - 1
-    m0 = maps[0]
-    ax = m0.ndim - nfs
-    if K == 1:  # a single orientation (n = 0): a view, no copy
-        return np.expand_dims(m0, ax)
-    g = 2 * np.pi * np.arange(K) / K
-    dt = m0.real.dtype if reality else np.result_type(*maps)
-    out = aligned_empty(m0.shape[:ax] + (K,) + m0.shape[ax:], dt)
-    tmp = np.empty(m0.shape, dt)
-    for k in range(K):
-        o = out[(slice(None),) * ax + (k,)]
-        first = True
-        for n, m in zip(ns, maps):
-            if reality and n == 0:
-                terms = [(1.0, m)]
-            elif reality:
-                terms = [(2 * np.cos(n * g[k]), m.real), (-2 * np.sin(n * g[k]), m.imag)]
-            else:
-                terms = [(np.exp(1j * n * g[k]), m)]
-            for c, x in terms:
-                if first:
-                    np.multiply(x, c, out=o)
-                    first = False
-                else:
-                    np.multiply(x, c, out=tmp)
-                    o += tmp
-    return out
-
-
-def _gamma_analysis_np(f, ns, Nj, reality, nfs):
-    """NumPy twin of :func:`_gamma_analysis`: the orientation modes ``f_n``."""
-    K = 2 * Nj - 1
-    g = 2 * np.pi * np.arange(K) / K
-    ax = f.ndim - 1 - nfs
-    fk = [f[(slice(None),) * ax + (k,)] for k in range(K)]
-    out = []
-    for n in ns:
-        if reality and n == 0:
-            acc = fk[0] / K if K > 1 else fk[0]
-            for k in range(1, K):
-                acc = acc + fk[k] / K
-        elif reality:
-            acc = np.zeros(fk[0].shape, np.result_type(fk[0].dtype, np.complex64))
-            for k in range(K):
-                acc.real += np.cos(n * g[k]) / K * fk[k]
-                acc.imag -= np.sin(n * g[k]) / K * fk[k]
-        else:
-            acc = sum(np.exp(-1j * n * g[k]) / K * fk[k] for k in range(K))
-        out.append(acc)
-    return out
-
-
-def _analysis_host(f, psi, phi, spec):
-    from ..harmonic import _ducc
-
-    L, N = spec.L, spec.N
-    grid = dict(sampling=spec.sampling, nside=spec.nside)
-    flm = _ducc.host_forward(f, L, spin=spec.spin, reality=spec.reality, iter=spec.iter, **grid)
-    f_wav = []
-    for j, Lj, Nj, ns in spec.plan:
-        flm_j = _cut(flm, L, Lj)
-        root = np.sqrt(_ell_factor(Lj, 1.0))
-        maps = []
-        for n in ns:
-            c = (np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)).astype(flm.dtype)
-            maps.append(_ducc.host_inverse(flm_j * c[:, None], Lj, spin=-n,
-                                           reality=spec.reality and n == 0, **grid))
-        if maps:
-            f_wav.append(_adopt(_gamma_synthesis_np(maps, ns, Nj, spec.reality, spec.nfs)))
-        else:
-            shape = flm.shape[:-2] + (2 * Nj - 1,) + f_shape(Lj, **grid)
-            f_wav.append(jnp.zeros(shape, dtype=flm.real.dtype if spec.reality else flm.dtype))
-        del maps, flm_j
-    Ls = spec.Ls
-    if Ls <= abs(spec.spin):
-        f_scal = jnp.zeros(flm.shape[:-2] + f_shape(Ls, **grid), dtype=flm.dtype)
-    else:
-        ph = (phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)
-        f_scal = _adopt(_ducc.host_inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
-                                           reality=spec.reality, **grid))
-    return f_wav, f_scal
 
 
 def _gamma_matrix(ns, Nj, inverse=False):
@@ -861,35 +771,6 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
     for b in range(B):
         _ducc.host_synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
     return out.reshape(batch + f_shape(L, **grid))
-
-
-def _synthesis_host(f_wav, f_scal, psi, phi, spec):
-    from ..harmonic import _ducc
-
-    L, N, Ls = spec.L, spec.N, spec.Ls
-    grid = dict(sampling=spec.sampling, nside=spec.nside)
-    cdt = np.complex64 if f_scal.dtype in (np.float32, np.complex64) else np.complex128
-    rdt = np.zeros((), cdt).real.dtype
-    flm = np.zeros(f_scal.shape[: f_scal.ndim - spec.nfs] + (L, 2 * L - 1), dtype=cdt)
-    if Ls > abs(spec.spin):
-        flm_s = _ducc.host_forward(f_scal, Ls, spin=spec.spin, reality=spec.reality, iter=spec.iter, **grid)
-        ph = (phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(rdt)
-        _cut(flm, L, Ls)[...] += flm_s * ph[:, None]
-    for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
-        if not ns:
-            continue
-        modes = _gamma_analysis_np(fj, ns, Nj, spec.reality, spec.nfs)
-        root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
-        target = _cut(flm, L, Lj)
-        for n, fn in zip(ns, modes):
-            g = _ducc.host_forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **grid)
-            w = (2.0 if spec.reality and n > 0 else 1.0) * (-1.0) ** n * root
-            g *= (psi[j, :Lj, N - 1 + n] * w).astype(cdt)[:, None]
-            target += g
-        del modes
-    # reality: the real inverse is Re of the complex one, i.e. it projects onto
-    # conjugate-symmetric coefficients, as the JAX core does
-    return _ducc.host_inverse(flm, L, spin=spec.spin, reality=spec.reality, **grid)
 
 
 _JIT = {
