@@ -143,15 +143,26 @@ def _from_gc(G, C, L, spin, dtype):
     return out
 
 
-def _alm_of_real(flm, L):
-    """Real-field alm (1, nalm) of the real part of the field with coefficients ``flm``.
+@functools.cache
+def _flm_mstart(L: int):
+    """ducc0 ``mstart`` that reads the m >= 0 half of an ``(L, 2L-1)`` flm array in
+    place: coefficient (l, m) sits at ``mstart[m] + l * lstride`` with
+    ``lstride = 2L-1``.  ducc0 reads it as fast as its own contiguous layout."""
+    return (L - 1 + np.arange(L, dtype=np.int64)).astype(np.uintp)
 
-    ``a_lm = (f_lm + (-1)^m conj(f_l,-m)) / 2`` for m >= 0 (ducc0's compiled
-    converter): synthesising it gives ``Re`` of the complex inverse transform.
-    """
+
+def _synthesis_of_half(flm, spec, rdt, out):
+    """Real map ``(1, *map_shape)`` of the conjugate-symmetric field whose m >= 0
+    coefficients are ``flm[:, L-1:]`` (read in place; m < 0 and Im f_l0 unread)."""
     import ducc0
 
-    return ducc0.sht.experimental.flm2alm(np.ascontiguousarray(flm), 0, real=True)
+    sht, L = ducc0.sht.experimental, spec.L
+    kw = dict(alm=np.ascontiguousarray(flm).reshape(1, -1), spin=0, lmax=L - 1, mmax=L - 1,
+              mstart=_flm_mstart(L), lstride=2 * L - 1, nthreads=get_num_threads(), map=out)
+    if spec.sampling == "healpix":
+        return sht.synthesis(**kw, **_healpix_geom(spec.nside))
+    ntheta, nphi = _ring_shape(spec)
+    return sht.synthesis_2d(**kw, geometry=_GEOMETRY[spec.sampling], ntheta=ntheta, nphi=nphi)
 
 
 def _real_from_alm(alm, L, dtype, out=None):
@@ -240,10 +251,13 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
 def _hp_forward(maps, spin, spec):
     """healpy-style map2alm: adjoint synthesis * 4pi/npix plus ``iter`` Jacobi steps."""
     w = 4 * np.pi / maps.shape[-1]
-    alm = _k_map2alm_raw("adjoint_synthesis", maps, spin, spec) * w
+    alm = _k_map2alm_raw("adjoint_synthesis", maps, spin, spec)
+    alm *= w
     for _ in range(spec.iter):
         resid = maps - _k_alm2map_raw("synthesis", alm, spin, spec, maps.dtype)
-        alm = alm + _k_map2alm_raw("adjoint_synthesis", resid, spin, spec) * w
+        step = _k_map2alm_raw("adjoint_synthesis", resid, spin, spec)
+        step *= w
+        alm += step
     return alm
 
 
@@ -328,8 +342,8 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     mshape = (12 * spec.nside**2,) if spec.sampling == "healpix" else _ring_shape(spec)
     out = aligned_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
     for i, fi in enumerate(fb):
-        if real_out:
-            _alm2map(kind, _alm_of_real(fi, L), 0, spec, rdt, out=out[i][None])
+        if real_out:  # only "synthesis" has a real output (the reality=True inverse)
+            _synthesis_of_half(fi, spec, rdt, out[i][None])
         elif s == 0:
             GC = _gc_of(fi, s)
             t0 = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
@@ -367,9 +381,9 @@ def _host_inv(flm, spec):
 
 def _host_inv_T(ct, spec):
     if spec.reality:
-        # real inverse = Re(B flm); its JAX transpose on a real ct is conj(B^H ct),
-        # and B^H ct for real ct is the real-field adjoint synthesis with m < 0
-        # filled by conjugate symmetry.
+        # real inverse = Re(B Q flm) with Q = diag(0 for m < 0, 1 for m = 0, 2 for m > 0)
+        # (only m >= 0 is read); its JAX transpose on a real ct is Q conj(B^H ct), and
+        # B^H ct for real ct is the real-field adjoint synthesis (m >= 0 half).
         nmap = 1 if spec.sampling == "healpix" else 2
         batch = ct.shape[: ct.ndim - nmap]
         cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
@@ -379,7 +393,10 @@ def _host_inv_T(ct, spec):
             ci = np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None]
             a = _map2alm("adjoint_synthesis", ci, 0, spec)[0]
             _real_from_alm(a, spec.L, cdt, out[i])
-        return np.conj(out).reshape(batch + (spec.L, 2 * spec.L - 1))
+        L = spec.L
+        out[..., : L - 1] = 0
+        out[..., L:] *= 2
+        return np.conj(out).reshape(batch + (L, 2 * L - 1))
     return np.conj(_map_to_flm("adjoint_synthesis", np.conj(ct), spec))
 
 

@@ -458,9 +458,9 @@ def _inverse(flm, L, *, spin, sampling, nside, reality):
     rdt, cdt = _dtypes(flm)
     flm = flm.astype(cdt)
     half = bool(reality)
-    if half:  # Re of the full inverse: project onto conjugate-symmetric coefficients
-        sgn = jnp.asarray((-1.0) ** np.arange(L), dtype=rdt)
-        flm_ms = 0.5 * (flm[..., L - 1 :] + sgn * jnp.conj(flm[..., L - 1 :: -1]))
+    if half:  # a real field: read m >= 0 only (m < 0 follows by symmetry), Re of m = 0
+        flm_ms = flm[..., L - 1 :]
+        flm_ms = flm_ms.at[..., 0].set(flm_ms[..., 0].real.astype(cdt))
     else:
         flm_ms = flm
     return _synth_ms(flm_ms, L, spin, sampling, nside, half, rdt)

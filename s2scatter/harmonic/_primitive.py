@@ -67,6 +67,7 @@ def register(name: str, op: HostOp) -> None:
 host_linear_p = Primitive("s2scatter_host_linear")
 
 
+@functools.lru_cache(maxsize=1024)
 def _out_aval(x_shape, x_dtype, name, spec):
     op = _REGISTRY[name]
     nd = op.in_ndim(spec)

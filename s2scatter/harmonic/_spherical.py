@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 import jax
+import numpy as np
 
 from . import _ducc, _validate
 
@@ -53,6 +54,40 @@ def _prepare(L, spin, sampling, nside, reality, iter):
     return L, spin, sampling, nside, bool(reality), (iter if sampling == "healpix" else 0)
 
 
+_PLANS: dict = {}
+
+
+def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
+    """Validate one call: ``(L, spin, sampling, nside, reality, iter, method, spec)``.
+
+    Memoised on the arguments (with their types, so ``L=4.0`` still fails),
+    the array's shape and dtype: a repeated eager call skips the checks, which
+    cost ~50 us on the caches a transform has just evicted (~2% of an
+    L = 256 transform).  Calls that warn (L > 3 nside) are never memoised.
+    """
+    try:
+        key = (kind, tuple(x.shape), x.dtype, method) + tuple(
+            (type(v), v) for v in (L, spin, sampling, nside, reality, iter))
+        hit = _PLANS.get(key)
+    except TypeError:  # unhashable argument: the checks below name it
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    L, spin, sampling, nside, reality, iter = _prepare(L, spin, sampling, nside, reality, iter)
+    if kind == "forward":
+        _validate.check_map(x, L, sampling, nside)
+        if reality and jax.numpy.iscomplexobj(x):
+            raise ValueError("f must be real when reality=True, got a complex array")
+    else:
+        _validate.check_flm(x, L)
+    method = resolve_method(method, L, sampling)
+    spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, iter) if method == "ducc" else None
+    plan = (L, spin, sampling, nside, reality, iter, method, spec)
+    if key is not None and not (sampling == "healpix" and L > 3 * nside) and len(_PLANS) < 4096:
+        _PLANS[key] = plan
+    return plan
+
+
 def forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, method="auto", iter=3):
     """Forward spherical-harmonic transform: map -> flm.
 
@@ -85,16 +120,15 @@ def forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, method="a
         >>> bool(abs(flm[0, L - 1] - np.sqrt(4 * np.pi)) < 1e-6)
         True
     """
-    L, spin, sampling, nside, reality, iter = _prepare(L, spin, sampling, nside, reality, iter)
     f = _validate.as_float_array(f, "f")
-    _validate.check_map(f, L, sampling, nside)
-    if reality and jax.numpy.iscomplexobj(f):
-        raise ValueError("f must be real when reality=True, got a complex array")
-    _validate.check_finite(f, "f")
-    method = resolve_method(method, L, sampling)
+    L, spin, sampling, nside, reality, iter, method, spec = _plan(
+        "forward", f, L, spin, sampling, nside, reality, iter, method)
     if method == "ducc":
-        spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, iter)
-        return _ducc.forward(f, spec)
+        flm = _ducc.forward(f, spec)
+        # every non-finite sample reaches the m = 0 column: check there, not the whole map
+        _validate.check_finite_after(_m0_column(flm, L), f, "f")
+        return flm
+    _validate.check_finite(f, "f")
     from . import _jax
 
     return _jax.forward(f, L, spin=spin, sampling=sampling, nside=nside, reality=reality, iter=iter)
@@ -104,11 +138,14 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
     """Inverse spherical-harmonic transform: flm -> map.
 
     Args:
-        flm: coefficients ``(..., L, 2L-1)``, entry ``[l, L-1+m]``.
+        flm: coefficients ``(..., L, 2L-1)``, entry ``[l, L-1+m]``; entries
+            outside the band (``|m| > l`` or ``l < |spin|``) are not read,
+            nor ``m < 0`` when ``reality=True``.  Non-finite coefficients raise ``ValueError`` (eager calls).
         L, spin, sampling, nside, method: as in :func:`forward`.
-        reality: the signal is real: returns the real part of the inverse
-            transform (exactly the field when ``flm`` is conjugate-symmetric,
-            ``f_l,-m = (-1)^m conj(f_lm)``) at half the cost.
+        reality: the signal is real, i.e. ``flm`` is conjugate-symmetric,
+            ``f_l,-m = (-1)^m conj(f_lm)``: only ``m >= 0`` is read (``m < 0``
+            follows by symmetry, ``Im f_l0`` is taken as zero), as in s2fft
+            and healpy, at half the cost of the complex transform.
 
     Returns:
         map of shape ``(..., *f_shape(L, sampling))``; real iff ``reality``.
@@ -123,17 +160,33 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
         >>> bool(np.allclose(f, 1.0))
         True
     """
-    L, spin, sampling, nside, reality, _ = _prepare(L, spin, sampling, nside, reality, 0)
     flm = _validate.as_float_array(flm, "flm")
-    _validate.check_flm(flm, L)
-    _validate.check_finite(flm, "flm")
-    method = resolve_method(method, L, sampling)
+    L, spin, sampling, nside, reality, _, method, spec = _plan(
+        "inverse", flm, L, spin, sampling, nside, reality, 0, method)
     if method == "ducc":
-        spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, 0)
-        return _ducc.inverse(flm, spec)
+        f = _ducc.inverse(flm, spec)
+        # a non-finite coefficient spreads over every equatorial ring: check one, not all flm
+        _validate.check_finite_after(_equator(f, sampling), flm, "flm")
+        return f
+    _validate.check_finite(flm, "flm")
     from . import _jax
 
     return _jax.inverse(flm, L, spin=spin, sampling=sampling, nside=nside, reality=reality)
+
+
+def _m0_column(flm, L):
+    """The m = 0 coefficients ``(..., L)`` of concrete ``flm`` (a view), else ``flm``."""
+    if isinstance(flm, jax.core.Tracer):
+        return flm
+    return np.asarray(flm)[..., L - 1]
+
+
+def _equator(f, sampling):
+    """The ring nearest the equator of concrete maps ``f`` (the whole map on HEALPix)."""
+    if isinstance(f, jax.core.Tracer):
+        return f
+    f = np.asarray(f)
+    return f if sampling == "healpix" else f[..., f.shape[-2] // 2, :]
 
 
 # --------------------------------------------------------------------------

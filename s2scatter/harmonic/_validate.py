@@ -18,6 +18,7 @@ __all__ = [
     "check_map",
     "check_flm",
     "check_finite",
+    "check_finite_after",
     "as_float_array",
 ]
 
@@ -102,6 +103,26 @@ def check_finite(x, name):
             return
     if not bool(np.all(np.isfinite(x))):
         raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+
+
+def check_finite_after(probe, x, name):
+    """Post-hoc finiteness check of a transform's input ``x`` through ``probe``.
+
+    ``probe`` is a small slice of the transform's *output* that every
+    non-finite input value reaches: a NaN or inf anywhere in a map enters the
+    ring sums behind every m = 0 coefficient, and one in any coefficient the
+    transform reads spreads over a whole (equatorial) ring of the map.  Only
+    when the probe is not finite is the input checked exactly (and named in
+    the error); a finite input whose output overflows passes, as with
+    :func:`check_finite`.  Saves a full pass over the input on the eager
+    compiled path (~2-3% of an L = 256 transform).
+    """
+    if isinstance(x, jax.core.Tracer):
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(np.asarray(probe), axis=None)):
+            return
+    check_finite(x, name)
 
 
 def check_map(f, L, sampling, nside, *, leading_ok=True, name="f"):

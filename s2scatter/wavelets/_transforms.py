@@ -545,6 +545,11 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
             acc = g * c[:, None] if acc is None else acc + g * c[:, None]
         flm = flm.at[..., :Lj, L - Lj : L - 1 + Lj].add(acc)
         del modes, acc
+    if spec.reality:
+        # The n > 0 modes stand for +-n (weight 2); the sum over all n is the
+        # conjugate-symmetric part of flm, whose m >= 0 half the real inverse reads.
+        sgn = jnp.asarray((-1.0) ** np.arange(L), dtype=rdt)
+        flm = flm.at[..., L - 1 :].set(0.5 * (flm[..., L - 1 :] + sgn * jnp.conj(flm[..., L - 1 :: -1])))
     return _spherical.inverse(flm, L, spin=spec.spin, reality=spec.reality, **spec.kw)
 
 
