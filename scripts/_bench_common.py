@@ -57,9 +57,10 @@ def versions(packages=("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "pyssht",
 def time_interleaved(fns, repeats):
     """Time callables in alternation (a, b, a, b, ...) after one first call each.
 
-    Returns ``{name: {"first_s": ..., "median_s": ...}}``.  On a shared, noisy
-    machine a burst of load then hits every contender alike, so the ratio of
-    the medians is far steadier than when each one is timed in its own block.
+    Returns ``{name: {"first_s": ..., "median_s": ..., "times_s": [...]}}``.
+    On a shared, noisy machine a burst of load then hits every contender
+    alike, so the ratio of the medians is far steadier than when each one is
+    timed in its own block; :func:`paired_ratio` goes one step further.
     """
     import jax
 
@@ -76,7 +77,17 @@ def time_interleaved(fns, repeats):
             ts[k].append(time.perf_counter() - t0)
     for k in fns:
         out[k]["median_s"] = statistics.median(ts[k])
+        out[k]["times_s"] = ts[k]
     return out
+
+
+def paired_ratio(a, b):
+    """Median over rounds of ``a[i] / b[i]`` for two :func:`time_interleaved` results.
+
+    The estimator of a paired design: each round's two calls ran back to back,
+    so slow drifts of the machine's load cancel in the per-round ratio.
+    """
+    return statistics.median(x / y for x, y in zip(a["times_s"], b["times_s"]))
 
 
 def random_real_flm(L, rng):

@@ -15,6 +15,8 @@ the peak RSS increase during the timed calls, the max abs error against the
 reference coefficients, and the ratios that the targets are stated in:
 
 * ``ducc/raw``: our ducc method over raw ducc0 (target <= 1.25 at L >= 256),
+  the ratio of the medians, and ``paired``: the median of the per-round
+  ratios (ours and raw run back to back each round, so load drifts cancel),
 * ``s2fft/jax``: s2fft's jax method over ours (target >= 10 at L = 128, 256).
 
 Writes ``--out`` (JSON) with versions, machine and every row.
@@ -36,7 +38,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_common import PeakRSS, machine, random_real_flm, time_interleaved, versions, write_json_atomic  # noqa: E402
+from _bench_common import (  # noqa: E402
+    PeakRSS, machine, paired_ratio, random_real_flm, time_interleaved, versions, write_json_atomic)
 
 
 def timeit(fn, repeats):
@@ -108,8 +111,9 @@ def bench_case(sampling, L, args, rng):
                                          nphi=f.shape[1], nthreads=nt)
     tf = timeit_interleaved({"ours": fwd, "raw": raw_f}, args.repeats)
     ti = timeit_interleaved({"ours": inv, "raw": raw_i}, args.repeats)
-    row("forward", "ours-ducc", tf["ours"], err_flm(fwd()) if sampling != "healpix" else None)
-    row("inverse", "ours-ducc", ti["ours"])
+    row("forward", "ours-ducc", tf["ours"], err_flm(fwd()) if sampling != "healpix" else None,
+        paired_over_raw=paired_ratio(tf["ours"], tf["raw"]))
+    row("inverse", "ours-ducc", ti["ours"], paired_over_raw=paired_ratio(ti["ours"], ti["raw"]))
     row("forward", "raw-ducc0", tf["raw"])
     row("inverse", "raw-ducc0", ti["raw"])
 
@@ -174,6 +178,7 @@ def summarise(rows):
     out = []
     keys = sorted({(r["sampling"], r["L"], r["direction"]) for r in rows})
     hdr = (f"{'sampling':8s} {'L':>5s} {'dir':7s} {'ours-ducc':>10s} {'raw-ducc0':>10s} {'ducc/raw':>8s} "
+           f"{'paired':>6s} "
            f"{'ours-jax':>9s} {'s2fft-jax':>9s} {'s2fft/jax':>9s} {'jax 1st':>8s} {'s2fft 1st':>9s} "
            f"{'pyssht':>8s} {'healpy':>8s}")
     print("\n" + hdr)
@@ -184,12 +189,14 @@ def summarise(rows):
         rec = {
             "sampling": k[0], "L": k[1], "direction": k[2],
             "ducc_over_raw": od / rd if od and rd else None,
+            "ducc_over_raw_paired": g("ours-ducc", "paired_over_raw"),
             "s2fft_over_jax": sj / oj if sj and oj else None,
             "jax_first_s": g("ours-jax", "first_s"), "s2fft_first_s": g("s2fft-jax", "first_s"),
         }
         out.append(rec)
         fmt = lambda x, w=9, p=4: (f"{x:{w}.{p}f}" if x is not None else " " * (w - 1) + "-")  # noqa: E731
         print(f"{k[0]:8s} {k[1]:5d} {k[2]:7s} {fmt(od, 10)} {fmt(rd, 10)} {fmt(rec['ducc_over_raw'], 8, 2)} "
+              f"{fmt(rec['ducc_over_raw_paired'], 6, 2)} "
               f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
               f"{fmt(rec['s2fft_first_s'], 9, 2)} {fmt(g('pyssht'), 8)} {fmt(g('healpy'), 8)}")
     return out

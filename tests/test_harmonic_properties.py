@@ -444,3 +444,93 @@ def test_set_heap_trim_limit():
     for bad in (-1, "1", None, True, float("nan")):
         with pytest.raises(ValueError, match="gigabytes"):
             s2scatter.harmonic.set_heap_trim_limit(bad)
+
+
+# --------------------------------------------------------------------------
+# recycled output buffers of eager ducc calls
+# --------------------------------------------------------------------------
+def _gc():
+    import gc
+
+    gc.collect()
+
+
+def test_output_buffer_recycled_only_after_jax_releases_it():
+    """An eager output's buffer returns to the cache when (and only when) JAX drops
+    the array, and the next output of that size reuses it; live arrays keep theirs."""
+    from s2scatter.harmonic import _buffers, _primitive
+
+    L = 16
+    flm = random_flm(np.random.default_rng(0), L, reality=True)
+    a = s2scatter.inverse(flm, L, reality=True, method="ducc")
+    pa = a.unsafe_buffer_pointer()
+    b = s2scatter.inverse(flm, L, reality=True, method="ducc")  # `a` alive: a different buffer
+    assert b.unsafe_buffer_pointer() != pa
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    view = np.asarray(a)  # a NumPy view keeps JAX's buffer (and so ours) alive
+    del a
+    _gc()
+    c = s2scatter.inverse(2 * flm, L, reality=True, method="ducc")
+    assert c.unsafe_buffer_pointer() != pa
+    np.testing.assert_array_equal(view, np.asarray(b))  # not overwritten by `c`
+    del view
+    _gc()
+    d = s2scatter.inverse(3 * flm, L, reality=True, method="ducc")
+    assert d.unsafe_buffer_pointer() == pa  # released, then reused
+    assert rel_err(d, 3 * np.asarray(b)) <= SAME_TOL
+    # partial views and copies are never recycled
+    before = _buffers.get_output_cache()["buffers"]
+    buf = _buffers.output_empty((8, 16), np.float64)
+    buf[:] = 1.0
+    part = _primitive._adopt(buf[:4])
+    del buf, part
+    _gc()
+    assert _buffers.get_output_cache()["buffers"] == before
+
+
+def test_output_cache_limit():
+    from s2scatter.harmonic import _buffers, _primitive
+
+    old = _buffers.get_output_cache()["limit_bytes"] / 2**30
+    try:
+        s2scatter.harmonic.set_output_cache(0)
+        assert _buffers.get_output_cache()["held_bytes"] == 0
+        arr = _buffers.output_empty((32, 32), np.float64)
+        arr[:] = 2.0
+        j = _primitive._adopt(arr)
+        del arr, j
+        _gc()
+        assert _buffers.get_output_cache()["held_bytes"] == 0  # limit 0: freed as usual
+        for bad in (-1, "1", None, True, float("nan")):
+            with pytest.raises(ValueError, match="gigabytes"):
+                s2scatter.harmonic.set_output_cache(bad)
+    finally:
+        s2scatter.harmonic.set_output_cache(old)
+
+
+@pytest.mark.parametrize("sampling,nside", [("mw", None), ("mwss", None), ("dh", None), ("gl", None),
+                                            ("healpix", 8)])
+@pytest.mark.parametrize("reality", [True, False])
+def test_output_probe_catches_every_non_finite_input(rng, sampling, nside, reality):
+    """The eager ducc path checks finiteness on a slice of its output (m = 0 column /
+    equatorial ring); a NaN or inf in any read input entry -- highest l and |m|,
+    poles, last pixel -- must still raise, naming the input."""
+    L = 12
+    flm = random_flm(rng, L, reality=reality)
+    f = np.asarray(s2scatter.inverse(flm, L, sampling=sampling, nside=nside, reality=reality, method="ducc"))
+    kw = dict(sampling=sampling, nside=nside, reality=reality, method="ducc", iter=0)
+    read = [(L - 1, 2 * L - 2), (L - 1, L - 1), (L - 1, L), (0, L - 1)]  # m >= 0
+    read += [] if reality else [(1, L - 2), (L - 1, 0)]  # m < 0: not read with reality=True
+    for idx in read:
+        for bad in (np.nan, np.inf):
+            g = np.array(flm)
+            g[idx] = bad
+            with pytest.raises(ValueError, match=r"\bflm\b.*non-finite"):
+                s2scatter.inverse(g, L, **{k: v for k, v in kw.items() if k != "iter"})
+    flat = f.reshape(-1)
+    for pos in (0, flat.size // 3, flat.size - 1):
+        for bad in (np.nan, -np.inf):
+            g = flat.copy()
+            g[pos] = bad
+            with pytest.raises(ValueError, match=r"\bf\b.*non-finite"):
+                s2scatter.forward(g.reshape(f.shape), L, **kw)

@@ -13,6 +13,7 @@ primitive with hand-written adjoints), ``"jax"`` (pure JAX, for GPU/TPU) and
 and reverse mode.
 """
 
+from ._buffers import get_output_cache, set_output_cache
 from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
 from ._jax import get_kernel_budget, set_kernel_budget
 from ._rotate import rotate
@@ -25,12 +26,14 @@ __all__ = [
     "forward",
     "get_kernel_budget",
     "get_num_threads",
+    "get_output_cache",
     "inverse",
     "resolve_method",
     "rotate",
     "set_heap_trim_limit",
     "set_kernel_budget",
     "set_num_threads",
+    "set_output_cache",
     "wigner_forward",
     "wigner_inverse",
 ]

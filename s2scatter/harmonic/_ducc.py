@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from . import _primitive
+from . import _buffers, _primitive
 
 __all__ = ["DuccSpec", "set_num_threads", "get_num_threads", "set_heap_trim_limit"]
 
@@ -308,7 +308,7 @@ def _map_to_flm(kind, f, spec):
     batch = f.shape[: f.ndim - nmap]
     fb = f.reshape((-1,) + f.shape[f.ndim - nmap :])
     rdt, cdt = _real_dtype(f.dtype), _cplx_dtype(f.dtype)
-    out = aligned_empty((fb.shape[0], L, 2 * L - 1), cdt)
+    out = _buffers.output_empty((fb.shape[0], L, 2 * L - 1), cdt)
     for i, fi in enumerate(fb):
         if np.isrealobj(fi) or s == 0:
             re = np.ascontiguousarray(fi.real, dtype=rdt)[None]
@@ -340,7 +340,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     rdt = _real_dtype(flm.dtype)
     fb = fb.astype(cdt, copy=False)
     mshape = (12 * spec.nside**2,) if spec.sampling == "healpix" else _ring_shape(spec)
-    out = aligned_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
+    out = _buffers.output_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
     for i, fi in enumerate(fb):
         if real_out:  # only "synthesis" has a real output (the reality=True inverse)
             _synthesis_of_half(fi, spec, rdt, out[i][None])
@@ -388,7 +388,7 @@ def _host_inv_T(ct, spec):
         batch = ct.shape[: ct.ndim - nmap]
         cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
         cdt = _cplx_dtype(ct.dtype)
-        out = aligned_empty((cb.shape[0], spec.L, 2 * spec.L - 1), cdt)
+        out = _buffers.output_empty((cb.shape[0], spec.L, 2 * spec.L - 1), cdt)
         for i, ci in enumerate(cb):
             ci = np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None]
             a = _map2alm("adjoint_synthesis", ci, 0, spec)[0]
@@ -446,14 +446,16 @@ def _register():
 _register()
 
 
-def forward(f, spec: DuccSpec):
-    """map ``(..., *map_shape)`` -> flm ``(..., L, 2L-1)`` via ducc0 (JAX-traceable)."""
-    return _primitive.apply("ducc_fwd", f, spec)
+def forward(f, spec: DuccSpec, *, host_check=None):
+    """map ``(..., *map_shape)`` -> flm ``(..., L, 2L-1)`` via ducc0 (JAX-traceable).
+
+    ``host_check(flm)`` runs on the NumPy result of eager calls (see ``_primitive.apply``)."""
+    return _primitive.apply("ducc_fwd", f, spec, host_check=host_check)
 
 
-def inverse(flm, spec: DuccSpec):
+def inverse(flm, spec: DuccSpec, *, host_check=None):
     """flm ``(..., L, 2L-1)`` -> map ``(..., *map_shape)`` via ducc0 (JAX-traceable)."""
-    return _primitive.apply("ducc_inv", flm, spec)
+    return _primitive.apply("ducc_inv", flm, spec, host_check=host_check)
 
 
 # --------------------------------------------------------------------------

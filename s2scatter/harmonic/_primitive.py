@@ -30,6 +30,8 @@ import numpy as np
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from . import _buffers
+
 __all__ = ["HostOp", "register", "apply"]
 
 
@@ -158,21 +160,26 @@ def _adopt(out: np.ndarray):
         try:
             if fast is not None and out.dtype.byteorder in "=|":
                 conv, dev = fast
-                return conv(out.__dlpack__(stream=None), dev, None, False, 1)  # 1 = kDLCPU
-            return jax.dlpack.from_dlpack(out, copy=False)
+                res = conv(out.__dlpack__(stream=None), dev, None, False, 1)  # 1 = kDLCPU
+            else:
+                res = jax.dlpack.from_dlpack(out, copy=False)
+            _buffers.recycle_when_released(out)  # JAX now holds ``out``: reuse its pages after
+            return res
         except (BufferError, RuntimeError, TypeError, ValueError):  # pragma: no cover
             pass
     return jnp.asarray(out)
 
 
-def apply(name: str, x, spec):
+def apply(name: str, x, spec, *, host_check=None):
     """Apply the registered linear host operator ``name`` to ``x``.
 
     ``spec`` must be hashable (a frozen dataclass); it is passed to the host
     function unchanged and identifies the compiled callback.  Concrete inputs
     (no tracing) skip the callback machinery: the host function runs directly
     and its aligned output is adopted by JAX without a copy -- on large maps
-    the callback's copies would cost as much as the transform.
+    the callback's copies would cost as much as the transform.  There,
+    ``host_check(out)`` (if given) sees the NumPy result before JAX does and
+    may raise (e.g. a finiteness probe); it is not called under tracing.
     """
     if name not in _REGISTRY:  # pragma: no cover - programming error
         raise KeyError(f"unknown host operator {name!r}")
@@ -180,9 +187,15 @@ def apply(name: str, x, spec):
     if not op.jax_native and not isinstance(x, jax.core.Tracer) and jax.default_backend() == "cpu":
         xh = np.asarray(x)
         shape, dtype = _out_aval(xh.shape, xh.dtype, name, spec)
-        out = op.fn(xh, spec)
+        if host_check is None:
+            out = op.fn(xh, spec)
+        else:  # the input is checked through the output: non-finite values may pass through
+            with np.errstate(invalid="ignore", over="ignore"):
+                out = op.fn(xh, spec)
         if out.dtype != dtype:
             out = out.astype(dtype)
         assert out.shape == shape, (out.shape, shape)
+        if host_check is not None:
+            host_check(out)
         return _adopt(out)
     return host_linear_p.bind(jnp.asarray(x), name=name, spec=spec)

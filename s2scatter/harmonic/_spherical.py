@@ -17,9 +17,9 @@ Methods (registry ``METHODS``):
 from __future__ import annotations
 
 import logging
+import math
 
 import jax
-import numpy as np
 
 from . import _ducc, _validate
 
@@ -66,8 +66,8 @@ def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
     L = 256 transform).  Calls that warn (L > 3 nside) are never memoised.
     """
     try:
-        key = (kind, tuple(x.shape), x.dtype, method) + tuple(
-            (type(v), v) for v in (L, spin, sampling, nside, reality, iter))
+        key = (kind, x.shape, x.dtype, method, L, spin, sampling, nside, reality, iter,
+               type(L), type(spin), type(nside), type(reality), type(iter))
         hit = _PLANS.get(key)
     except TypeError:  # unhashable argument: the checks below name it
         key, hit = None, None
@@ -124,10 +124,8 @@ def forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, method="a
     L, spin, sampling, nside, reality, iter, method, spec = _plan(
         "forward", f, L, spin, sampling, nside, reality, iter, method)
     if method == "ducc":
-        flm = _ducc.forward(f, spec)
         # every non-finite sample reaches the m = 0 column: check there, not the whole map
-        _validate.check_finite_after(_m0_column(flm, L), f, "f")
-        return flm
+        return _ducc.forward(f, spec, host_check=lambda out: _validate.check_finite_after(out[..., L - 1], f, "f"))
     _validate.check_finite(f, "f")
     from . import _jax
 
@@ -164,29 +162,22 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
     L, spin, sampling, nside, reality, _, method, spec = _plan(
         "inverse", flm, L, spin, sampling, nside, reality, 0, method)
     if method == "ducc":
-        f = _ducc.inverse(flm, spec)
         # a non-finite coefficient spreads over every equatorial ring: check one, not all flm
-        _validate.check_finite_after(_equator(f, sampling), flm, "flm")
-        return f
+        return _ducc.inverse(flm, spec, host_check=lambda out: _validate.check_finite_after(
+            _equator(out, sampling), flm, "flm"))
     _validate.check_finite(flm, "flm")
     from . import _jax
 
     return _jax.inverse(flm, L, spin=spin, sampling=sampling, nside=nside, reality=reality)
 
 
-def _m0_column(flm, L):
-    """The m = 0 coefficients ``(..., L)`` of concrete ``flm`` (a view), else ``flm``."""
-    if isinstance(flm, jax.core.Tracer):
-        return flm
-    return np.asarray(flm)[..., L - 1]
-
-
 def _equator(f, sampling):
-    """The ring nearest the equator of concrete maps ``f`` (the whole map on HEALPix)."""
-    if isinstance(f, jax.core.Tracer):
-        return f
-    f = np.asarray(f)
-    return f if sampling == "healpix" else f[..., f.shape[-2] // 2, :]
+    """The ring nearest the equator of NumPy maps ``f`` ``(..., 2L-1 or 4 nside)``."""
+    if sampling != "healpix":
+        return f[..., f.shape[-2] // 2, :]
+    nside = math.isqrt(f.shape[-1] // 12)
+    start = 2 * nside * (nside - 1) + 4 * nside * nside  # polar cap, then nside rings of 4 nside
+    return f[..., start : start + 4 * nside]
 
 
 # --------------------------------------------------------------------------

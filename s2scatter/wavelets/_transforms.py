@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..harmonic import _spherical, _validate
+from ..harmonic._buffers import output_empty
 from ..sampling import f_shape
 from . import _filters as _F
 
@@ -667,7 +668,7 @@ def _analysis_host_real(f, psi, phi, spec):
             f_wav.append(jnp.zeros(batch + (K,) + mshape, dtype=rdt))
             continue
         R = _n_components(ns)
-        comps = _ducc.aligned_empty((B, R) + mshape, rdt) if K == 1 else _scratch((B, R) + mshape, rdt, "comps")
+        comps = output_empty((B, R) + mshape, rdt) if K == 1 else _scratch((B, R) + mshape, rdt, "comps")
         root = np.sqrt(_ell_factor(Lj, 1.0))
         for b in range(B):
             r = 0
@@ -687,7 +688,7 @@ def _analysis_host_real(f, psi, phi, spec):
         if K == 1:
             res = comps
         else:
-            res = _ducc.aligned_empty((B, K) + mshape, rdt)
+            res = output_empty((B, K) + mshape, rdt)
             M = _gamma_matrix(ns, Nj).astype(rdt)
             _rows(M, comps.reshape(B, R, -1), out=res.reshape(B, K, -1))
         f_wav.append(_adopt(res.reshape(batch + (K,) + mshape)))  # NumPy reshape: a view
@@ -696,7 +697,7 @@ def _analysis_host_real(f, psi, phi, spec):
     ph = np.zeros(L)
     ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
     ms = f_shape(Ls, **grid)
-    scal = _ducc.aligned_empty((B,) + ms, rdt)
+    scal = output_empty((B,) + ms, rdt)
     for b in range(B):
         np.multiply(alm[b], ph.astype(rdt)[ell], out=scaled[0])
         _ducc.host_synthesis_from_alm(scaled[:1], L, Ls, spin=0, out=scal[b][None], **grid)
@@ -772,7 +773,7 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
     # pass over the inputs; the caller then finds and names the offending input.
     if check and not np.isfinite(acc[:, :L]).all():
         raise _NonFinite
-    out = _ducc.aligned_empty((B,) + f_shape(L, **grid), rdt)
+    out = output_empty((B,) + f_shape(L, **grid), rdt)
     for b in range(B):
         _ducc.host_synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
     return out.reshape(batch + f_shape(L, **grid))
