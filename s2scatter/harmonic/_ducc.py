@@ -210,8 +210,33 @@ def _k_map2alm_raw(kind, maps, spin, spec):
         if kind == "analysis":
             raise AssertionError("healpix analysis goes through _hp_forward")
         return alm
+    if kind == "analysis" and spec.sampling == "gl":
+        return _gl_analysis(maps, spin, spec.L, nt)
     fn = sht.analysis_2d if kind == "analysis" else sht.adjoint_synthesis_2d
     return fn(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
+
+
+@functools.lru_cache(maxsize=64)
+def _gl_quadrature(ntheta: int, nphi: int):
+    """ducc0's Gauss-Legendre colatitudes and weights (times 2 pi / nphi) of a grid."""
+    import ducc0
+
+    return ducc0.misc.GL_thetas(ntheta), ducc0.misc.GL_weights(ntheta, nphi)[:, None]
+
+
+def _gl_analysis(maps, spin, L, nthreads, *, alm=None, mstart=None):
+    """Gauss-Legendre analysis of real maps ``(ncomp, ntheta, nphi)`` (``ntheta >= L``,
+    ``nphi >= 2L-1``) from its two stages: ring FFTs (ducc0 ``r2c``), the quadrature
+    weights, ducc0 ``leg2alm``.  The same values as ``analysis_2d(geometry="GL")`` in
+    0.7-0.95x its time (whose fixed costs dominate below L ~ 512)."""
+    import ducc0
+
+    theta, w = _gl_quadrature(maps.shape[-2], maps.shape[-1])
+    leg = ducc0.fft.r2c(maps, axes=(maps.ndim - 1,), nthreads=nthreads)[..., :L]
+    leg *= w
+    kw = {} if mstart is None else dict(mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=1)
+    return ducc0.sht.experimental.leg2alm(leg=leg, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads,
+                                          alm=alm, **kw)
 
 
 def aligned_empty(shape, dtype, align=64):
@@ -544,6 +569,8 @@ def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter
         return out
     if sampling == "mw" and _mw_gl.available(Lj, maps.dtype):  # same values, ~0.65x the time
         return _mw_gl.analysis_into(maps, L_alm, Lj, spin=spin, out=out, nthreads=get_num_threads())
+    if sampling == "gl":
+        return _gl_analysis(maps, spin, Lj, get_num_threads(), alm=out, mstart=_alm_mstart(L_alm, Lj))
     return ducc0.sht.experimental.analysis_2d(
         map=maps, spin=spin, lmax=Lj - 1, mmax=Lj - 1, geometry=_GEOMETRY[sampling], alm=out,
         mstart=_alm_mstart(L_alm, Lj), lstride=1, nthreads=get_num_threads())
