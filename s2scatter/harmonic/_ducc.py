@@ -157,7 +157,11 @@ def _synthesis_of_half(flm, spec, rdt, out):
     import ducc0
 
     sht, L = ducc0.sht.experimental, spec.L
-    kw = dict(alm=np.ascontiguousarray(flm).reshape(1, -1), spin=0, lmax=L - 1, mmax=L - 1,
+    flat = np.ascontiguousarray(flm).reshape(1, -1)
+    if spec.sampling in ("mw", "gl"):
+        return _ring_synthesis(flat, 0, L, spec.sampling, out, get_num_threads(), mstart=_flm_mstart(L),
+                               lstride=2 * L - 1)
+    kw = dict(alm=flat, spin=0, lmax=L - 1, mmax=L - 1,
               mstart=_flm_mstart(L), lstride=2 * L - 1, nthreads=get_num_threads(), map=out)
     if spec.sampling == "healpix":
         return sht.synthesis(**kw, **_healpix_geom(spec.nside))
@@ -224,6 +228,36 @@ def _gl_quadrature(ntheta: int, nphi: int):
     return ducc0.misc.GL_thetas(ntheta), ducc0.misc.GL_weights(ntheta, nphi)[:, None]
 
 
+@functools.lru_cache(maxsize=64)
+def _ring_thetas(sampling: str, ntheta: int, nphi: int):
+    """Ring colatitudes of the equiangular grids whose synthesis runs as its two stages."""
+    if sampling == "gl":
+        return _gl_quadrature(ntheta, nphi)[0]
+    return np.pi * (2 * np.arange(ntheta) + 1) / (2 * ntheta - 1)  # mw
+
+
+def _ring_synthesis(alm, spin, L, sampling, out, nthreads, *, mstart=None, lstride=1):
+    """Synthesis onto an ``mw`` or ``gl`` grid ``out`` ``(ncomp, ntheta, nphi)`` from its
+    two stages: ducc0 ``alm2leg`` at the ring colatitudes, then one real inverse FFT per
+    ring (``c2r``).  The same values as ``synthesis_2d`` to rounding in 0.75-0.85x its
+    time at L ~ 256 (its fixed costs).  ``alm``: ``(ncomp, *)`` read through
+    ``mstart``/``lstride`` (healpy layout by default)."""
+    import ducc0
+
+    ntheta, nphi = out.shape[-2:]
+    theta = _ring_thetas(sampling, ntheta, nphi)
+    kw = {} if mstart is None else dict(mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=lstride)
+    nm = nphi // 2 + 1
+    if nm == L:
+        leg = ducc0.sht.experimental.alm2leg(alm=alm, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads, **kw)
+    else:  # a wider ring than 2L-1: zero modes L <= m <= nphi/2
+        leg = np.zeros(out.shape[:-1] + (nm,), np.result_type(alm.dtype, np.complex64))
+        ducc0.sht.experimental.alm2leg(alm=alm, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads,
+                                       leg=leg[..., :L], **kw)
+    return ducc0.fft.c2r(leg, axes=(leg.ndim - 1,), lastsize=nphi, forward=False, inorm=0, nthreads=nthreads,
+                         out=out)
+
+
 def _gl_analysis(maps, spin, L, nthreads, *, alm=None, mstart=None):
     """Gauss-Legendre analysis of real maps ``(ncomp, ntheta, nphi)`` (``ntheta >= L``,
     ``nphi >= 2L-1``) from its two stages: ring FFTs (ducc0 ``r2c``), the quadrature
@@ -266,6 +300,10 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
             out = np.empty((alm.shape[0], 12 * spec.nside**2), dtype=real_dtype)
         return sht.synthesis(alm=alm, map=out, spin=spin, lmax=lmax, nthreads=nt, **g)
     ntheta, nphi = _ring_shape(spec)
+    if kind == "synthesis" and spec.sampling in ("mw", "gl"):
+        if out is None:
+            out = np.empty((alm.shape[0], ntheta, nphi), real_dtype)
+        return _ring_synthesis(alm, spin, spec.L, spec.sampling, out, nt)
     fn = sht.synthesis_2d if kind == "synthesis" else sht.adjoint_analysis_2d
     return fn(
         alm=alm, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling],
@@ -536,6 +574,8 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
         out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), rdt)
     if sampling == "healpix":
         return sht.synthesis(map=out.reshape(alm.shape[0], -1), **kw, **_healpix_geom(nside)).reshape(out.shape)
+    if sampling in ("mw", "gl"):
+        return _ring_synthesis(alm, kw["spin"], Lj, sampling, out, kw["nthreads"], mstart=kw["mstart"])
     ntheta, nphi = _ring_shape(spec)
     return sht.synthesis_2d(geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, map=out, **kw)
 

@@ -1,0 +1,75 @@
+"""The two-stage (Legendre stage + ring FFTs) Gauss-Legendre analysis and mw/gl
+synthesis of the ``"ducc"`` method against ducc0's one-call ``analysis_2d`` /
+``synthesis_2d``: same values to rounding, for spins, wide rings and in-place
+layouts."""
+
+import numpy as np
+import pytest
+
+from s2scatter.harmonic import _ducc
+
+ducc0 = pytest.importorskip("ducc0")
+sht = ducc0.sht.experimental
+
+# Same quadrature / same sums in a different order: rounding of O(L)-term sums.
+TOL = 1e-13
+
+
+def _alm(rng, L, ncomp):
+    n = L * (L + 1) // 2
+    return rng.standard_normal((ncomp, n)) + 1j * rng.standard_normal((ncomp, n))
+
+
+@pytest.mark.parametrize("sampling,L,nphi_extra", [("mw", 17, 0), ("mw", 32, 0), ("gl", 17, 0), ("gl", 32, 0),
+                                                    ("gl", 24, 7)])  # gl: also a wider ring (scattering grids)
+@pytest.mark.parametrize("spin", [0, 1, 2])
+def test_ring_synthesis_matches_synthesis_2d(sampling, L, nphi_extra, spin):
+    rng = np.random.default_rng(L + spin)
+    ncomp = 1 if spin == 0 else 2
+    alm = _alm(rng, L, ncomp)
+    ntheta, nphi = L, 2 * L - 1 + nphi_extra
+    ref = sht.synthesis_2d(alm=alm, spin=spin, lmax=L - 1, geometry=sampling.upper(), ntheta=ntheta, nphi=nphi,
+                           nthreads=1)
+    out = np.empty_like(ref)
+    _ducc._ring_synthesis(alm, spin, L, sampling, out, 1)
+    assert np.max(np.abs(out - ref)) <= TOL * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("spin", [0, 2])
+def test_gl_analysis_matches_analysis_2d(spin):
+    L = 21
+    rng = np.random.default_rng(spin)
+    maps = rng.standard_normal((1 if spin == 0 else 2, L + 3, 2 * L + 8))  # a finer GL grid than needed
+    ref = sht.analysis_2d(map=maps, spin=spin, lmax=L - 1, geometry="GL", nthreads=1)
+    assert np.max(np.abs(_ducc._gl_analysis(maps, spin, L, 1) - ref)) <= TOL * np.max(np.abs(ref))
+    # into a larger layout through mstart: only the l < L entries change
+    L_alm = L + 5
+    out = np.full((maps.shape[0], L_alm * (L_alm + 1) // 2), np.nan + 0j)
+    _ducc._gl_analysis(maps, spin, L, 1, alm=out, mstart=_ducc._alm_mstart(L_alm, L))
+    idx = _ducc.alm_index(L_alm, L)
+    assert np.max(np.abs(out[:, idx] - ref)) <= TOL * np.max(np.abs(ref))
+    assert np.isnan(np.delete(out, idx, axis=1)).all()
+
+
+def test_real_inverse_reads_flm_half_in_place():
+    """``_synthesis_of_half`` reads m >= 0 of an (L, 2L-1) flm through mstart/lstride."""
+    L = 19
+    rng = np.random.default_rng(7)
+    alm = _alm(rng, L, 1)
+    alm[0, :L] = alm[0, :L].real
+    flm = sht.alm2flm(alm, 0)
+    for sampling in ("mw", "gl", "mwss", "healpix"):
+        nside = 8 if sampling == "healpix" else None
+        spec = _ducc.DuccSpec(L, 0, sampling, nside, True, 0)
+        shape = _ducc._map_core_shape(spec)
+        out = np.empty((1,) + shape)
+        _ducc._synthesis_of_half(flm, spec, np.float64, out)
+        if sampling == "healpix":
+            ref = sht.synthesis(alm=alm, spin=0, lmax=L - 1, nthreads=1, **_ducc._healpix_geom(nside))
+        elif sampling == "mwss":
+            ref = sht.synthesis_2d(alm=alm, spin=0, lmax=L - 1, geometry="CC", ntheta=shape[0], nphi=shape[1],
+                                   nthreads=1)
+        else:
+            ref = sht.synthesis_2d(alm=alm, spin=0, lmax=L - 1, geometry=sampling.upper(), ntheta=shape[0],
+                                   nphi=shape[1], nthreads=1)
+        assert np.max(np.abs(out - ref)) <= TOL * np.max(np.abs(ref)), sampling
