@@ -534,3 +534,24 @@ def test_output_probe_catches_every_non_finite_input(rng, sampling, nside, reali
             g[pos] = bad
             with pytest.raises(ValueError, match=r"\bf\b.*non-finite"):
                 s2scatter.forward(g.reshape(f.shape), L, **kw)
+
+
+def test_output_cache_evicts_least_recently_released():
+    """A full cache makes room for the newest release (the size in use now)."""
+    from s2scatter.harmonic import _buffers, _primitive
+
+    old = _buffers.get_output_cache()["limit_bytes"] / 2**30
+    try:
+        s2scatter.harmonic.set_output_cache(0)
+        s2scatter.harmonic.set_output_cache(2 * 8192 / 2**30)  # room for two 8 KiB buffers
+        arrays = [_primitive._adopt(_buffers.output_empty((n,), np.float64)) for n in (1024, 1024, 512)]
+        ptrs = [a.unsafe_buffer_pointer() for a in arrays]
+        for k in range(3):  # released in order A, B, C
+            arrays[k] = None
+            _gc()
+        info = _buffers.get_output_cache()
+        assert (info["buffers"], info["held_bytes"]) == (2, 8192 + 4096)  # A went to make room for C
+        assert _buffers.output_empty((1024,), np.float64).ctypes.data == ptrs[1]  # B
+        assert _buffers.output_empty((512,), np.float64).ctypes.data == ptrs[2]  # C
+    finally:
+        s2scatter.harmonic.set_output_cache(old)

@@ -18,11 +18,13 @@ A buffer is recycled only when one array covering all of it was handed to
 JAX; anything else (a copy fallback, a partial view, an internal temporary)
 is freed as usual.  The cache holds at most :func:`set_output_cache` bytes
 of *unused* buffers (default 1 GiB; ``0`` disables it) -- memory the process
-keeps instead of returning to the operating system.
+keeps instead of returning to the operating system; when full, the least
+recently released buffers make room (sizes in use now are the likely next).
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import weakref
@@ -35,6 +37,7 @@ _ALIGN = 64
 _LOCK = threading.Lock()
 _STATE = {"limit": 1 << 30, "held": 0}
 _FREE: dict[int, list[np.ndarray]] = {}  # nbytes -> unused owner buffers (uint8)
+_AGE: collections.OrderedDict = collections.OrderedDict()  # id(unused owner) -> nbytes, oldest first
 _LENT: dict[int, weakref.ref] = {}  # id(owner) -> weak reference to the lent owner
 _WATCH: dict[int, tuple] = {}  # id(weakref to an exported array) -> (that weakref, owner, nbytes)
 
@@ -50,12 +53,18 @@ def set_output_cache(gigabytes: float) -> None:
         raise ValueError(f"gigabytes must be a number >= 0, got {gigabytes!r}")
     with _LOCK:
         _STATE["limit"] = int(gigabytes * (1 << 30))
-        while _STATE["held"] > _STATE["limit"] and _FREE:
-            nbytes = max(_FREE)  # the largest buffers go first
-            _FREE[nbytes].pop()
-            _STATE["held"] -= nbytes
-            if not _FREE[nbytes]:
-                del _FREE[nbytes]
+        _evict()
+
+
+def _evict() -> None:
+    """Drop the least recently released buffers until the cache fits its limit (lock held)."""
+    while _STATE["held"] > _STATE["limit"] and _AGE:
+        key, nbytes = _AGE.popitem(last=False)
+        free = _FREE[nbytes]
+        free[:] = [b for b in free if id(b) != key]
+        if not free:
+            del _FREE[nbytes]
+        _STATE["held"] -= nbytes
 
 
 def get_output_cache() -> dict:
@@ -81,6 +90,7 @@ def output_empty(shape, dtype) -> np.ndarray:
             free = _FREE.get(nbytes)
             if free:
                 owner = free.pop()
+                del _AGE[id(owner)]
                 _STATE["held"] -= nbytes
                 if not free:
                     del _FREE[nbytes]
@@ -122,7 +132,11 @@ def _on_release(watch):
 
 
 def _release(owner: np.ndarray, nbytes: int) -> None:
+    """Cache a released buffer; the least recently released ones make room for it."""
     with _LOCK:
-        if _STATE["held"] + nbytes <= _STATE["limit"]:
-            _FREE.setdefault(nbytes, []).append(owner)
-            _STATE["held"] += nbytes
+        if nbytes > _STATE["limit"]:
+            return
+        _FREE.setdefault(nbytes, []).append(owner)
+        _AGE[id(owner)] = nbytes
+        _STATE["held"] += nbytes
+        _evict()
