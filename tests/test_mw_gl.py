@@ -67,3 +67,26 @@ def test_availability(monkeypatch):
     assert not _mw_gl.available(_mw_gl.MIN_L - 1) and not _mw_gl.available(_mw_gl.MAX_L + 1)
     monkeypatch.setenv("S2SCATTER_MW_GL", "0")
     assert not _mw_gl.available(256)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_usable_in_a_forked_child():
+    """The worker pool is per process: a child forked after the parent used it must
+    not wait for the parent's (absent) threads."""
+    import multiprocessing as mp
+
+    L = _mw_gl.MIN_L
+    maps = _band_limited(np.random.default_rng(9), L, 0, 1)
+    out = np.zeros((1, L * (L + 1) // 2), complex)
+    _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=1)  # the parent's pool now exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_child_analysis, (maps,)).get(timeout=60)
+    assert np.max(np.abs(child - out)) <= TOL * np.max(np.abs(out))
+
+
+def _child_analysis(maps):
+    L = maps.shape[1]
+    out = np.zeros((1, L * (L + 1) // 2), complex)
+    _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=1)
+    return out

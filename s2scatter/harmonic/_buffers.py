@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import threading
 import weakref
 
@@ -40,6 +41,15 @@ _FREE: dict[int, list[np.ndarray]] = {}  # nbytes -> unused owner buffers (uint8
 _AGE: collections.OrderedDict = collections.OrderedDict()  # id(unused owner) -> nbytes, oldest first
 _LENT: dict[int, weakref.ref] = {}  # id(owner) -> weak reference to the lent owner
 _WATCH: dict[int, tuple] = {}  # id(weakref to an exported array) -> (that weakref, owner, nbytes)
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def set_output_cache(gigabytes: float) -> None:

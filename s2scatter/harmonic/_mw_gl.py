@@ -109,6 +109,10 @@ def _pool():
     return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="s2scatter-mwgl")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's worker threads
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def analysis_into(maps, L_alm, L, *, spin, out, nthreads):
     """Exact MW analysis of real components ``(ncomp, L, 2L-1)`` (float64) at band-limit
     ``L``, written into ``out`` ``(ncomp, nalm(L_alm))`` (healpy order for ``L_alm >= L``;
