@@ -90,3 +90,25 @@ def _child_analysis(maps):
     out = np.zeros((1, L * (L + 1) // 2), complex)
     _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=1)
     return out
+
+
+def test_concurrent_callers_restore_the_blas_setting():
+    """Calls from several threads at once: OpenBLAS is single-threaded while any is
+    inside, and the user's thread count is back afterwards."""
+    import concurrent.futures as cf
+
+    get, set_ = _mw_gl._openblas()
+    before = get()
+    L = _mw_gl.MIN_L
+    maps = _band_limited(np.random.default_rng(11), L, 2, 2)
+    ref = sht.analysis_2d(map=maps, spin=2, lmax=L - 1, geometry="MW", nthreads=1)
+
+    def one(_):
+        out = np.zeros_like(ref)
+        _mw_gl.analysis_into(maps, L, L, spin=2, out=out, nthreads=1)
+        return np.max(np.abs(out - ref))
+
+    with cf.ThreadPoolExecutor(4) as ex:
+        errs = list(ex.map(one, range(8)))
+    assert max(errs) <= TOL * np.max(np.abs(ref))
+    assert get() == before

@@ -33,9 +33,11 @@ on a 2-core CPU (measured by ``scripts/bench_wavelets.py``); memory
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import functools
 import os
+import threading
 
 import numpy as np
 
@@ -104,6 +106,29 @@ def _plan(L: int):
     return theta, mats, len(even), mval
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"users": 0, "before": 1}
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """OpenBLAS on one thread while any caller is inside; the first one in saves the
+    user's setting and the last one out restores it (safe under concurrent calls)."""
+    get, set_ = _openblas()
+    with _BLAS_LOCK:
+        if _BLAS_STATE["users"] == 0:
+            _BLAS_STATE["before"] = get()
+            set_(1)
+        _BLAS_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["users"] -= 1
+            if _BLAS_STATE["users"] == 0:
+                set_(_BLAS_STATE["before"])
+
+
 @functools.cache
 def _pool():
     return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="s2scatter-mwgl")
@@ -134,15 +159,10 @@ def analysis_into(maps, L_alm, L, *, spin, out, nthreads):
         x = src[c, :, first::2, :].reshape(L, -1)  # a copy: BLAS wants unit stride
         np.matmul(mats[(-1) ** (first + spin)], x, out=dst[c, :, block, :].reshape(L, -1))
 
-    get, set_ = _openblas()
-    before = get()
-    set_(1)
-    try:
+    with _single_threaded_blas():
         jobs = [_pool().submit(product, c, first) for c in range(ncomp) for first in (0, 1)]
         for j in jobs:
             j.result()
-    finally:
-        set_(before)
     mstart = (mval * (2 * L_alm - 1 - mval) // 2).astype(np.uintp)
     return ducc0.sht.experimental.leg2alm(leg=interp, lmax=L - 1, theta=theta, spin=spin, mval=mval,
                                           mstart=mstart, lstride=1, nthreads=nthreads, alm=out)
