@@ -70,6 +70,9 @@ def test_availability(monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+# JAX warns at every fork once it is initialised (the child here uses NumPy and ducc0 only)
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_usable_in_a_forked_child():
     """The worker pool is per process: a child forked after the parent used it must
     not wait for the parent's (absent) threads."""

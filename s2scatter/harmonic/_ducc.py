@@ -216,6 +216,9 @@ def _k_map2alm_raw(kind, maps, spin, spec):
         return alm
     if kind == "analysis" and spec.sampling == "gl":
         return _gl_analysis(maps, spin, spec.L, nt)
+    if kind == "analysis" and spec.sampling == "mw" and spec.grid is None and _mw_gl.available(spec.L, maps.dtype):
+        out = np.empty((maps.shape[0], spec.L * (spec.L + 1) // 2), np.complex128)
+        return _mw_gl.analysis_into(maps, spec.L, spec.L, spin=spin, out=out, nthreads=nt)
     fn = sht.analysis_2d if kind == "analysis" else sht.adjoint_synthesis_2d
     return fn(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
 
