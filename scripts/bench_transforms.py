@@ -17,7 +17,8 @@ reference coefficients, and the ratios that the targets are stated in:
 * ``ducc/raw``: our ducc method over raw ducc0 (target <= 1.25 at L >= 256),
   the ratio of the medians, and ``paired``: the median of the per-round
   ratios (ours and raw run back to back each round, so load drifts cancel),
-* ``s2fft/jax``: s2fft's jax method over ours (target >= 10 at L = 128, 256).
+* ``s2fft/jax``: s2fft's jax method over ours (target >= 10 at L = 128, 256),
+  timed in alternation, with its ``paired`` median of per-round ratios.
 
 Writes ``--out`` (JSON) with versions, machine and every row.
 
@@ -154,20 +155,26 @@ def bench_case(sampling, L, args, rng):
         # eager calls: our jax method compiles internally with kernels as arguments
         jf = lambda x: s2scatter.forward(x, L, method="jax", **fkw)  # noqa: E731
         ji = lambda x: s2scatter.inverse(x, L, method="jax", **kw)  # noqa: E731
-        rf = timeit(lambda: jf(f), args.repeats)
-        ri = timeit(lambda: ji(flm), args.repeats)
-        row("forward", "ours-jax", rf, err_flm(jf(f)) if sampling != "healpix" else None,
-            precompute_s=precompute)
-        row("inverse", "ours-jax", ri, precompute_s=precompute)
+        if sampling != "healpix" and L <= args.s2fft_max_L:
+            # ---- with s2fft's jax method, timed in alternation (first calls = compile)
+            import s2fft
 
-    # ---- s2fft jax
-    if sampling != "healpix" and L <= args.s2fft_max_L:
-        import s2fft
-
-        sf = lambda: s2fft.forward(f, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
-        si = lambda: s2fft.inverse(flm, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
-        row("forward", "s2fft-jax", timeit(sf, max(1, args.repeats // 2)), err_flm(sf()))
-        row("inverse", "s2fft-jax", timeit(si, max(1, args.repeats // 2)))
+            sf = lambda: s2fft.forward(f, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
+            si = lambda: s2fft.inverse(flm, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
+            tf = timeit_interleaved({"ours": lambda: jf(f), "s2fft": sf}, args.repeats)
+            ti = timeit_interleaved({"ours": lambda: ji(flm), "s2fft": si}, args.repeats)
+            row("forward", "ours-jax", tf["ours"], err_flm(jf(f)), precompute_s=precompute,
+                paired_s2fft_over_jax=paired_ratio(tf["s2fft"], tf["ours"]))
+            row("inverse", "ours-jax", ti["ours"], precompute_s=precompute,
+                paired_s2fft_over_jax=paired_ratio(ti["s2fft"], ti["ours"]))
+            row("forward", "s2fft-jax", tf["s2fft"], err_flm(sf()))
+            row("inverse", "s2fft-jax", ti["s2fft"])
+        else:
+            rf = timeit(lambda: jf(f), args.repeats)
+            ri = timeit(lambda: ji(flm), args.repeats)
+            row("forward", "ours-jax", rf, err_flm(jf(f)) if sampling != "healpix" else None,
+                precompute_s=precompute)
+            row("inverse", "ours-jax", ri, precompute_s=precompute)
     return rows
 
 
@@ -179,7 +186,7 @@ def summarise(rows):
     keys = sorted({(r["sampling"], r["L"], r["direction"]) for r in rows})
     hdr = (f"{'sampling':8s} {'L':>5s} {'dir':7s} {'ours-ducc':>10s} {'raw-ducc0':>10s} {'ducc/raw':>8s} "
            f"{'paired':>6s} "
-           f"{'ours-jax':>9s} {'s2fft-jax':>9s} {'s2fft/jax':>9s} {'jax 1st':>8s} {'s2fft 1st':>9s} "
+           f"{'ours-jax':>9s} {'s2fft-jax':>9s} {'s2fft/jax':>9s} {'paired':>6s} {'jax 1st':>8s} {'s2fft 1st':>9s} "
            f"{'pyssht':>8s} {'healpy':>8s}")
     print("\n" + hdr)
     print("-" * len(hdr))
@@ -191,13 +198,14 @@ def summarise(rows):
             "ducc_over_raw": od / rd if od and rd else None,
             "ducc_over_raw_paired": g("ours-ducc", "paired_over_raw"),
             "s2fft_over_jax": sj / oj if sj and oj else None,
+            "s2fft_over_jax_paired": g("ours-jax", "paired_s2fft_over_jax"),
             "jax_first_s": g("ours-jax", "first_s"), "s2fft_first_s": g("s2fft-jax", "first_s"),
         }
         out.append(rec)
         fmt = lambda x, w=9, p=4: (f"{x:{w}.{p}f}" if x is not None else " " * (w - 1) + "-")  # noqa: E731
         print(f"{k[0]:8s} {k[1]:5d} {k[2]:7s} {fmt(od, 10)} {fmt(rd, 10)} {fmt(rec['ducc_over_raw'], 8, 2)} "
               f"{fmt(rec['ducc_over_raw_paired'], 6, 2)} "
-              f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
+              f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['s2fft_over_jax_paired'], 6, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
               f"{fmt(rec['s2fft_first_s'], 9, 2)} {fmt(g('pyssht'), 8)} {fmt(g('healpy'), 8)}")
     return out
 
