@@ -84,8 +84,9 @@ def get_output_cache() -> dict:
                 "buffers": sum(len(v) for v in _FREE.values())}
 
 
-def _aligned_view(owner: np.ndarray, nbytes: int, shape, dtype) -> np.ndarray:
-    off = (-owner.ctypes.data) % _ALIGN
+def aligned_view(owner: np.ndarray, nbytes: int, shape, dtype, align: int = _ALIGN) -> np.ndarray:
+    """The ``align``-byte aligned ``(shape, dtype)`` array inside the uint8 buffer ``owner``."""
+    off = (-owner.ctypes.data) % align
     return owner[off : off + nbytes].view(dtype).reshape(shape)
 
 
@@ -108,7 +109,7 @@ def output_empty(shape, dtype) -> np.ndarray:
         owner = np.empty(nbytes + _ALIGN, np.uint8)
     key = id(owner)
     _LENT[key] = weakref.ref(owner, lambda _, k=key: _LENT.pop(k, None))
-    return _aligned_view(owner, nbytes, shape, dtype)
+    return aligned_view(owner, nbytes, shape, dtype)
 
 
 def _owner(arr: np.ndarray):

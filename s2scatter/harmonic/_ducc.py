@@ -154,19 +154,27 @@ def _flm_mstart(L: int):
 def _synthesis_of_half(flm, spec, rdt, out):
     """Real map ``(1, *map_shape)`` of the conjugate-symmetric field whose m >= 0
     coefficients are ``flm[:, L-1:]`` (read in place; m < 0 and Im f_l0 unread)."""
+    L = spec.L
+    return _synthesis_into(np.ascontiguousarray(flm).reshape(1, -1), L, 0, spec.sampling, spec.nside, out,
+                           get_num_threads(), mstart=_flm_mstart(L), lstride=2 * L - 1)
+
+
+def _synthesis_into(alm, L, spin, sampling, nside, out, nthreads, *, mstart=None, lstride=1):
+    """Synthesis at band-limit ``L`` into real components ``out`` ``(ncomp, *map_shape)``,
+    ``alm`` read through ``mstart``/``lstride`` (healpy order when ``mstart`` is None):
+    mw/gl from their two stages (:func:`_ring_synthesis`), ducc0 otherwise."""
     import ducc0
 
-    sht, L = ducc0.sht.experimental, spec.L
-    flat = np.ascontiguousarray(flm).reshape(1, -1)
-    if spec.sampling in ("mw", "gl"):
-        return _ring_synthesis(flat, 0, L, spec.sampling, out, get_num_threads(), mstart=_flm_mstart(L),
-                               lstride=2 * L - 1)
-    kw = dict(alm=flat, spin=0, lmax=L - 1, mmax=L - 1,
-              mstart=_flm_mstart(L), lstride=2 * L - 1, nthreads=get_num_threads(), map=out)
-    if spec.sampling == "healpix":
-        return sht.synthesis(**kw, **_healpix_geom(spec.nside))
-    ntheta, nphi = _ring_shape(spec)
-    return sht.synthesis_2d(**kw, geometry=_GEOMETRY[spec.sampling], ntheta=ntheta, nphi=nphi)
+    sht = ducc0.sht.experimental
+    if sampling in ("mw", "gl"):
+        return _ring_synthesis(alm, spin, L, sampling, out, nthreads, mstart=mstart, lstride=lstride)
+    kw = dict(alm=alm, spin=spin, lmax=L - 1, nthreads=nthreads)
+    if mstart is not None:
+        kw.update(mmax=L - 1, mstart=mstart, lstride=lstride)
+    if sampling == "healpix":
+        return sht.synthesis(map=out.reshape(out.shape[0], -1), **kw, **_healpix_geom(nside)).reshape(out.shape)
+    ntheta, nphi = out.shape[-2:]
+    return sht.synthesis_2d(map=out, geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, **kw)
 
 
 def _real_from_alm(alm, L, dtype, out=None):
@@ -214,13 +222,27 @@ def _k_map2alm_raw(kind, maps, spin, spec):
         if kind == "analysis":
             raise AssertionError("healpix analysis goes through _hp_forward")
         return alm
-    if kind == "analysis" and spec.sampling == "gl":
-        return _gl_analysis(maps, spin, spec.L, nt)
-    if kind == "analysis" and spec.sampling == "mw" and spec.grid is None and _mw_gl.available(spec.L, maps.dtype):
-        out = np.empty((maps.shape[0], spec.L * (spec.L + 1) // 2), np.complex128)
-        return _mw_gl.analysis_into(maps, spec.L, spec.L, spin=spin, out=out, nthreads=nt)
-    fn = sht.analysis_2d if kind == "analysis" else sht.adjoint_synthesis_2d
-    return fn(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
+    if kind == "analysis":
+        out = np.empty((maps.shape[0], spec.L * (spec.L + 1) // 2), _cplx_dtype(maps.dtype))
+        return _analysis_into(maps, spec.L, spec.L, spin, spec.sampling, out, nt)
+    return sht.adjoint_synthesis_2d(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
+
+
+def _analysis_into(maps, L_alm, L, spin, sampling, out, nthreads):
+    """Exact analysis at band-limit ``L`` of real components ``(ncomp, ntheta, nphi)`` on an
+    equiangular grid, written into ``out`` ``(ncomp, nalm(L_alm))`` (healpy order,
+    ``l < L`` entries only): Gauss-Legendre from its two stages, MW through the GL path
+    where it serves (:mod:`._mw_gl`), ducc0 ``analysis_2d`` otherwise."""
+    import ducc0
+
+    mstart = _alm_mstart(L_alm, L)
+    if sampling == "gl":
+        return _gl_analysis(maps, spin, L, nthreads, alm=out, mstart=mstart)
+    if sampling == "mw" and maps.shape[-2:] == (L, 2 * L - 1) and _mw_gl.available(L, maps.dtype):
+        return _mw_gl.analysis_into(maps, L_alm, L, spin=spin, out=out, nthreads=nthreads)
+    return ducc0.sht.experimental.analysis_2d(
+        map=maps, spin=spin, lmax=L - 1, mmax=L - 1, geometry=_GEOMETRY[sampling], alm=out,
+        mstart=mstart, lstride=1, nthreads=nthreads)
 
 
 @functools.lru_cache(maxsize=64)
@@ -261,7 +283,7 @@ def _ring_synthesis(alm, spin, L, sampling, out, nthreads, *, mstart=None, lstri
                          out=out)
 
 
-def _gl_analysis(maps, spin, L, nthreads, *, alm=None, mstart=None):
+def _gl_analysis(maps, spin, L, nthreads, *, alm, mstart):
     """Gauss-Legendre analysis of real maps ``(ncomp, ntheta, nphi)`` (``ntheta >= L``,
     ``nphi >= 2L-1``) from its two stages: ring FFTs (ducc0 ``r2c``), the quadrature
     weights, ducc0 ``leg2alm``.  The same values as ``analysis_2d(geometry="GL")`` in
@@ -271,18 +293,15 @@ def _gl_analysis(maps, spin, L, nthreads, *, alm=None, mstart=None):
     theta, w = _gl_quadrature(maps.shape[-2], maps.shape[-1])
     leg = ducc0.fft.r2c(maps, axes=(maps.ndim - 1,), nthreads=nthreads)[..., :L]
     leg *= w
-    kw = {} if mstart is None else dict(mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=1)
     return ducc0.sht.experimental.leg2alm(leg=leg, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads,
-                                          alm=alm, **kw)
+                                          alm=alm, mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=1)
 
 
 def aligned_empty(shape, dtype, align=64):
     """``np.empty`` with a 64-byte aligned buffer (JAX can then adopt it without a copy)."""
     dtype = np.dtype(dtype)
     n = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(n + align, np.uint8)
-    off = (-buf.ctypes.data) % align
-    return buf[off : off + n].view(dtype).reshape(shape)
+    return _buffers.aligned_view(np.empty(n + align, np.uint8), n, shape, dtype, align)
 
 
 def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
@@ -292,24 +311,16 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
     """
     import ducc0
 
-    sht = ducc0.sht.experimental
     nt = get_num_threads()
-    lmax = spec.L - 1
+    if kind == "synthesis":
+        if out is None:
+            out = np.empty((alm.shape[0],) + _map_core_shape(spec), dtype=real_dtype)
+        return _synthesis_into(alm, spec.L, spin, spec.sampling, spec.nside, out, nt)
     if spec.sampling == "healpix":
-        g = _healpix_geom(spec.nside)
-        if kind != "synthesis":
-            raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
-        if out is None:
-            out = np.empty((alm.shape[0], 12 * spec.nside**2), dtype=real_dtype)
-        return sht.synthesis(alm=alm, map=out, spin=spin, lmax=lmax, nthreads=nt, **g)
+        raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
     ntheta, nphi = _ring_shape(spec)
-    if kind == "synthesis" and spec.sampling in ("mw", "gl"):
-        if out is None:
-            out = np.empty((alm.shape[0], ntheta, nphi), real_dtype)
-        return _ring_synthesis(alm, spin, spec.L, spec.sampling, out, nt)
-    fn = sht.synthesis_2d if kind == "synthesis" else sht.adjoint_analysis_2d
-    return fn(
-        alm=alm, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling],
+    return ducc0.sht.experimental.adjoint_analysis_2d(
+        alm=alm, spin=spin, lmax=spec.L - 1, geometry=_GEOMETRY[spec.sampling],
         ntheta=ntheta, nphi=nphi, nthreads=nt, map=out,
     )
 
@@ -549,11 +560,7 @@ def host_real_alm(f, L, *, sampling="mw", nside=None, iter=0):
     rdt = _real_dtype(f.dtype)
     out = np.empty((f.shape[0], int(L) * (int(L) + 1) // 2), _cplx_dtype(rdt))
     for b in range(f.shape[0]):
-        fb = np.ascontiguousarray(f[b], dtype=rdt)[None]
-        if sampling == "mw" and _mw_gl.available(int(L), rdt):
-            _mw_gl.analysis_into(fb, int(L), int(L), spin=0, out=out[b : b + 1], nthreads=get_num_threads())
-        else:
-            out[b] = _map2alm("analysis", fb, 0, spec)[0]
+        out[b] = _map2alm("analysis", np.ascontiguousarray(f[b], dtype=rdt)[None], 0, spec)[0]
     return out
 
 
@@ -566,21 +573,11 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
     real maps, written into ``out`` when given; a spin pair gives ducc0's
     (Q, U) components.
     """
-    import ducc0
-
-    sht = ducc0.sht.experimental
-    spec = DuccSpec(int(Lj), abs(int(spin)), sampling, nside, False, 0)
-    kw = dict(alm=alm, spin=abs(int(spin)), lmax=Lj - 1, mmax=Lj - 1, mstart=_alm_mstart(L_alm, Lj),
-              lstride=1, nthreads=get_num_threads())
-    rdt = alm.real.dtype
     if out is None:
-        out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), rdt)
-    if sampling == "healpix":
-        return sht.synthesis(map=out.reshape(alm.shape[0], -1), **kw, **_healpix_geom(nside)).reshape(out.shape)
-    if sampling in ("mw", "gl"):
-        return _ring_synthesis(alm, kw["spin"], Lj, sampling, out, kw["nthreads"], mstart=kw["mstart"])
-    ntheta, nphi = _ring_shape(spec)
-    return sht.synthesis_2d(geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, map=out, **kw)
+        spec = DuccSpec(int(Lj), abs(int(spin)), sampling, nside, False, 0)
+        out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), alm.real.dtype)
+    return _synthesis_into(alm, Lj, abs(int(spin)), sampling, nside, out, get_num_threads(),
+                           mstart=_alm_mstart(L_alm, Lj))
 
 
 def alm_ell(L: int) -> np.ndarray:
@@ -603,20 +600,12 @@ def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter
     the ``l < Lj`` entries of ``out`` ``(ncomp, nalm(L_alm))`` are written
     (ducc0 ``mstart`` on equiangular grids), the others are left as they are.
     """
-    import ducc0
-
     spin = abs(int(spin))
     if sampling == "healpix":
         spec = DuccSpec(int(Lj), spin, sampling, nside, False, int(iter))
         out[:, _alm_index(L_alm, Lj)] = _hp_forward(maps.reshape(maps.shape[0], -1), spin, spec)
         return out
-    if sampling == "mw" and _mw_gl.available(Lj, maps.dtype):  # same values, ~0.65x the time
-        return _mw_gl.analysis_into(maps, L_alm, Lj, spin=spin, out=out, nthreads=get_num_threads())
-    if sampling == "gl":
-        return _gl_analysis(maps, spin, Lj, get_num_threads(), alm=out, mstart=_alm_mstart(L_alm, Lj))
-    return ducc0.sht.experimental.analysis_2d(
-        map=maps, spin=spin, lmax=Lj - 1, mmax=Lj - 1, geometry=_GEOMETRY[sampling], alm=out,
-        mstart=_alm_mstart(L_alm, Lj), lstride=1, nthreads=get_num_threads())
+    return _analysis_into(maps, L_alm, Lj, spin, sampling, out, get_num_threads())
 
 
 def alm_index(L_alm: int, Lj: int) -> np.ndarray:
