@@ -456,8 +456,8 @@ def _gc():
 
 
 def test_output_buffer_recycled_only_after_jax_releases_it():
-    """An eager output's buffer returns to the cache when (and only when) JAX drops
-    the array, and the next output of that size reuses it; live arrays keep theirs."""
+    """An eager output's buffer is reused by a later output of its shape when (and only
+    when) JAX and every view have let go of it; live arrays keep theirs."""
     from s2scatter.harmonic import _buffers, _primitive
 
     L = 16
@@ -478,14 +478,42 @@ def test_output_buffer_recycled_only_after_jax_releases_it():
     d = s2scatter.inverse(3 * flm, L, reality=True, method="ducc")
     assert d.unsafe_buffer_pointer() == pa  # released, then reused
     assert rel_err(d, 3 * np.asarray(b)) <= SAME_TOL
-    # partial views and copies are never recycled
-    before = _buffers.get_output_cache()["buffers"]
+    # a partial view handed to JAX, or a NumPy view the caller keeps, holds the whole buffer
     buf = _buffers.output_empty((8, 16), np.float64)
+    ptr = _buffers._address(buf)
     buf[:] = 1.0
     part = _primitive._adopt(buf[:4])
-    del buf, part
+    rows = buf[4:]
+    del buf
     _gc()
-    assert _buffers.get_output_cache()["buffers"] == before
+    other = _buffers.output_empty((8, 16), np.float64)
+    assert _buffers._address(other) != ptr
+    del part
+    _gc()
+    assert _buffers._address(_buffers.output_empty((8, 16), np.float64)) != ptr  # `rows` still alive
+    np.testing.assert_array_equal(rows, 1.0)
+    del rows, other
+    _gc()
+    assert _buffers._address(_buffers.output_empty((8, 16), np.float64)) == ptr
+
+
+def test_pooled_temporaries_are_not_shared_between_live_holders():
+    """Every live array from the pool is distinct, whatever holds it: the caller, a view,
+    a JAX array; a freed one comes back with its contents as last written."""
+    from s2scatter.harmonic import _buffers, _primitive
+
+    held = [_buffers.output_empty((3, 5), np.complex128) for _ in range(4)]
+    held.append(_buffers.output_empty((3, 5), np.complex128)[1:])
+    held.append(_primitive._adopt(_buffers.output_empty((3, 5), np.complex128)))
+    ptrs = {_buffers._address(np.asarray(h)) for h in held[:4]} | {held[5].unsafe_buffer_pointer()}
+    assert len(ptrs) == 5
+    fresh = _buffers.output_empty((3, 5), np.complex128)
+    assert _buffers._address(fresh) not in ptrs
+    fresh[:] = 7
+    p = _buffers._address(fresh)
+    del fresh
+    again = _buffers.output_empty((3, 5), np.complex128)
+    assert _buffers._address(again) == p and np.all(again == 7)
 
 
 def test_output_cache_limit():
@@ -536,8 +564,9 @@ def test_output_probe_catches_every_non_finite_input(rng, sampling, nside, reali
                 s2scatter.forward(g.reshape(f.shape), L, **kw)
 
 
-def test_output_cache_evicts_least_recently_released():
-    """A full cache makes room for the newest release (the size in use now)."""
+def test_output_cache_drops_least_recently_handed_out():
+    """A full pool makes room for a new buffer by dropping the one handed out longest
+    ago (freed when nothing uses it; one in use lives on with its user)."""
     from s2scatter.harmonic import _buffers, _primitive
 
     old = _buffers.get_output_cache()["limit_bytes"] / 2**30
@@ -546,12 +575,13 @@ def test_output_cache_evicts_least_recently_released():
         s2scatter.harmonic.set_output_cache(2 * 8192 / 2**30)  # room for two 8 KiB buffers
         arrays = [_primitive._adopt(_buffers.output_empty((n,), np.float64)) for n in (1024, 1024, 512)]
         ptrs = [a.unsafe_buffer_pointer() for a in arrays]
-        for k in range(3):  # released in order A, B, C
-            arrays[k] = None
-            _gc()
         info = _buffers.get_output_cache()
-        assert (info["buffers"], info["held_bytes"]) == (2, 8192 + 4096)  # A went to make room for C
-        assert _buffers.output_empty((1024,), np.float64).ctypes.data == ptrs[1]  # B
-        assert _buffers.output_empty((512,), np.float64).ctypes.data == ptrs[2]  # C
+        assert (info["buffers"], info["held_bytes"], info["free_bytes"]) == (2, 8192 + 4096, 0)  # A dropped
+        arrays[0][:3].block_until_ready()  # A lives on with JAX
+        arrays = None
+        _gc()
+        assert _buffers.get_output_cache()["free_bytes"] == 8192 + 4096
+        assert _buffers._address(_buffers.output_empty((1024,), np.float64)) == ptrs[1]  # B
+        assert _buffers._address(_buffers.output_empty((512,), np.float64)) == ptrs[2]  # C
     finally:
         s2scatter.harmonic.set_output_cache(old)

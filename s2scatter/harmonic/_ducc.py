@@ -206,8 +206,9 @@ def _healpix_geom(nside):
     return {k: np.ascontiguousarray(v) for k, v in info.items()}
 
 
-def _k_map2alm_raw(kind, maps, spin, spec):
-    """Real maps (ncomp, *mapshape) -> alm (ncomp, nalm) with a plain kernel.
+def _k_map2alm_raw(kind, maps, spin, spec, out=None):
+    """Real maps (ncomp, *mapshape) -> alm (ncomp, nalm) with a plain kernel,
+    written into ``out`` when given.
 
     kind: "analysis" (exact quadrature) or "adjoint_synthesis".
     """
@@ -217,15 +218,16 @@ def _k_map2alm_raw(kind, maps, spin, spec):
     nt = get_num_threads()
     lmax = spec.L - 1
     if spec.sampling == "healpix":
-        g = _healpix_geom(spec.nside)
-        alm = sht.adjoint_synthesis(map=maps, spin=spin, lmax=lmax, nthreads=nt, **g)
         if kind == "analysis":
             raise AssertionError("healpix analysis goes through _hp_forward")
-        return alm
+        return sht.adjoint_synthesis(map=maps, spin=spin, lmax=lmax, nthreads=nt, alm=out,
+                                     **_healpix_geom(spec.nside))
     if kind == "analysis":
-        out = np.empty((maps.shape[0], spec.L * (spec.L + 1) // 2), _cplx_dtype(maps.dtype))
+        if out is None:
+            out = np.empty((maps.shape[0], spec.L * (spec.L + 1) // 2), _cplx_dtype(maps.dtype))
         return _analysis_into(maps, spec.L, spec.L, spin, spec.sampling, out, nt)
-    return sht.adjoint_synthesis_2d(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling], nthreads=nt)
+    return sht.adjoint_synthesis_2d(map=maps, spin=spin, lmax=lmax, geometry=_GEOMETRY[spec.sampling],
+                                    nthreads=nt, alm=out)
 
 
 def _analysis_into(maps, L_alm, L, spin, sampling, out, nthreads):
@@ -271,7 +273,7 @@ def _ring_synthesis(alm, spin, L, sampling, out, nthreads, *, mstart=None, lstri
 
     ntheta, nphi = out.shape[-2:]
     theta = _ring_thetas(sampling, ntheta, nphi)
-    kw = {} if mstart is None else dict(mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=lstride)
+    kw = {} if mstart is None else dict(mval=_mval(L), mstart=mstart, lstride=lstride)
     nm = nphi // 2 + 1
     if nm == L:
         leg = ducc0.sht.experimental.alm2leg(alm=alm, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads, **kw)
@@ -291,10 +293,17 @@ def _gl_analysis(maps, spin, L, nthreads, *, alm, mstart):
     import ducc0
 
     theta, w = _gl_quadrature(maps.shape[-2], maps.shape[-1])
-    leg = ducc0.fft.r2c(maps, axes=(maps.ndim - 1,), nthreads=nthreads)[..., :L]
+    buf = _buffers.output_empty(maps.shape[:-1] + (maps.shape[-1] // 2 + 1,), _cplx_dtype(maps.dtype))
+    leg = ducc0.fft.r2c(maps, axes=(maps.ndim - 1,), nthreads=nthreads, out=buf)[..., :L]
     leg *= w
     return ducc0.sht.experimental.leg2alm(leg=leg, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads,
-                                          alm=alm, mval=np.arange(L, dtype=np.uintp), mstart=mstart, lstride=1)
+                                          alm=alm, mval=_mval(L), mstart=mstart, lstride=1)
+
+
+@functools.cache
+def _mval(L: int):
+    """ducc0 ``mval`` for all of 0 <= m < L."""
+    return np.arange(L, dtype=np.uintp)
 
 
 def aligned_empty(shape, dtype, align=64):
@@ -325,16 +334,26 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
     )
 
 
-def _hp_forward(maps, spin, spec):
-    """healpy-style map2alm: adjoint synthesis * 4pi/npix plus ``iter`` Jacobi steps."""
-    w = 4 * np.pi / maps.shape[-1]
-    alm = _k_map2alm_raw("adjoint_synthesis", maps, spin, spec)
-    alm *= w
+@functools.cache
+def _healpix_quadrature(nside):
+    """:func:`_healpix_geom` plus the pixel-area weight ``4 pi / npix`` of every ring as
+    ducc0's ``ringfactor`` (applied as the rings are read: no pass over the alm)."""
+    g = dict(_healpix_geom(nside))
+    g["ringfactor"] = np.full(g["theta"].size, 4 * np.pi / (12 * nside**2))
+    return g
+
+
+def _hp_forward(maps, spin, spec, out=None):
+    """healpy-style map2alm: adjoint synthesis * 4pi/npix plus ``iter`` Jacobi steps
+    (written into ``out`` when given)."""
+    import ducc0
+
+    adjoint = functools.partial(ducc0.sht.experimental.adjoint_synthesis, spin=spin, lmax=spec.L - 1,
+                                nthreads=get_num_threads(), **_healpix_quadrature(spec.nside))
+    alm = adjoint(map=maps, alm=out)
     for _ in range(spec.iter):
         resid = maps - _k_alm2map_raw("synthesis", alm, spin, spec, maps.dtype)
-        step = _k_map2alm_raw("adjoint_synthesis", resid, spin, spec)
-        step *= w
-        alm += step
+        alm += adjoint(map=resid)
     return alm
 
 
@@ -349,10 +368,10 @@ def _hp_forward_adjoint(alm, spin, spec, real_dtype):
     return x
 
 
-def _map2alm(kind, maps, spin, spec):
+def _map2alm(kind, maps, spin, spec, out=None):
     if spec.sampling == "healpix" and kind == "analysis":
-        return _hp_forward(maps, spin, spec)
-    return _k_map2alm_raw(kind, maps, spin, spec)
+        return _hp_forward(maps, spin, spec, out)
+    return _k_map2alm_raw(kind, maps, spin, spec, out)
 
 
 def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
@@ -389,13 +408,14 @@ def _map_to_flm(kind, f, spec):
     for i, fi in enumerate(fb):
         if np.isrealobj(fi) or s == 0:
             re = np.ascontiguousarray(fi.real, dtype=rdt)[None]
-            G = _map2alm(kind, re, 0, spec)[0]
             if np.iscomplexobj(fi):
+                G = _map2alm(kind, re, 0, spec)[0]
                 im = np.ascontiguousarray(fi.imag, dtype=rdt)[None]
                 C = _map2alm(kind, im, 0, spec)[0]
                 out[i] = _from_gc(G, C, L, 0, cdt)
             else:
-                _real_from_alm(G, L, cdt, out[i])
+                alm = _buffers.output_empty((1, L * (L + 1) // 2), cdt)  # pooled: pages stay mapped
+                _real_from_alm(_map2alm(kind, re, 0, spec, alm)[0], L, cdt, out[i])
         else:
             qu = aligned_empty((2,) + fi.shape, rdt)
             qu[0] = fi.real

@@ -155,7 +155,7 @@ def _dlpack_fast_path():
 
 def _adopt(out: np.ndarray):
     """NumPy result -> JAX array, zero-copy when the buffer is 64-byte aligned."""
-    if out.flags.c_contiguous and out.ctypes.data % 64 == 0 and out.size:
+    if out.flags.c_contiguous and _buffers._address(out) % 64 == 0 and out.size:
         fast = _dlpack_fast_path()
         try:
             if fast is not None and out.dtype.byteorder in "=|":
@@ -163,11 +163,20 @@ def _adopt(out: np.ndarray):
                 res = conv(out.__dlpack__(stream=None), dev, None, False, 1)  # 1 = kDLCPU
             else:
                 res = jax.dlpack.from_dlpack(out, copy=False)
-            _buffers.recycle_when_released(out)  # JAX now holds ``out``: reuse its pages after
-            return res
+            return res  # JAX holds ``out`` (its buffer is reused once JAX lets go, see _buffers)
         except (BufferError, RuntimeError, TypeError, ValueError):  # pragma: no cover
             pass
     return jnp.asarray(out)
+
+
+_BACKEND: list = []
+
+
+def _on_cpu() -> bool:
+    """JAX's default backend is the CPU (looked up once: it is fixed once JAX has started)."""
+    if not _BACKEND:
+        _BACKEND.append(jax.default_backend() == "cpu")
+    return _BACKEND[0]
 
 
 def apply(name: str, x, spec, *, host_check=None):
@@ -184,7 +193,7 @@ def apply(name: str, x, spec, *, host_check=None):
     if name not in _REGISTRY:  # pragma: no cover - programming error
         raise KeyError(f"unknown host operator {name!r}")
     op = _REGISTRY[name]
-    if not op.jax_native and not isinstance(x, jax.core.Tracer) and jax.default_backend() == "cpu":
+    if not op.jax_native and not isinstance(x, jax.core.Tracer) and _on_cpu():
         xh = np.asarray(x)
         shape, dtype = _out_aval(xh.shape, xh.dtype, name, spec)
         if host_check is None:
@@ -192,10 +201,9 @@ def apply(name: str, x, spec, *, host_check=None):
         else:  # the input is checked through the output: non-finite values may pass through
             with np.errstate(invalid="ignore", over="ignore"):
                 out = op.fn(xh, spec)
+                host_check(out)
         if out.dtype != dtype:
             out = out.astype(dtype)
         assert out.shape == shape, (out.shape, shape)
-        if host_check is not None:
-            host_check(out)
         return _adopt(out)
     return host_linear_p.bind(jnp.asarray(x), name=name, spec=spec)
