@@ -55,12 +55,15 @@ def versions(packages=("s2scatter", "jax", "jaxlib", "ducc0", "numpy", "pyssht",
 
 
 def time_interleaved(fns, repeats):
-    """Time callables in alternation (a, b, a, b, ...) after one first call each.
+    """Time callables in alternation after one first call each, the order reversed
+    every other round (a, b, b, a, a, b, ...).
 
     Returns ``{name: {"first_s": ..., "median_s": ..., "times_s": [...]}}``.
     On a shared, noisy machine a burst of load then hits every contender
     alike, so the ratio of the medians is far steadier than when each one is
-    timed in its own block; :func:`paired_ratio` goes one step further.
+    timed in its own block; :func:`paired_ratio` goes one step further.  The
+    reversal cancels what running first or second in a round does to a call
+    (caches the other one left warm or cold, memory it left to reclaim).
     """
     import jax
 
@@ -70,8 +73,9 @@ def time_interleaved(fns, repeats):
         jax.block_until_ready(fn())
         out[k] = {"first_s": time.perf_counter() - t0}
     ts = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    order = list(fns.items())
+    for i in range(repeats):
+        for k, fn in order if i % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
             jax.block_until_ready(fn())
             ts[k].append(time.perf_counter() - t0)

@@ -144,9 +144,12 @@ def bench_case(sampling, L, args, rng):
 
         t0 = time.perf_counter()
         # build (and cache) the kernels outside the timed compile
-        if s2scatter.harmonic.get_kernel_budget() and sampling != "healpix":
-            leg_f = J._Leg(L, 0, "gl", None, True, True, "float64")
-            leg_i = J._Leg(L, 0, sampling, None, True, False, "float64")
+        if s2scatter.harmonic.get_kernel_budget():
+            if sampling == "healpix":  # analysis is the adjoint synthesis on the rings themselves
+                leg_f = leg_i = J._Leg(L, 0, "healpix", nside, True, False, "float64")
+            else:  # analysis on Gauss-Legendre nodes after exact resampling
+                leg_f = J._Leg(L, 0, "gl", None, True, True, "float64")
+                leg_i = J._Leg(L, 0, sampling, None, True, False, "float64")
             if J._use_kernel(leg_f):
                 J._kernel(leg_f, "mlt")
             if J._use_kernel(leg_i):
@@ -155,12 +158,13 @@ def bench_case(sampling, L, args, rng):
         # eager calls: our jax method compiles internally with kernels as arguments
         jf = lambda x: s2scatter.forward(x, L, method="jax", **fkw)  # noqa: E731
         ji = lambda x: s2scatter.inverse(x, L, method="jax", **kw)  # noqa: E731
-        if sampling != "healpix" and L <= args.s2fft_max_L:
+        if L <= args.s2fft_max_L:
             # ---- with s2fft's jax method, timed in alternation (first calls = compile)
             import s2fft
 
-            sf = lambda: s2fft.forward(f, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
-            si = lambda: s2fft.inverse(flm, L, sampling=sampling, method="jax", reality=True)  # noqa: E731
+            skw = dict(sampling=sampling, nside=nside, method="jax", reality=True)
+            sf = lambda: s2fft.forward(f, L, **skw, **({"iter": 0} if sampling == "healpix" else {}))  # noqa: E731
+            si = lambda: s2fft.inverse(flm, L, **skw)  # noqa: E731
             tf = timeit_interleaved({"ours": lambda: jf(f), "s2fft": sf}, args.repeats)
             ti = timeit_interleaved({"ours": lambda: ji(flm), "s2fft": si}, args.repeats)
             row("forward", "ours-jax", tf["ours"], err_flm(jf(f)), precompute_s=precompute,

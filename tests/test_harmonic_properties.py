@@ -193,9 +193,7 @@ def test_gradient_of_power_loss(rng, method):
 # HEALPix forward with iter=1: batching does not depend on the number of
 # Jacobi steps, and the jax graph grows with 2*iter+1 transforms.
 BATCH_CASES = [
-    pytest.param(sampling, nside, L, method, spin, reality,
-                 marks=[pytest.mark.slow] if (method, sampling) == ("jax", "healpix") else [],
-                 id=f"{method}-{sampling}-s{spin}")
+    pytest.param(sampling, nside, L, method, spin, reality, id=f"{method}-{sampling}-s{spin}")
     for sampling, nside, L in [("mw", None, 6), ("healpix", 2, 4)]
     for method in ("ducc", "jax")
     for spin, reality in [(0, True), (2, False)]
@@ -218,8 +216,7 @@ def test_batch_axes_match_loop(rng, sampling, nside, L, method, spin, reality):
 
 @pytest.mark.parametrize(
     "sampling,nside,L,method",
-    [("mw", None, 6, "ducc"), ("mw", None, 6, "jax"), ("healpix", 2, 4, "ducc"),
-     pytest.param("healpix", 2, 4, "jax", marks=pytest.mark.slow)],
+    [("mw", None, 6, "ducc"), ("mw", None, 6, "jax"), ("healpix", 2, 4, "ducc"), ("healpix", 2, 4, "jax")],
 )
 def test_jit_and_vmap_match_eager(rng, sampling, nside, L, method):
     kw = dict(L=L, spin=0, sampling=sampling, nside=nside, reality=False, method=method)
@@ -244,9 +241,7 @@ def test_jit_and_vmap_match_eager(rng, sampling, nside, L, method):
 # dtypes
 # --------------------------------------------------------------------------
 F32_PARAMS = [
-    pytest.param(sampling, nside, L, method, reality,
-                 marks=([pytest.mark.slow] if (method, sampling, reality) == ("jax", "healpix", False) else []),
-                 id=f"{method}-{sampling}-{'real' if reality else 'cplx'}")
+    pytest.param(sampling, nside, L, method, reality, id=f"{method}-{sampling}-{'real' if reality else 'cplx'}")
     for sampling, nside, L in [("mw", None, 8), ("healpix", 2, 4)]
     for method in ("ducc", "jax")
     for reality in (True, False)

@@ -1,7 +1,7 @@
 """The two-stage (Legendre stage + ring FFTs) Gauss-Legendre analysis and mw/gl
 synthesis of the ``"ducc"`` method against ducc0's one-call ``analysis_2d`` /
 ``synthesis_2d``: same values to rounding, for spins, wide rings and in-place
-layouts."""
+layouts; and the ``"jax"`` method's HEALPix ring transforms against direct sums."""
 
 import numpy as np
 import pytest
@@ -74,3 +74,41 @@ def test_real_inverse_reads_flm_half_in_place():
             ref = sht.synthesis_2d(alm=alm, spin=0, lmax=L - 1, geometry=sampling.upper(), ntheta=shape[0],
                                    nphi=shape[1], nthreads=1)
         assert np.max(np.abs(out - ref)) <= TOL * np.max(np.abs(ref)), sampling
+
+
+# --------------------------------------------------------------------------
+# the "jax" method's HEALPix ring transforms (belt FFT + chirp-z cap rings)
+# --------------------------------------------------------------------------
+def _naive_ring_dft(f, nside, ms):
+    """Per-ring sums over the pixels, straight from the definition (float64)."""
+    from s2scatter.sampling import ring_info_healpix
+
+    r = ring_info_healpix(nside)
+    out = np.empty(f.shape[:-1] + (r.nphi.size, ms.size), complex)
+    for i, (n, start, phi0) in enumerate(zip(r.nphi, r.ringstart, r.phi0)):
+        phi = phi0 + 2 * np.pi * np.arange(n) / n
+        out[..., i, :] = f[..., start : start + n] @ np.exp(-1j * np.outer(phi, ms))
+    return out
+
+
+# Both directions are sums of <= 4 nside unit-modulus terms, by FFTs of length
+# <= 4 (nside + L): rounding ~1e-16 x log N relative to the sum of |terms|.
+@pytest.mark.parametrize("nside,L", [(1, 2), (4, 3), (4, 8), (4, 12), (8, 13)])  # L up to 3 nside: aliasing
+@pytest.mark.parametrize("half", [True, False])
+def test_jax_healpix_ring_transforms_match_direct_sums(nside, L, half):
+    from s2scatter.harmonic import _jax
+
+    rng = np.random.default_rng(nside * 100 + L)
+    ms = _jax._ms(L, half)
+    f = rng.standard_normal((2, 12 * nside**2))
+    got = np.asarray(_jax._ring_analysis(f, L, "healpix", nside, ms, scaled=False))
+    want = _naive_ring_dft(f, nside, ms)
+    assert np.max(np.abs(got - want)) <= 1e-13 * np.max(np.abs(f)) * 4 * nside
+    # synthesis is the adjoint of the (complex) analysis: <A f, g> = <f, A^H g>
+    g = rng.standard_normal(want.shape) + 1j * rng.standard_normal(want.shape)
+    fc = f + 1j * rng.standard_normal(f.shape)
+    Af = _naive_ring_dft(fc, nside, ms)
+    AHg = np.asarray(_jax._ring_synthesis(g, L, "healpix", nside, ms, real=False))
+    lhs = np.vdot(g, Af)
+    rhs = np.vdot(AHg, fc)
+    assert abs(lhs - rhs) <= 1e-12 * abs(lhs)

@@ -2,9 +2,10 @@
 
 Every sampling is handled by the same three stages:
 
-1. **Ring Fourier transform** in phi (``jnp.fft``; HEALPix rings are grouped by
-   length, phases ``e^{-i m phi0}`` applied per ring):
-   ``f(theta_t, phi) -> f_m(theta_t)``.
+1. **Ring Fourier transform** in phi (``jnp.fft``; on HEALPix one batched FFT
+   for the equatorial belt and one chirp-z convolution of common length for
+   all polar-cap rings, whatever their lengths, so the graph stays small;
+   phases ``e^{-i m phi0}`` applied per ring): ``f(theta_t, phi) -> f_m(theta_t)``.
 2. **Exact resampling in theta** (forward only, equiangular grids): the
    periodic extension ``f_m(2 pi - theta) = (-1)^{m+s} f_m(theta)`` is a
    trigonometric polynomial of degree ``< L``, so Dirichlet-kernel
@@ -39,7 +40,6 @@ import numpy as np
 
 from ..sampling import f_shape, quadrature_weights, ring_info_healpix, thetas
 from . import _primitive
-from ._wigner_d import wigner_d_fixed_n
 
 __all__ = ["forward", "inverse", "set_kernel_budget", "get_kernel_budget"]
 
@@ -95,19 +95,37 @@ def _kernel(leg: _Leg, layout: str):
 
     ``layout="mlt"`` (analysis) or ``"mtl"`` (synthesis): the layouts XLA's
     batched matmul consumes without a transpose (no copy, no constant folding).
+    Built in one pass over the Wigner-d recursion: each degree's rows (only
+    the kept m range) are scaled and written contiguously into an ``(l, m, t)``
+    array that JAX adopts without a copy on the CPU, then transposed into the
+    layout on the device.  Cost at L = 256 on HEALPix (nside 128, half
+    range, 268 MB): ~1.5 s, 3x less than going through a full ``(l, 2L-1, t)``
+    table.
     """
+    from ._buffers import aligned_view
+    from ._wigner_d import _fixed_n_blocks
+
     th = _leg_thetas(leg)
-    d = wigner_d_fixed_n(leg.L, -leg.spin, th)  # (L, 2L-1, T), float64 NumPy
-    P = d * _norms(leg.L, leg.spin)[:, None, None]
-    ell = np.arange(leg.L)
-    P[ell < abs(leg.spin)] = 0.0
+    L, T = leg.L, th.size
+    m_lo = 0 if leg.half else -(L - 1)
+    M = L - m_lo
+    scale = np.broadcast_to(_norms(L, leg.spin)[:, None], (L, T))
     if leg.weighted:
-        P = P * quadrature_weights(leg.L, sampling="gl")[None, None, :]
-    P = np.transpose(P, (1, 0, 2) if layout == "mlt" else (1, 2, 0))
-    if leg.half:
-        P = P[leg.L - 1 :]
+        scale = scale * quadrature_weights(L, sampling="gl")[None, :]
+    nbytes = L * M * T * 8
+    lmt = aligned_view(np.zeros(nbytes + 64, np.uint8), nbytes, (L, M, T), np.float64)  # zero pages
+    for l, blk in _fixed_n_blocks(L, -leg.spin, th):  # blk[l + m] = d^l_{m,-s}, |m| <= l
+        if l < abs(leg.spin):
+            continue
+        lo = max(-l, m_lo)
+        np.multiply(blk[lo + l :], scale[l], out=lmt[l, lo - m_lo : l + 1 - m_lo])
     with jax.ensure_compile_time_eval():  # a concrete device array even when called under jit
-        return jnp.asarray(np.ascontiguousarray(P), dtype=leg.dtype)
+        if leg.dtype == "float64" and jax.default_backend() == "cpu":
+            P = _primitive._adopt(lmt)  # zero-copy
+        else:
+            P = jnp.asarray(lmt, dtype=leg.dtype)
+        del lmt
+        return jnp.transpose(P, (1, 0, 2) if layout == "mlt" else (1, 2, 0))
 
 
 # Kernels reach the compiled code as *arguments* on eager calls (fast compile,
@@ -129,6 +147,8 @@ def _lookup(key, build):
 def _build(key):
     if key[0] == "P":
         return _kernel(key[1], key[2])
+    if key[0] == "HP":
+        return _hp_tables(key[1], key[2])[key[3]]
     return _resampler(*key[1:])[key[0] == "Ro"]
 
 
@@ -318,20 +338,125 @@ def _resample(fm, L, spin, sampling, ms, dtype):
 # --------------------------------------------------------------------------
 
 
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b >= n (an FFT length every backend handles well)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p3 = 1
+    while p3 < best:
+        p2 = p3
+        while p2 < n:
+            p2 *= 2
+        best = min(best, p2)
+        p3 *= 3
+    return best
+
+
+def _chirp(j, n):
+    """exp(i pi j^2 / n) for integer arrays ``j`` and ring lengths ``n`` (exact phase:
+    j^2 is reduced mod 2n in integers before it becomes an angle)."""
+    j = np.asarray(j, np.int64)
+    return np.exp(1j * np.pi * ((j * j) % (2 * n)) / n)
+
+
+@dataclasses.dataclass(frozen=True)
+class _HpLayout:
+    """Static HEALPix ring layout for the pure-JAX ring transforms (hashable).
+
+    The ``4 nside - 1`` rings split into the equatorial belt (``2 nside + 1``
+    rings of ``4 nside`` pixels: one batched FFT) and the polar caps (rings of
+    ``4k`` pixels, ``k < nside``).  Every cap ring's DFT, whatever its length,
+    runs as one chirp-z (Bluestein) convolution of a common FFT length ``N``:
+    ``e^{-2 pi i m p / n} = c_m c_p / c_{m-p}`` with ``c_j = e^{-i pi j^2 / n}``,
+    so the compiled graph has a handful of operations instead of one FFT per
+    ring length (``nside`` of them), and compiles in well under a second.
+    """
+
+    nside: int
+    L: int
+    half: bool
+
+
 @functools.lru_cache(maxsize=16)
-def _hp_groups(nside):
-    """Rings grouped by length: list of (ring_ids, nphi, pix (nr, n), phi0 (nr,))."""
+def _hp_index(lay: _HpLayout):
+    """Integer index arrays of a layout: cap and belt rings, the cap pixels (padded
+    rows, -1 past each ring), the ring order and the pixel order of the outputs."""
+    nside = lay.nside
     r = ring_info_healpix(nside)
-    groups = []
-    for n in np.unique(r.nphi):
-        ids = np.nonzero(r.nphi == n)[0]
-        pix = r.ringstart[ids][:, None] + np.arange(n)[None, :]
-        groups.append((ids, int(n), pix, r.phi0[ids]))
-    order = np.concatenate([g[0] for g in groups])
-    ring_perm = np.argsort(order)
-    pix_all = np.concatenate([g[2].ravel() for g in groups])
-    pix_perm = np.argsort(pix_all)
-    return groups, ring_perm, pix_perm
+    npix = 12 * nside * nside
+    cap = np.nonzero(r.nphi < 4 * nside)[0]
+    belt = np.nonzero(r.nphi == 4 * nside)[0]
+    ncap_pix = max(int(r.nphi[cap].max()), 1) if cap.size else 1
+    q = np.arange(ncap_pix)[None, :]
+    cap_pix = np.where(q < r.nphi[cap][:, None], r.ringstart[cap][:, None] + q, -1)
+    belt_pix = r.ringstart[belt][:, None] + np.arange(4 * nside)[None, :]
+    ring_perm = np.argsort(np.concatenate([cap, belt]))
+    pos = np.empty(npix, np.int64)  # pixel -> position in [cap rows (padded), belt rows], flattened
+    valid = cap_pix >= 0
+    pos[cap_pix[valid]] = np.nonzero(valid.ravel())[0]
+    pos[belt_pix.ravel()] = cap_pix.size + np.arange(belt_pix.size)
+    return cap, belt, cap_pix, belt_pix, ring_perm, pos
+
+
+@functools.lru_cache(maxsize=8)
+def _hp_tables(lay: _HpLayout, dtype: str):
+    """Chirp tables of the cap rings for analysis ("a") and synthesis ("s"), complex:
+
+    * ``a_in`` (ncap, P): ``e^{-i pi p^2/n}`` (0 past the ring), ``a_ker`` (ncap, N):
+      FFT of ``e^{+i pi j^2/n}`` on the lags ``j = m - p``, ``a_out`` (ncap, M):
+      ``e^{-i pi m^2/n} e^{-i m phi0}``;
+    * ``s_in`` (ncap, M): ``e^{+i pi m^2/n} e^{i m phi0}``, ``s_ker`` (ncap, N): FFT of
+      ``e^{-i pi j^2/n}`` on the lags ``j = p - m``, ``s_out`` (ncap, P):
+      ``e^{+i pi p^2/n}`` (0 past the ring).
+    """
+    cap, _, cap_pix, _, _, _ = _hp_index(lay)
+    r = ring_info_healpix(lay.nside)
+    ms = _ms(lay.L, lay.half)
+    M, P = len(ms), cap_pix.shape[1]
+    N = _fast_len(M + P - 1)
+    n = r.nphi[cap][:, None].astype(np.int64)
+    phi0 = r.phi0[cap][:, None]
+    p = np.arange(P)[None, :]
+    inside = p < n
+    m_lo, m_hi = int(ms[0]), int(ms[-1])
+    lag_a = np.arange(m_lo - (P - 1), m_hi + 1)[None, :]  # m - p
+    ker_a = np.zeros((cap.size, N), complex)
+    ker_a[:, lag_a[0] % N] = _chirp(lag_a, n)
+    lag_s = np.arange(-(M - 1), P)[None, :]  # (p - m_lo) - (m - m_lo)
+    ker_s = np.zeros((cap.size, N), complex)
+    ker_s[:, lag_s[0] % N] = np.conj(_chirp(lag_s - m_lo, n))
+    tables = {
+        "a_in": np.where(inside, np.conj(_chirp(p, n)), 0),
+        "a_ker": np.fft.fft(ker_a, axis=-1),
+        "a_out": np.conj(_chirp(ms[None, :], n)) * np.exp(-1j * ms[None, :] * phi0),
+        "s_in": _chirp(ms[None, :], n) * np.exp(1j * ms[None, :] * phi0),
+        "s_ker": np.fft.fft(ker_s, axis=-1),
+        "s_out": np.where(inside, _chirp(p, n), 0),
+    }
+    cdt = jnp.complex64 if dtype == "float32" else jnp.complex128
+    with jax.ensure_compile_time_eval():
+        return {k: jnp.asarray(v, dtype=cdt) for k, v in tables.items()}
+
+
+def _hp_table(lay, dtype, name):
+    return _lookup(("HP", lay, dtype, name), lambda: _hp_tables(lay, dtype)[name])
+
+
+def _hp_cap_analysis(x, lay, dtype):
+    """Cap rings x (..., ncap, P) (zero past each ring) -> (..., ncap, M) DFT at ms."""
+    N = _hp_table(lay, dtype, "a_ker").shape[-1]
+    a = x * _hp_table(lay, dtype, "a_in")
+    y = jnp.fft.ifft(jnp.fft.fft(a, n=N, axis=-1) * _hp_table(lay, dtype, "a_ker"), axis=-1)
+    ms = _ms(lay.L, lay.half)
+    return y[..., np.mod(ms, N)] * _hp_table(lay, dtype, "a_out")
+
+
+def _hp_cap_synthesis(fm, lay, dtype):
+    """(..., ncap, M) coefficients at ms -> cap rings (..., ncap, P): sum_m fm e^{i m phi}."""
+    N = _hp_table(lay, dtype, "s_ker").shape[-1]
+    g = fm * _hp_table(lay, dtype, "s_in")
+    y = jnp.fft.ifft(jnp.fft.fft(g, n=N, axis=-1) * _hp_table(lay, dtype, "s_ker"), axis=-1)
+    P = _hp_table(lay, dtype, "s_out").shape[-1]
+    return y[..., :P] * _hp_table(lay, dtype, "s_out")
 
 
 def _fft_rows(x, n, ms, phi0, *, scale):
@@ -365,11 +490,13 @@ def _ring_analysis(f, L, sampling, nside, ms, *, scaled):
     if sampling != "healpix":
         n = f.shape[-1]
         return _fft_rows(f, n, ms, None, scale=(2 * np.pi / n) if scaled else 1.0)
-    groups, ring_perm, _ = _hp_groups(nside)
-    parts = []
-    for ids, n, pix, phi0 in groups:
-        x = f[..., pix]
-        parts.append(_fft_rows(x, n, ms, phi0, scale=1.0))
+    lay = _HpLayout(nside, L, bool(ms[0] == 0))
+    cap, belt, cap_pix, belt_pix, ring_perm, _ = _hp_index(lay)
+    dtype = "float32" if f.dtype in (jnp.float32, jnp.complex64) else "float64"
+    xc = jnp.take(f, cap_pix, axis=-1, mode="fill", fill_value=0)
+    parts = [_hp_cap_analysis(xc, lay, dtype)] if cap.size else []
+    ring_info = ring_info_healpix(nside)
+    parts.append(_fft_rows(f[..., belt_pix], 4 * nside, ms, ring_info.phi0[belt], scale=1.0))
     return jnp.concatenate(parts, axis=-2)[..., ring_perm, :]
 
 
@@ -378,12 +505,21 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
     if sampling != "healpix":
         n = f_shape(L, sampling=sampling)[-1]
         return _ifft_rows(fm, n, ms, None, real=real)
-    groups, _, pix_perm = _hp_groups(nside)
+    lay = _HpLayout(nside, L, bool(ms[0] == 0))
+    cap, belt, _, _, _, pos = _hp_index(lay)
+    dtype = "float32" if fm.dtype == jnp.complex64 else "float64"
+    ring_info = ring_info_healpix(nside)
     parts = []
-    for ids, n, pix, phi0 in groups:
-        out = _ifft_rows(fm[..., ids, :], n, ms, phi0, real=real)
+    if cap.size:
+        g = fm[..., cap, :]
+        if real:  # m >= 0 only: f = Re(g_0) + 2 Re sum_{m>0} g_m e^{i m phi}
+            g = g * jnp.asarray(np.where(ms == 0, 1.0, 2.0), dtype=g.real.dtype)
+        out = _hp_cap_synthesis(g, lay, dtype)
+        out = out.real if real else out
         parts.append(out.reshape(out.shape[:-2] + (-1,)))
-    return jnp.concatenate(parts, axis=-1)[..., pix_perm]
+    out = _ifft_rows(fm[..., belt, :], 4 * nside, ms, ring_info.phi0[belt], real=real)
+    parts.append(out.reshape(out.shape[:-2] + (-1,)))
+    return jnp.concatenate(parts, axis=-1)[..., pos]
 
 
 # --------------------------------------------------------------------------
