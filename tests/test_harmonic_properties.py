@@ -492,6 +492,36 @@ def test_output_buffer_recycled_only_after_jax_releases_it():
     assert _buffers._address(_buffers.output_empty((8, 16), np.float64)) == ptr
 
 
+def test_pooled_buffers_under_concurrent_eager_transforms():
+    """Threads running eager transforms of the same shapes at once (sharing the pool of
+    outputs and temporaries) each get their own results, while earlier results stay intact."""
+    import concurrent.futures
+
+    L = 24
+    rng = np.random.default_rng(3)
+    cases = []
+    for k in range(6):
+        flm = random_flm(rng, L, reality=True)
+        f = np.asarray(s2scatter.inverse(flm, L, sampling="gl", reality=True, method="ducc"))
+        cases.append((flm, f))
+
+    def work(k):
+        flm, f = cases[k % len(cases)]
+        kept = []
+        for _ in range(15):
+            kept.append((s2scatter.forward(f, L, sampling="gl", reality=True, method="ducc"),
+                         s2scatter.inverse(flm, L, sampling="gl", reality=True, method="ducc")))
+        return k, kept
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(work, range(12)))
+    for k, kept in results:
+        flm, f = cases[k % len(cases)]
+        for a, b in kept:
+            assert rel_err(a, flm) <= 1e-12
+            assert rel_err(b, f) <= SAME_TOL
+
+
 def test_pooled_temporaries_are_not_shared_between_live_holders():
     """Every live array from the pool is distinct, whatever holds it: the caller, a view,
     a JAX array; a freed one comes back with its contents as last written."""
