@@ -83,10 +83,27 @@ def _norms(L, spin):
     return (-1.0) ** spin * np.sqrt((2 * ell + 1) / (4 * np.pi))
 
 
-def _kernel_bytes(leg: _Leg):
+def _symmetric(leg: _Leg) -> bool:
+    """Rings mirror-symmetric about the equator and spin 0: the kernel then needs only
+    the northern rings, since ``d^l_{m,0}(pi - theta) = (-1)^(l+m) d^l_{m,0}(theta)``."""
+    return leg.spin == 0 and leg.sampling in ("gl", "healpix")
+
+
+def _kernel_rings(leg: _Leg) -> int:
+    """Rings the kernel holds: all of them, or the northern half (equator included)."""
     T = len(_leg_thetas(leg))
+    return (T + 1) // 2 if _symmetric(leg) else T
+
+
+def _kernel_bytes(leg: _Leg):
     M = leg.L if leg.half else 2 * leg.L - 1
-    return M * leg.L * T * np.dtype(leg.dtype).itemsize
+    return M * leg.L * _kernel_rings(leg) * np.dtype(leg.dtype).itemsize
+
+
+def _parity(leg: _Leg):
+    """(L, M) mask of even l + m."""
+    ms = _ms(leg.L, leg.half)
+    return jnp.asarray((np.arange(leg.L)[:, None] + ms[None, :]) % 2 == 0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -105,13 +122,13 @@ def _kernel(leg: _Leg, layout: str):
     from ._buffers import aligned_view
     from ._wigner_d import _fixed_n_blocks
 
-    th = _leg_thetas(leg)
+    th = _leg_thetas(leg)[: _kernel_rings(leg)]
     L, T = leg.L, th.size
     m_lo = 0 if leg.half else -(L - 1)
     M = L - m_lo
     scale = np.broadcast_to(_norms(L, leg.spin)[:, None], (L, T))
     if leg.weighted:
-        scale = scale * quadrature_weights(L, sampling="gl")[None, :]
+        scale = scale * quadrature_weights(L, sampling="gl")[None, :T]
     nbytes = L * M * T * 8
     lmt = aligned_view(np.zeros(nbytes + 64, np.uint8), nbytes, (L, M, T), np.float64)  # zero pages
     for l, blk in _fixed_n_blocks(L, -leg.spin, th):  # blk[l + m] = d^l_{m,-s}, |m| <= l
@@ -205,20 +222,46 @@ def _use_kernel(leg):
 
 
 def _leg_synth(flm_ms, leg: _Leg):
-    """(..., L, M) -> (..., T, M): f_m(theta_t) = sum_l P[m,l,t] flm[l,m]."""
+    """(..., L, M) -> (..., T, M): f_m(theta_t) = sum_l P[m,l,t] flm[l,m].
+
+    Symmetric grids: the even and odd ``l + m`` parts go through the northern
+    kernel together (one read of it); north = even + odd, mirror = even - odd.
+    """
     if _use_kernel(leg):
         xr, c = _split(flm_ms)
         P = _lookup(("P", leg, "mtl"), lambda: _kernel(leg, "mtl"))
-        return _join(jnp.einsum("...lm,mtl->...tm", xr, P), c)
+        if not _symmetric(leg):
+            return _join(jnp.einsum("...lm,mtl->...tm", xr, P), c)
+        par = _parity(leg)
+        zero = jnp.zeros((), xr.dtype)
+        parts = jnp.stack([jnp.where(par, xr, zero), jnp.where(par, zero, xr)], axis=-3)
+        y = jnp.einsum("...klm,mtl->...ktm", parts, P)
+        even, odd = y[..., 0, :, :], y[..., 1, :, :]
+        nsouth = len(_leg_thetas(leg)) - P.shape[1]
+        south = (even - odd)[..., :nsouth, :][..., ::-1, :]
+        return _join(jnp.concatenate([even + odd, south], axis=-2), c)
     return _primitive.apply("jax_leg_synth", flm_ms, leg)
 
 
 def _leg_adj(fm, leg: _Leg):
-    """(..., T, M) -> (..., L, M): flm[l,m] = sum_t P[m,l,t] f_m(theta_t)."""
+    """(..., T, M) -> (..., L, M): flm[l,m] = sum_t P[m,l,t] f_m(theta_t).
+
+    Symmetric grids: sums and differences of mirrored rings (the equator ring,
+    its own mirror, counted once) through the northern kernel in one read; even
+    ``l + m`` takes the sums, odd the differences.
+    """
     if _use_kernel(leg):
         xr, c = _split(fm)
         P = _lookup(("P", leg, "mlt"), lambda: _kernel(leg, "mlt"))
-        return _join(jnp.einsum("...tm,mlt->...lm", xr, P), c)
+        if not _symmetric(leg):
+            return _join(jnp.einsum("...tm,mlt->...lm", xr, P), c)
+        tn = P.shape[-1]
+        north = xr[..., :tn, :]
+        south = xr[..., tn:, :][..., ::-1, :]
+        pad = [(0, 0)] * (south.ndim - 2) + [(0, tn - south.shape[-2]), (0, 0)]
+        south = jnp.pad(south, pad)
+        y = jnp.einsum("...ktm,mlt->...klm", jnp.stack([north + south, north - south], axis=-3), P)
+        return _join(jnp.where(_parity(leg), y[..., 0, :, :], y[..., 1, :, :]), c)
     return _primitive.apply("jax_leg_adj", fm, leg)
 
 
