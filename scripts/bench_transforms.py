@@ -16,7 +16,11 @@ reference coefficients, and the ratios that the targets are stated in:
 
 * ``ducc/raw``: our ducc method over raw ducc0 (target <= 1.25 at L >= 256),
   the ratio of the medians, and ``paired``: the median of the per-round
-  ratios (ours and raw run back to back each round, so load drifts cancel),
+  ratios (ours and raw run back to back each round, so load drifts cancel);
+  raw ducc0 returns healpy-ordered ``alm`` (m >= 0), a quarter of our
+  ``(L, 2L-1)`` array, so ``/raw+flm`` (paired) also times raw ducc0 followed
+  by ducc0's own conversion to that layout (``alm2flm``; ``flm2alm`` before
+  an inverse): what the JAX wrapping alone costs,
 * ``s2fft/jax``: s2fft's jax method over ours (target >= 10 at L = 128, 256),
   timed in alternation, with its ``paired`` median of per-round ratios.
 
@@ -110,13 +114,26 @@ def bench_case(sampling, L, args, rng):
         raw_f = lambda: sht.analysis_2d(map=f[None], spin=0, lmax=L - 1, geometry=g, nthreads=nt)  # noqa: E731
         raw_i = lambda: sht.synthesis_2d(alm=alm, spin=0, lmax=L - 1, geometry=g, ntheta=f.shape[0],  # noqa: E731
                                          nphi=f.shape[1], nthreads=nt)
-    tf = timeit_interleaved({"ours": fwd, "raw": raw_f}, args.repeats)
-    ti = timeit_interleaved({"ours": inv, "raw": raw_i}, args.repeats)
+    # raw ducc0 in our coefficient layout: its own (L, 2L-1) <-> alm conversions
+    # (alm2flm / flm2alm), so that ours over this is what the JAX wrapping costs
+    raw_f_flm = lambda: sht.alm2flm(raw_f(), 0)  # noqa: E731
+    if sampling == "healpix":
+        raw_i_flm = lambda: sht.synthesis(alm=sht.flm2alm(flm, 0, real=True), spin=0, lmax=L - 1,  # noqa: E731
+                                          nthreads=nt, **geom)
+    else:
+        raw_i_flm = lambda: sht.synthesis_2d(alm=sht.flm2alm(flm, 0, real=True), spin=0, lmax=L - 1,  # noqa: E731
+                                             geometry=g, ntheta=f.shape[0], nphi=f.shape[1], nthreads=nt)
+    tf = timeit_interleaved({"ours": fwd, "raw": raw_f, "raw_flm": raw_f_flm}, args.repeats)
+    ti = timeit_interleaved({"ours": inv, "raw": raw_i, "raw_flm": raw_i_flm}, args.repeats)
     row("forward", "ours-ducc", tf["ours"], err_flm(fwd()) if sampling != "healpix" else None,
-        paired_over_raw=paired_ratio(tf["ours"], tf["raw"]))
-    row("inverse", "ours-ducc", ti["ours"], paired_over_raw=paired_ratio(ti["ours"], ti["raw"]))
+        paired_over_raw=paired_ratio(tf["ours"], tf["raw"]),
+        paired_over_raw_flm=paired_ratio(tf["ours"], tf["raw_flm"]))
+    row("inverse", "ours-ducc", ti["ours"], paired_over_raw=paired_ratio(ti["ours"], ti["raw"]),
+        paired_over_raw_flm=paired_ratio(ti["ours"], ti["raw_flm"]))
     row("forward", "raw-ducc0", tf["raw"])
     row("inverse", "raw-ducc0", ti["raw"])
+    row("forward", "raw-ducc0-flm", tf["raw_flm"], err_flm(raw_f_flm()) if sampling != "healpix" else None)
+    row("inverse", "raw-ducc0-flm", ti["raw_flm"])
 
     # ---- pyssht / healpy
     if sampling in ("mw", "gl") and L <= args.pyssht_max_L:
@@ -189,7 +206,7 @@ def summarise(rows):
     out = []
     keys = sorted({(r["sampling"], r["L"], r["direction"]) for r in rows})
     hdr = (f"{'sampling':8s} {'L':>5s} {'dir':7s} {'ours-ducc':>10s} {'raw-ducc0':>10s} {'ducc/raw':>8s} "
-           f"{'paired':>6s} "
+           f"{'paired':>6s} {'/raw+flm':>8s} "
            f"{'ours-jax':>9s} {'s2fft-jax':>9s} {'s2fft/jax':>9s} {'paired':>6s} {'jax 1st':>8s} {'s2fft 1st':>9s} "
            f"{'pyssht':>8s} {'healpy':>8s}")
     print("\n" + hdr)
@@ -201,6 +218,7 @@ def summarise(rows):
             "sampling": k[0], "L": k[1], "direction": k[2],
             "ducc_over_raw": od / rd if od and rd else None,
             "ducc_over_raw_paired": g("ours-ducc", "paired_over_raw"),
+            "ducc_over_raw_flm_paired": g("ours-ducc", "paired_over_raw_flm"),
             "s2fft_over_jax": sj / oj if sj and oj else None,
             "s2fft_over_jax_paired": g("ours-jax", "paired_s2fft_over_jax"),
             "jax_first_s": g("ours-jax", "first_s"), "s2fft_first_s": g("s2fft-jax", "first_s"),
@@ -208,7 +226,7 @@ def summarise(rows):
         out.append(rec)
         fmt = lambda x, w=9, p=4: (f"{x:{w}.{p}f}" if x is not None else " " * (w - 1) + "-")  # noqa: E731
         print(f"{k[0]:8s} {k[1]:5d} {k[2]:7s} {fmt(od, 10)} {fmt(rd, 10)} {fmt(rec['ducc_over_raw'], 8, 2)} "
-              f"{fmt(rec['ducc_over_raw_paired'], 6, 2)} "
+              f"{fmt(rec['ducc_over_raw_paired'], 6, 2)} {fmt(rec['ducc_over_raw_flm_paired'], 8, 2)} "
               f"{fmt(oj)} {fmt(sj)} {fmt(rec['s2fft_over_jax'], 9, 1)} {fmt(rec['s2fft_over_jax_paired'], 6, 1)} {fmt(rec['jax_first_s'], 8, 2)} "
               f"{fmt(rec['s2fft_first_s'], 9, 2)} {fmt(g('pyssht'), 8)} {fmt(g('healpy'), 8)}")
     return out
