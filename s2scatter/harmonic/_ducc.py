@@ -295,7 +295,8 @@ def _gl_analysis(maps, spin, L, nthreads, *, alm, mstart):
     theta, w = _gl_quadrature(maps.shape[-2], maps.shape[-1])
     buf = _buffers.output_empty(maps.shape[:-1] + (maps.shape[-1] // 2 + 1,), _cplx_dtype(maps.dtype))
     leg = ducc0.fft.r2c(maps, axes=(maps.ndim - 1,), nthreads=nthreads, out=buf)[..., :L]
-    leg *= w
+    weighted = leg.view(leg.real.dtype)  # (re, im) pairs: a real product, no complex casting
+    weighted *= w
     return ducc0.sht.experimental.leg2alm(leg=leg, lmax=L - 1, theta=theta, spin=spin, nthreads=nthreads,
                                           alm=alm, mval=_mval(L), mstart=mstart, lstride=1)
 
