@@ -143,3 +143,26 @@ def test_jax_northern_kernel_matches_full_kernel(monkeypatch, sampling, L, nside
         _jax._kernel.cache_clear()
     for g, w in zip(got, want):
         assert np.max(np.abs(g - w)) <= TOL * np.max(np.abs(w))
+
+
+def test_jax_kernel_cache_is_bounded_by_twice_the_budget():
+    """Built kernels are cached up to twice the kernel budget in all, least recently used
+    out first; a cached kernel is returned as is."""
+    from s2scatter.harmonic import _jax
+
+    old = _jax.get_kernel_budget()
+    legs = [_jax._Leg(L, 0, "gl", None, True, False, "float64") for L in (8, 9, 10)]
+    sizes = [_jax._kernel_bytes(leg) for leg in legs]
+    _jax._kernel.cache_clear()
+    try:
+        _jax.set_kernel_budget((sizes[1] + sizes[2]) // 2)  # room for the last two, not all three
+        first = _jax._kernel(legs[0], "mtl")
+        assert _jax._kernel(legs[0], "mtl") is first
+        _jax._kernel(legs[1], "mtl")
+        _jax._kernel(legs[2], "mtl")
+        cached = list(_jax._KERNELS)
+        assert cached == [(legs[1], "mtl"), (legs[2], "mtl")]
+        assert sum(k.nbytes for k in _jax._KERNELS.values()) <= 2 * _jax.get_kernel_budget()
+    finally:
+        _jax.set_kernel_budget(old)
+        _jax._kernel.cache_clear()

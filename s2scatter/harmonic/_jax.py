@@ -30,6 +30,7 @@ recursion: ~10 flops per (l, m, t)).  Kernels are built once per
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import threading
@@ -47,7 +48,11 @@ _BUDGET = {"bytes": 1 << 30}
 
 
 def set_kernel_budget(nbytes: int) -> None:
-    """Largest precomputed Legendre kernel (bytes) before switching to recursion."""
+    """Largest precomputed Legendre kernel (bytes) before switching to recursion.
+
+    Built kernels are cached up to twice this many bytes in all (a forward and
+    an inverse kernel at the budget); the least recently used go first.
+    """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
     _BUDGET["bytes"] = int(nbytes)
@@ -106,8 +111,34 @@ def _parity(leg: _Leg):
     return jnp.asarray((np.arange(leg.L)[:, None] + ms[None, :]) % 2 == 0)
 
 
-@functools.lru_cache(maxsize=8)
+_KERNELS: collections.OrderedDict = collections.OrderedDict()  # (leg, layout) -> P, least recent first
+_KERNELS_LOCK = threading.Lock()
+
+
 def _kernel(leg: _Leg, layout: str):
+    """:func:`_build_kernel`, cached: the cache holds at most twice the kernel budget
+    (a forward and an inverse kernel at the budget); the least recently used kernels
+    leave it first (one still referenced, e.g. by a caller's compiled function, lives on)."""
+    key = (leg, layout)
+    with _KERNELS_LOCK:
+        hit = _KERNELS.get(key)
+        if hit is not None:
+            _KERNELS.move_to_end(key)
+            return hit
+    P = _build_kernel(leg, layout)
+    with _KERNELS_LOCK:
+        _KERNELS[key] = P
+        total = sum(k.nbytes for k in _KERNELS.values())
+        while total > 2 * _BUDGET["bytes"] and len(_KERNELS) > 1:
+            _, old = _KERNELS.popitem(last=False)
+            total -= old.nbytes
+    return P
+
+
+_kernel.cache_clear = _KERNELS.clear
+
+
+def _build_kernel(leg: _Leg, layout: str):
     """Device array P (weights folded in when ``leg.weighted``), real.
 
     ``layout="mlt"`` (analysis) or ``"mtl"`` (synthesis): the layouts XLA's
