@@ -168,7 +168,7 @@ def _build_kernel(leg: _Leg, layout: str):
         lo = max(-l, m_lo)
         np.multiply(blk[lo + l :], scale[l], out=lmt[l, lo - m_lo : l + 1 - m_lo])
     with jax.ensure_compile_time_eval():  # a concrete device array even when called under jit
-        if leg.dtype == "float64" and jax.default_backend() == "cpu":
+        if leg.dtype == "float64" and _primitive._on_cpu():
             P = _primitive._adopt(lmt)  # zero-copy
         else:
             P = jnp.asarray(lmt, dtype=leg.dtype)
@@ -412,19 +412,6 @@ def _resample(fm, L, spin, sampling, ms, dtype):
 # --------------------------------------------------------------------------
 
 
-def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b >= n (an FFT length every backend handles well)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p3 = 1
-    while p3 < best:
-        p2 = p3
-        while p2 < n:
-            p2 *= 2
-        best = min(best, p2)
-        p3 *= 3
-    return best
-
-
 def _chirp(j, n):
     """exp(i pi j^2 / n) for integer arrays ``j`` and ring lengths ``n`` (exact phase:
     j^2 is reduced mod 2n in integers before it becomes an angle)."""
@@ -482,11 +469,13 @@ def _hp_tables(lay: _HpLayout, dtype: str):
       ``e^{-i pi j^2/n}`` on the lags ``j = p - m``, ``s_out`` (ncap, P):
       ``e^{+i pi p^2/n}`` (0 past the ring).
     """
+    import ducc0
+
     cap, _, cap_pix, _, _, _ = _hp_index(lay)
     r = ring_info_healpix(lay.nside)
     ms = _ms(lay.L, lay.half)
     M, P = len(ms), cap_pix.shape[1]
-    N = _fast_len(M + P - 1)
+    N = int(ducc0.fft.good_size(M + P - 1))  # a length every FFT backend handles well
     n = r.nphi[cap][:, None].astype(np.int64)
     phi0 = r.phi0[cap][:, None]
     p = np.arange(P)[None, :]
