@@ -47,6 +47,7 @@ setup(
         "test": [
             "pytest",
             "pyssht",
+            "scikit-learn",
             "s2fft",
             "scipy",
             "pillow",

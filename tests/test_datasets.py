@@ -1,4 +1,5 @@
-"""Tests of s2scatter.datasets: idx files, the .npz layout and the Fashion-MNIST fetch script.
+"""Tests of s2scatter.datasets: idx files, Gaussian vs non-Gaussian fields, the .npz layout
+and the Fashion-MNIST fetch script.
 
 Small band-limits throughout (L <= 16, a few hundred maps): the whole file runs in seconds.
 """
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from s2scatter import datasets as D
+from s2scatter.sampling import quadrature_weights
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -71,6 +73,111 @@ def test_load_fashion_mnist_reads_standard_names(tmp_path, rng):
         D.load_fashion_mnist(tmp_path, split="train")
     with pytest.raises(ValueError, match="split must be"):
         D.load_fashion_mnist(tmp_path, split="val")
+
+
+# --------------------------------------------------------------------------
+# Gaussian vs non-Gaussian fields
+# --------------------------------------------------------------------------
+def test_pairs_share_their_power_spectrum():
+    L = 16
+    for sampling in ("mw", "gl"):
+        maps, labels = D.gaussian_vs_nongaussian(12, L, level=0.5, seed=4, sampling=sampling,
+                                                 dtype=np.float64)
+        assert labels.tolist() == [0, 1] * 6
+        p = D.power_spectrum(maps, L, sampling=sampling)
+        assert np.max(np.abs(p[0::2] - p[1::2])) <= 1e-12 * np.max(p)
+        assert p[:, 0].max() <= 1e-12 * p.max()  # default spectrum: no monopole
+        assert np.max(np.abs(maps[0::2] - maps[1::2])) > 0.5  # same spectra, different maps
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_both_classes_have_the_target_spectrum(paired):
+    """Mean over N maps of C_l-hat / C_l is chi^2_{2l+1}/(2l+1) averaged: mean 1, standard
+    deviation sqrt(2 / ((2l+1) N)); every degree within 5 of those for both classes."""
+    L, N = 12, 200
+    cl = lambda ell: 1.0 / (1.0 + ell) ** 2  # noqa: E731 (monopole included)
+    maps, labels = D.gaussian_vs_nongaussian(2 * N, L, level=0.8, seed=9, spectrum=cl,
+                                             paired=paired, sampling="gl", dtype=np.float64)
+    ratio = D.power_spectrum(maps, L, sampling="gl") / cl(np.arange(L))
+    sd = np.sqrt(2 / ((2 * np.arange(L) + 1) * N))
+    for k in (0, 1):
+        assert np.all(np.abs(ratio[labels == k].mean(0) - 1) < 5 * sd)
+
+
+def _skewness_gl(maps, L):
+    w = quadrature_weights(L, sampling="gl")[:, None]
+    w = np.broadcast_to(w / (w.sum() * maps.shape[-1]), maps.shape[1:])
+    c = maps - np.sum(maps * w, axis=(1, 2))[:, None, None]
+    return np.sum(c ** 3 * w, axis=(1, 2)) / np.sum(c ** 2 * w, axis=(1, 2)) ** 1.5
+
+
+def test_power_spectrum_classifier_is_at_chance_skewness_is_not():
+    """Logistic regression on log C_l (l >= 1) against a threshold on the map's skewness.
+
+    Threshold: if the features do not depend on the class, each of the n = 400 balanced
+    test predictions is right or wrong independently of the others, the count of right
+    ones has mean n/2, and the accuracy has standard deviation at most 0.5 / sqrt(n) =
+    0.025: |acc - 0.5| < 0.1 is a 4-sigma band, which a chance-level classifier leaves with
+    probability at most 2 exp(-2 n 0.1^2) = 6.7e-4 (Hoeffding; ~6e-5 by the normal
+    approximation).  Skewness must reach 0.7, which chance reaches with probability at most
+    exp(-2 n 0.2^2) = 1.3e-14.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    L, n = 16, 400
+    level = 0.1  # skewness ~ 0.4 against a per-map scatter ~ 0.15 at this L
+    sets = {}
+    for name, seed in (("train", 1), ("test", 2)):
+        maps, y = D.gaussian_vs_nongaussian(n, L, level=level, seed=seed, paired=False,
+                                            sampling="gl", dtype=np.float64)
+        sets[name] = (np.log(D.power_spectrum(maps, L, sampling="gl")[:, 1:]), _skewness_gl(maps, L), y)
+    (ptr, str_, ytr), (pte, ste, yte) = sets["train"], sets["test"]
+    acc_ps = LogisticRegression(max_iter=5000).fit(ptr, ytr).score(pte, yte)
+    assert abs(acc_ps - 0.5) < 0.1
+    threshold = 0.5 * (str_[ytr == 0].mean() + str_[ytr == 1].mean())
+    acc_skew = np.mean((ste > threshold) == (yte == 1))
+    assert acc_skew >= 0.7
+    # paired sets: both maps of a pair have the same spectrum, so any classifier of the
+    # spectrum gives them the same label: exactly half right on whole pairs
+    maps, y = D.gaussian_vs_nongaussian(200, L, level=level, seed=2, sampling="gl", dtype=np.float64)
+    feats = np.log(D.power_spectrum(maps, L, sampling="gl")[:, 1:])
+    pred = LogisticRegression(max_iter=5000).fit(ptr, ytr).predict(feats)
+    assert np.all(pred[0::2] == pred[1::2]) and np.mean(pred == y) == 0.5
+
+
+def test_level_zero_gives_two_gaussian_classes():
+    L, n = 16, 400
+    maps, y = D.gaussian_vs_nongaussian(n, L, level=0.0, seed=6, paired=False, sampling="gl",
+                                        dtype=np.float64)
+    s = _skewness_gl(maps, L)
+    acc = np.mean((s > np.median(s)) == (y == 1))
+    assert abs(acc - 0.5) < 0.1  # 4-sigma binomial band, as above
+
+
+def test_fields_are_reproducible_in_pieces():
+    L = 8
+    full, _ = D.gaussian_vs_nongaussian(20, L, level=0.3, seed=7)
+    np.testing.assert_array_equal(D.gaussian_vs_nongaussian(20, L, level=0.3, seed=7, batch_size=3)[0], full)
+    np.testing.assert_array_equal(D.gaussian_vs_nongaussian(8, L, level=0.3, seed=7)[0], full[:8])
+    np.testing.assert_array_equal(D.gaussian_vs_nongaussian(12, L, level=0.3, seed=7, offset=4)[0], full[8:])
+    assert not np.allclose(D.gaussian_vs_nongaussian(20, L, level=0.3, seed=8)[0], full)
+    m, _ = D.gaussian_vs_nongaussian(4, L, level=0.3, sampling="healpix", nside=4)
+    assert m.shape == (4, 192)
+
+
+def test_fields_errors():
+    with pytest.raises(ValueError, match="n must be a non-negative even"):
+        D.gaussian_vs_nongaussian(3, 8, level=0.1)
+    with pytest.raises(ValueError, match="level must be"):
+        D.gaussian_vs_nongaussian(2, 8, level=-1)
+    with pytest.raises(ValueError, match="spectrum must give"):
+        D.gaussian_vs_nongaussian(2, 8, level=0.1, spectrum=np.ones(5))
+    with pytest.raises(ValueError, match="spectrum must be finite"):
+        D.gaussian_vs_nongaussian(2, 8, level=0.1, spectrum=-np.ones(8))
+    with pytest.raises(ValueError, match="seed must be"):
+        D.gaussian_vs_nongaussian(2, 8, level=0.1, seed=1.5)
+    with pytest.raises(TypeError):
+        D.gaussian_vs_nongaussian(2, 8)  # level is required
 
 
 # --------------------------------------------------------------------------
@@ -178,8 +285,8 @@ def test_fetch_script_unpacks_and_verifies_a_deb(tmp_path, rng, use_dpkg):
 def test_doctests():
     import doctest
 
-    from s2scatter.datasets import _idx, _npz
+    from s2scatter.datasets import _fields, _idx, _npz
 
-    for mod in (_idx, _npz):
+    for mod in (_fields, _idx, _npz):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0, mod.__name__
