@@ -1,5 +1,5 @@
-"""Tests of s2scatter.datasets: idx files, Gaussian vs non-Gaussian fields, the .npz layout
-and the Fashion-MNIST fetch script.
+"""Tests of s2scatter.datasets: idx files, spherical images (NR / R), Gaussian vs non-Gaussian
+fields, the .npz layout and the Fashion-MNIST fetch script.
 
 Small band-limits throughout (L <= 16, a few hundred maps): the whole file runs in seconds.
 """
@@ -13,8 +13,9 @@ import tarfile
 import numpy as np
 import pytest
 
+import s2scatter
 from s2scatter import datasets as D
-from s2scatter.sampling import quadrature_weights
+from s2scatter.sampling import grid_angles, quadrature_weights
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -73,6 +74,219 @@ def test_load_fashion_mnist_reads_standard_names(tmp_path, rng):
         D.load_fashion_mnist(tmp_path, split="train")
     with pytest.raises(ValueError, match="split must be"):
         D.load_fashion_mnist(tmp_path, split="val")
+
+
+# --------------------------------------------------------------------------
+# projection geometry
+# --------------------------------------------------------------------------
+def _plane_s2cnn(theta, phi, kind):
+    """Tangent-plane point of a sphere point, written as in s2cnn's gendata.py: the sphere
+    moved up to centre (0, 0, 1), touching the plane z = 0 at its south pole, and the ray
+    from the projection origin (north pole (0, 0, 2), or the centre (0, 0, 1)) through the point."""
+    x, y, z = np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta) + 1
+    sz = 2.0 if kind == "stereographic" else 1.0
+    t = -z / (z - sz)
+    return x + t * x, y + t * y
+
+
+def _pixel_coords(qx, qy, H, W, h):
+    return (qx + h) / (2 * h) * H - 0.5, (qy + h) / (2 * h) * W - 0.5
+
+
+@pytest.mark.parametrize("kind", ["stereographic", "gnomonic"])
+def test_centre_pixel_lands_on_the_south_pole(kind):
+    L = 16
+    img = np.zeros((1, 9, 9))
+    img[0, 4, 4] = 1.0
+    m = D.project_images(img, L, bandlimit=False, projection=D.ProjectionConfig(kind=kind))[0]
+    assert m.shape == (L, 2 * L - 1)
+    np.testing.assert_allclose(m[-1], 1.0, atol=1e-6)  # last MW ring is the south pole
+    assert m.max() == m[-1].max()
+    # the hat function of one pixel reaches one pixel (2h/9 = 1/3) from its centre, on the plane
+    th, ph = grid_angles(L)
+    qx, qy = _plane_s2cnn(th, ph, kind)
+    inside = (np.abs(qx) < 1 / 3) & (np.abs(qy) < 1 / 3) & (th > np.pi / 2)
+    assert np.all(m[~inside] == 0) and np.all(m[inside] > 0)
+
+
+@pytest.mark.parametrize("kind", ["stereographic", "gnomonic"])
+def test_rows_run_along_phi_0_and_columns_along_phi_half_pi(kind):
+    h, H = 1.5, 9
+    img = np.zeros((2, H, H))
+    img[0, 8, 4] = 1.0  # last row, middle column
+    img[1, 4, 8] = 1.0  # middle row, last column
+    q = -h + 8.5 * 2 * h / H  # centre of pixel 8 on the plane: 4/3
+    psi = 2 * np.arctan(q / 2) if kind == "stereographic" else np.arctan(q)  # angle from south pole
+    theta = np.pi - psi
+    vals = D.project_at(img, np.full(4, theta), np.array([0.0, np.pi / 2, np.pi, 3 * np.pi / 2]),
+                        projection=D.ProjectionConfig(kind=kind))
+    np.testing.assert_allclose(vals, [[1, 0, 0, 0], [0, 1, 0, 0]], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["stereographic", "gnomonic"])
+def test_bilinear_is_exact_for_a_linear_image(kind, rng):
+    H, W, h = 7, 11, 1.5  # non-square on purpose: rows and columns scale separately
+    i, j = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+    img = (0.3 + 0.05 * i - 0.02 * j)[None]
+    theta = np.pi - rng.uniform(0, 1.2, 4000)
+    phi = rng.uniform(0, 2 * np.pi, 4000)
+    u, v = _pixel_coords(*_plane_s2cnn(theta, phi, kind), H, W, h)
+    keep = (u >= 0) & (u <= H - 1) & (v >= 0) & (v <= W - 1)  # inside the hull of pixel centres
+    assert keep.sum() > 500
+    got = D.project_at(img, theta[keep], phi[keep], projection=D.ProjectionConfig(kind=kind))[0]
+    np.testing.assert_allclose(got, 0.3 + 0.05 * u[keep] - 0.02 * v[keep], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["stereographic", "gnomonic"])
+def test_support_and_projected_area_of_a_blank_image(kind):
+    """A constant image covers the projection of its square: 1 inside the pixel-centre hull,
+    0 beyond half a pixel outside, and the integral over the sphere is the solid angle of
+    the square (the linear fade over the border pixel integrates like the hard edge)."""
+    from scipy import integrate
+
+    H, h = 28, 1.5
+    d = 2 * h / H
+    Lq = 256
+    th, ph = grid_angles(Lq, sampling="gl")
+    m = D.project_images(np.ones((1, H, H)), Lq, sampling="gl", bandlimit=False,
+                         projection=D.ProjectionConfig(kind=kind), dtype=np.float64)[0]
+    qx, qy = _plane_s2cnn(th, ph, kind)
+    south = th > np.pi / 2 if kind == "gnomonic" else th > 0
+    box = np.maximum(np.abs(qx), np.abs(qy))
+    assert np.all(m[south & (box <= h - d / 2)] == pytest.approx(1.0, abs=1e-12))
+    assert np.all(m[~south | (box > h + d / 2)] == 0)
+    # hemisphere: the square's projection lies within psi < 2 atan((h + d/2)/sqrt(2)) (stereo.)
+    psi_max = (2 * np.arctan((h + d / 2) / np.sqrt(2)) if kind == "stereographic"
+               else np.arctan((h + d / 2) * np.sqrt(2)))
+    assert np.all(np.pi - th[m > 0] < psi_max)
+    w = quadrature_weights(Lq, sampling="gl")[:, None] * (2 * np.pi / (2 * Lq - 1))
+    area = float(np.sum(w * m))
+    if kind == "gnomonic":  # solid angle of a square of half-side h at distance 1
+        exact = 4 * np.arcsin(h * h / (1 + h * h))
+    else:  # stereographic area element (4 / (4 + r^2))^2 on the plane
+        exact = integrate.dblquad(lambda y, x: (4 / (4 + x * x + y * y)) ** 2, -h, h, -h, h,
+                                  epsabs=1e-12)[0]
+    assert area == pytest.approx(exact, rel=2e-3)
+    if kind == "stereographic":  # s2cnn's square covers 83% of a hemisphere (2 pi sr)
+        assert 0.82 * 2 * np.pi < exact < 0.83 * 2 * np.pi
+
+
+def test_images_input_and_options_errors():
+    img = np.zeros((2, 4, 4))
+    with pytest.raises(ValueError, match=r"images must have shape \(n, H, W\)"):
+        D.project_images(np.zeros((4, 4)), 4)
+    with pytest.raises(ValueError, match="images contain NaN"):
+        D.project_images(np.full((1, 4, 4), np.nan), 4)
+    with pytest.raises(ValueError, match="rotation must be"):
+        D.project_images(img, 4, rotation="random")
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        D.project_images(img, 4, rotation=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="bandlimit=False"):
+        D.project_images(img, 4, rotation="R", bandlimit=False)
+    with pytest.raises(ValueError, match="seed must be"):
+        D.project_images(img, 4, rotation="R", seed=-1)
+    with pytest.raises(ValueError, match="oversample must be"):
+        D.project_images(img, 4, oversample=0)
+    with pytest.raises(ValueError, match="L \\(band-limit\\)"):
+        D.project_images(img, 0)
+    with pytest.raises(ValueError, match="nside is required"):
+        D.project_images(img, 4, sampling="healpix")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        D.ProjectionConfig(kind="mercator")
+    with pytest.raises(ValueError, match="half_width must be"):
+        D.ProjectionConfig(half_width=0)
+
+
+def test_uint8_images_scaled_to_unit_interval():
+    img = np.full((1, 5, 5), 255, dtype=np.uint8)
+    m = D.project_images(img, 8, bandlimit=False)
+    assert m.max() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------
+# NR / R regimes
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits():
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    return load_digits().images[:24] / 16.0
+
+
+def test_rotated_maps_have_the_power_of_the_unrotated_maps(digits):
+    L = 12
+    nr = D.project_images(digits, L, dtype=np.float64)
+    r = D.project_images(digits, L, rotation="R", seed=3, dtype=np.float64)
+    p_nr, p_r = D.power_spectrum(nr, L), D.power_spectrum(r, L)
+    # rotation is exact in harmonic space: the power per degree agrees to rounding
+    assert np.max(np.abs(p_r - p_nr)) <= 1e-10 * np.max(p_nr)
+    diff = np.max(np.abs(r - nr), axis=(1, 2)) / np.max(np.abs(nr), axis=(1, 2))
+    assert np.all(diff > 0.1)  # ... while the maps themselves differ, every one of them
+
+
+def test_each_image_gets_its_own_rotation(digits):
+    L = 10
+    n = len(digits)
+    ang = D.random_rotations(n, seed=5)
+    assert len({tuple(a) for a in ang.round(12)}) == n
+    nr = D.project_images(digits, L, dtype=np.float64)
+    r = D.project_images(digits, L, rotation="R", seed=5, dtype=np.float64, batch_size=7)
+    flm_nr = np.asarray(s2scatter.forward(nr, L, reality=True))
+    flm_r = np.asarray(s2scatter.forward(r, L, reality=True))
+    for i in range(n):  # R map i is NR map i rotated by random_rotations(n, seed)[i]
+        np.testing.assert_allclose(flm_r[i], s2scatter.rotate(flm_nr[i], L, tuple(ang[i])), atol=1e-12)
+    # the same image twice gets two different rotations
+    twice = D.project_images(np.stack([digits[0], digits[0]]), L, rotation="R", seed=5)
+    assert np.max(np.abs(twice[0] - twice[1])) > 0.1 * np.max(np.abs(twice[0]))
+    # explicit angles are used as given
+    np.testing.assert_allclose(D.project_images(digits, L, rotation=ang, dtype=np.float64), r, atol=1e-12)
+
+
+def test_random_rotations_are_haar_distributed():
+    """ZYZ angles of the Haar measure: alpha/2pi, gamma/2pi and (1 - cos beta)/2 uniform.
+    Kolmogorov-Smirnov at a fixed seed; p > 1e-3 (a true uniform fails with probability 1e-3)."""
+    from scipy import stats
+
+    a = D.random_rotations(4000, seed=11)
+    for x in (a[:, 0] / (2 * np.pi), a[:, 2] / (2 * np.pi), (1 - np.cos(a[:, 1])) / 2):
+        assert stats.kstest(x, "uniform").pvalue > 1e-3
+    assert stats.kstest(a[:, 1] / np.pi, "uniform").pvalue < 1e-6  # beta itself is not uniform
+
+
+def test_seeds_reproduce_and_batching_does_not_matter(digits):
+    L = 8
+    a = D.project_images(digits, L, rotation="R", seed=1)
+    b = D.project_images(digits, L, rotation="R", seed=1, batch_size=5)
+    c = D.project_images(digits, L, rotation="R", seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    np.testing.assert_array_equal(D.project_images(digits[:10], L, rotation="R", seed=1), a[:10])
+
+
+@pytest.mark.parametrize("sampling,nside", [("mw", None), ("mwss", None), ("dh", None), ("gl", None),
+                                            ("healpix", 4)])
+def test_every_sampling(digits, sampling, nside):
+    L = 8
+    m = D.project_images(digits[:3], L, sampling=sampling, nside=nside, rotation="R", seed=0)
+    assert m.shape == (3, *s2scatter.sampling.f_shape(L, sampling=sampling, nside=nside))
+    assert m.dtype == np.float32 and np.all(np.isfinite(m))
+
+
+def test_oversampled_projection_is_the_same_function_on_every_sampling(digits):
+    L = 8
+    flms = [np.asarray(s2scatter.forward(
+        D.project_images(digits[:4], L, sampling=s, oversample=2, dtype=np.float64), L,
+        sampling=s, reality=True)) for s in ("mw", "gl", "dh")]
+    np.testing.assert_allclose(flms[1], flms[0], atol=1e-12)
+    np.testing.assert_allclose(flms[2], flms[0], atol=1e-12)
+
+
+def test_load_digits_sphere():
+    pytest.importorskip("sklearn")
+    maps, labels = D.load_digits_sphere(6, sampling="gl")
+    assert maps.shape == (1797, 6, 11) and maps.dtype == np.float32
+    assert labels.dtype == np.int64 and set(labels.tolist()) == set(range(10))
 
 
 # --------------------------------------------------------------------------
@@ -285,8 +499,8 @@ def test_fetch_script_unpacks_and_verifies_a_deb(tmp_path, rng, use_dpkg):
 def test_doctests():
     import doctest
 
-    from s2scatter.datasets import _fields, _idx, _npz
+    from s2scatter.datasets import _fields, _idx, _npz, _project
 
-    for mod in (_fields, _idx, _npz):
+    for mod in (_fields, _idx, _npz, _project):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0, mod.__name__

@@ -131,7 +131,8 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
             pair's Gaussian map (default) or of an independent draw.
         offset: index of the first pair (a call makes pairs ``offset`` to
             ``offset + n/2 - 1``).
-        dtype: output type (default ``float32``; computed in float64).
+        dtype: output type (default ``float32``; computed in float64 when
+            JAX's x64 mode is on, see :func:`s2scatter.forward`).
         batch_size: pairs per transform call; default: about 256 MB of work arrays.
         method: transform method, see :func:`s2scatter.forward`.
         progress: show a tqdm progress bar.
