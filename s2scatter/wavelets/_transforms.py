@@ -348,7 +348,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
         spin: spin of ``f``.
         sampling, nside: as :func:`s2scatter.forward`; HEALPix keeps ``nside``
             at every scale (module docstring).
-        reality: ``f`` is real: real wavelet maps, about half the cost.
+        reality: ``f`` is real: real wavelet maps, about half the cost.  A
+            complex ``f`` then raises ``ValueError`` (on every method).
         multiresolution: scale ``j`` on the grid of band-limit ``L_j`` with
             ``2 N_j - 1`` orientations (else ``L`` and ``2N-1``).
         method: ``"auto"``, ``"ducc"`` or ``"jax"`` (of the transform core).
@@ -382,6 +383,9 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     spec = _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter)
     f = _validate.as_float_array(f, "f")
     _validate.check_map(f, L, spec.sampling, spec.nside)
+    if reality and jnp.iscomplexobj(f):  # before any method: the host path would drop Im f
+        raise ValueError("f must be real when reality=True, got a complex array; pass reality=False "
+                         "to analyse a complex signal")
     _validate.check_finite(f, "f")
     if spec.reality and _host_eager(spec, f, fb):
         return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
@@ -475,7 +479,8 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
         L, N, J_min, lam, spin, sampling, nside, multiresolution, method,
             filters, iter: as :func:`analysis` (must be the same).
         reality: the signal is real: only ``n >= 0`` modes are transformed and
-            the output is the real part.
+            the output is the real part; complex ``f_wav`` or ``f_scal`` raise
+            ``ValueError`` (on every method).
 
     Returns:
         f of shape ``(..., *f_shape(L, sampling))``, real iff ``reality``.
@@ -494,9 +499,11 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
         raise ValueError(f"f_scal has shape {tuple(f_scal.shape)}; expected {tuple(batch) + tuple(fs)} "
                          f"(scaling band-limit L_scal={spec.Ls}, sampling={spec.sampling!r})")
     f_wav = [_validate.as_float_array(w, f"f_wav[{k}]") for k, w in enumerate(f_wav)]
-    for k, w in enumerate(f_wav):
+    # before any method: the host path would drop the imaginary parts
+    for name, w in [(f"f_wav[{k}]", w) for k, w in enumerate(f_wav)] + [("f_scal", f_scal)]:
         if reality and jnp.iscomplexobj(w):
-            raise ValueError(f"f_wav[{k}] must be real when reality=True, got a complex array")
+            raise ValueError(f"{name} must be real when reality=True, got a complex array; pass "
+                             "reality=False to synthesise a complex signal")
 
     def check_all():
         for k, w in enumerate(f_wav):
