@@ -372,6 +372,10 @@ def test_nan_policies(tmp_path, rng):
         read_map(path, L=L, input_sampling="mw", nan="value")
     with pytest.raises(ValueError, match="nan must be one of"):
         read_map(path, L=L, input_sampling="mw", nan="drop")
+    # names are case-insensitive everywhere (docs/conventions.md, "Option values")
+    upper = read_map(path, L=L, sampling="MW", input_sampling="MW", nan="ZERO")
+    assert upper.sampling == "mw" and upper.meta["nan"]["policy"] == "zero"
+    np.testing.assert_array_equal(upper.data, read_map(path, L=L, input_sampling="mw", nan="zero").data)
 
 
 def test_fits_unseen_pixels(tmp_path):

@@ -71,6 +71,14 @@ def test_path_table_matches_outputs(rng):
         (dict(L=16, output="pixels"), "output"),
         (dict(L=16, paths="random"), "paths"),
         (dict(L=16, method="fast"), "method"),
+        # issue 11, item 9: refused at once, with a ValueError naming the parameter
+        (dict(L=16, reality="no"), r"reality must be True or False, got reality='no'"),
+        (dict(L=16, multiresolution=1), r"multiresolution must be True or False"),
+        (dict(L=16, oversampling=float("inf")), r"oversampling must be a finite number >= 1, got oversampling=inf"),
+        (dict(L=16, oversampling=float("nan")), r"oversampling must be a finite number"),
+        (dict(L=16, lam=float("inf")), r"lam must be a finite number > 1"),
+        (dict(L=16, sampling="healpix", nside=3), r"nside must be a positive power of two, got nside=3"),
+        (dict(L=16, nside=4), r"nside is only meaningful for sampling=\"healpix\""),
     ],
 )
 def test_config_errors_name_the_parameter(kw, match):

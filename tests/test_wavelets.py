@@ -459,6 +459,10 @@ def test_errors(rng):
         W.analysis(f[:, :-1], L)
     with pytest.raises(ValueError, match="reality"):
         W.analysis(f, L, spin=1, reality=True)
+    with pytest.raises(ValueError, match=r"reality must be True or False, got reality='no'"):
+        W.analysis(f, L, reality="no")
+    with pytest.raises(ValueError, match=r"multiresolution must be True or False"):
+        W.analysis(f, L, multiresolution="yes")
     with pytest.raises(ValueError, match="quadrature"):
         W.filters(L, quadrature="simpson")
     with pytest.raises(ValueError, match="j must"):

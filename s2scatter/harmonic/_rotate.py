@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..sampling import validate_choice
 from . import _ducc, _primitive, _validate
 from ._wigner_d import delta_halfpi
 
@@ -160,8 +161,7 @@ def rotate(flm, L, rotation, *, method="auto"):
         raise ValueError(
             f"rotation must be a tuple (alpha, beta, gamma) of ZYZ Euler angles, got {rotation!r}"
         ) from None
-    if method not in ("auto", "ducc", "jax"):
-        raise ValueError(f"method must be one of ('auto', 'ducc', 'jax'), got {method!r}")
+    method = validate_choice(method, ("auto", "ducc", "jax"), "method")
     _check_angles(alpha=alpha, beta=beta, gamma=gamma)
     angles = tuple(_concrete(x) for x in (alpha, beta, gamma))
     concrete = all(a is not None for a in angles)

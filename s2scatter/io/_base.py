@@ -7,6 +7,8 @@ import hashlib
 
 import numpy as np
 
+from ..sampling import validate_choice
+
 __all__ = ["SphereMap", "ReadError", "NAN_POLICIES", "UNSEEN", "apply_nan_policy", "file_sha256"]
 
 UNSEEN = -1.6375e30
@@ -59,16 +61,16 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def validate_nan_policy(nan, fill_value):
-    """Check ``nan`` / ``fill_value`` before any file is opened."""
-    if nan not in NAN_POLICIES:
-        raise ValueError(f"nan must be one of {NAN_POLICIES}, got nan={nan!r}")
+def validate_nan_policy(nan, fill_value) -> str:
+    """Check ``nan`` / ``fill_value`` before any file is opened; return ``nan`` in lower case."""
+    nan = validate_choice(nan, NAN_POLICIES, "nan")
     if nan == "value":
         if fill_value is None or not np.isfinite(fill_value):
             raise ValueError(
                 f'nan="value" needs a finite fill_value, got fill_value={fill_value!r}')
     elif fill_value is not None:
         raise ValueError(f'fill_value is only used with nan="value", got nan={nan!r}')
+    return nan
 
 
 def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple[np.ndarray, dict]:

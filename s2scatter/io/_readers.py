@@ -486,7 +486,7 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
     nside = None if nside is None else int(nside)
-    validate_nan_policy(nan, fill_value)
+    nan = validate_nan_policy(nan, fill_value)
     path = os.path.abspath(os.fspath(path))
     ext = _extension(path)
     if ext is None:

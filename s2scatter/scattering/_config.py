@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
-from ..sampling import SAMPLINGS
+from ..sampling import check_nside, validate_bool, validate_choice, validate_sampling
 
 __all__ = ["ScatteringConfig", "scattering_paths", "PATH_RULES", "OUTPUTS", "NORMALISATIONS"]
 
@@ -71,30 +72,31 @@ class ScatteringConfig:
             raise ValueError(f"N must be a positive integer, got {self.N!r}")
         if self.N > self.L:
             raise ValueError(f"N must satisfy N <= L = {self.L}, got N={self.N}")
-        if not (isinstance(self.lam, (int, float)) and self.lam > 1):
-            raise ValueError(f"lam must be a number > 1, got {self.lam!r}")
+        if not (isinstance(self.lam, (int, float)) and not isinstance(self.lam, bool)
+                and math.isfinite(self.lam) and self.lam > 1):
+            raise ValueError(f"lam must be a finite number > 1, got lam={self.lam!r}")
         if isinstance(self.J_min, bool) or not isinstance(self.J_min, int) or self.J_min < 0:
             raise ValueError(f"J_min must be a non-negative integer, got {self.J_min!r}")
         if self.J_min > self.J_max:
             raise ValueError(f"J_min = {self.J_min} exceeds J_max = {self.J_max} for L={self.L}, lam={self.lam}")
         if isinstance(self.max_order, bool) or not isinstance(self.max_order, int) or self.max_order < 0:
             raise ValueError(f"max_order must be a non-negative integer, got {self.max_order!r}")
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
-        if (self.sampling == "healpix") != (self.nside is not None):
-            raise ValueError("nside is required iff sampling='healpix'")
-        if not (isinstance(self.oversampling, (int, float)) and self.oversampling >= 1):
-            raise ValueError(f"oversampling must be a number >= 1, got {self.oversampling!r}")
+        # names are case-insensitive everywhere (one rule: sampling.validate_choice)
+        set_ = functools.partial(object.__setattr__, self)
+        set_("sampling", validate_sampling(self.sampling, self.nside))
+        if self.nside is not None:
+            set_("nside", check_nside(self.nside))
+        set_("reality", validate_bool(self.reality, "reality"))
+        set_("multiresolution", validate_bool(self.multiresolution, "multiresolution"))
+        if not (isinstance(self.oversampling, (int, float)) and not isinstance(self.oversampling, bool)
+                and math.isfinite(self.oversampling) and self.oversampling >= 1):
+            raise ValueError(f"oversampling must be a finite number >= 1, got oversampling={self.oversampling!r}")
         if isinstance(self.grid_floor, bool) or not isinstance(self.grid_floor, int) or self.grid_floor < 0:
             raise ValueError(f"grid_floor must be a non-negative integer, got {self.grid_floor!r}")
-        if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        if self.paths not in PATH_RULES:
-            raise ValueError(f"paths must be one of {PATH_RULES}, got {self.paths!r}")
-        if self.method not in ("auto", "ducc", "jax"):
-            raise ValueError(f"method must be one of ('auto', 'ducc', 'jax'), got {self.method!r}")
+        set_("normalisation", validate_choice(self.normalisation, NORMALISATIONS, "normalisation"))
+        set_("output", validate_choice(self.output, OUTPUTS, "output"))
+        set_("paths", validate_choice(self.paths, PATH_RULES, "paths"))
+        set_("method", validate_choice(self.method, ("auto", "ducc", "jax"), "method"))
 
     @property
     def J_max(self) -> int:

@@ -41,7 +41,7 @@ import math
 import jax
 import numpy as np
 
-from ..sampling import validate_L, validate_N, validate_spin
+from ..sampling import validate_choice, validate_L, validate_N, validate_spin
 from . import _kernels
 
 __all__ = ["Scales", "WaveletFilters", "scales", "directional_weights", "filters"]
@@ -309,7 +309,6 @@ def filters(L, *, N=1, J_min=0, lam=2.0, spin=0, quadrature="exact") -> WaveletF
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
     lam = _kernels.check_lam(lam)
     spin = _check_spin(spin, L)
-    if quadrature not in _kernels.QUADRATURES:
-        raise ValueError(f"quadrature must be one of {_kernels.QUADRATURES}, got {quadrature!r}")
+    quadrature = validate_choice(quadrature, _kernels.QUADRATURES, "quadrature")
     scales(L, lam=lam, J_min=J_min)  # validates J_min with a clear message
     return _build(L, N, int(J_min), lam, spin, quadrature)

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..harmonic import _spherical, _validate
 from ..harmonic._buffers import output_empty
-from ..sampling import f_shape
+from ..sampling import f_shape, validate_bool
 from . import _filters as _F
 
 __all__ = ["analysis", "synthesis", "analysis_harmonic", "synthesis_harmonic"]
@@ -94,11 +94,11 @@ def _check_common(L, N, spin, reality, multiresolution):
     if N > L:
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
     spin = _F._check_spin(spin, L)
+    reality = validate_bool(reality, "reality")
     if reality and spin != 0:
         raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
-    if not isinstance(multiresolution, (bool, np.bool_)):
-        raise ValueError(f"multiresolution must be a bool, got {multiresolution!r}")
-    return L, N, spin, bool(reality), bool(multiresolution)
+    multiresolution = validate_bool(multiresolution, "multiresolution")
+    return L, N, spin, reality, multiresolution
 
 
 def _plan(fb, N, multiresolution):
