@@ -110,6 +110,32 @@ def test_filter_bank_partition_of_unity(N):
     np.testing.assert_allclose(acc, 1.0, atol=1e-13)
 
 
+def test_filter_bank_matches_wavelet_filters_without_the_full_layout():
+    """The bank's rows are (-1)^n conj(Psi^j_ln) sqrt(8 pi^2/(2l+1)) read from the compact
+    wavelets: building it never expands them to (J_max+1, L, 2L-1) (84 MB at L = 512, N = 3;
+    1.6 GB at L = 2048)."""
+    import tracemalloc
+
+    from s2scatter.wavelets import filters
+
+    cfg = ScatteringConfig(L=512, N=3, J_min=2, reality=False)
+    wf = filters(cfg.L, N=cfg.N, J_min=cfg.J_min, lam=cfg.lam)  # cached: not counted below
+    tracemalloc.start()
+    try:
+        bank = filter_bank(cfg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, peak
+    ell = np.arange(cfg.L)
+    for j, h in bank.h.items():
+        Lj = cfg.L_j(j)
+        for row, n in zip(h, bank.ns[j]):
+            ref = (-1.0) ** n * np.conj(wf.psi_n[j, :Lj, cfg.N - 1 + n]) * np.sqrt(8 * np.pi**2 / (2 * ell[:Lj] + 1))
+            np.testing.assert_array_equal(row, ref)
+        assert bank.ns[j] == (-2, 0, 2)
+
+
 # --------------------------------------------------------------------------- equivariance
 
 
