@@ -300,3 +300,78 @@ def test_healpix_input(rng):
     net = Scattering(ScatteringConfig(L=L, J_min=2, sampling="healpix", nside=nside))
     out = net(f)
     assert out.shape[0] == len(net.paths) and out.ndim == 2
+
+
+# --------------------------------------------------------------------------- resource limits
+
+
+@pytest.fixture
+def limits():
+    """s2scatter.set_limits, undone after the test."""
+    yield s2scatter.set_limits
+    s2scatter.reset_limits()
+
+
+@pytest.mark.parametrize("kw", [dict(max_order=0), dict(max_order=1), dict(max_order=2), dict(max_order=3),
+                                dict(max_order=3, paths="one_step"), dict(max_order=9, J_min=0),
+                                dict(max_order=4, lam=1.5, J_min=1, paths="one_step")])
+def test_estimate_counts_paths_without_listing_them(kw):
+    cfg = ScatteringConfig(L=64, **kw)
+    est = s2scatter.scattering.estimate_resources(cfg)
+    assert est["n_paths"] == len(scattering_paths(cfg))
+    assert est["n_scales"] == cfg.J_max - cfg.J_min + 1
+    assert cfg.max_order == 0 or est["n_scales"] == len({p[0] for p in scattering_paths(cfg) if p})
+    # input map (8 B), its flm (16 B), the finest scale's 2x-oversampled modulus grid (8 + 16 B), outputs
+    L, Ls, Lg = 64, cfg.L_scal, (128 if cfg.max_order else 0)
+    assert est["bytes_per_channel"] == (L * (2 * L - 1) * (8 + 16) + Lg * (2 * Lg - 1) * 24
+                                        + est["n_paths"] * Ls * (2 * Ls - 1) * 16)
+
+
+def test_config_refuses_work_that_cannot_fit_at_once(limits, monkeypatch):
+    """lam close to 1 (thousands of scales and millions of paths), L = 10**6 (TiB) and
+    paths beyond the cap are refused at construction, each limit can be raised."""
+    with pytest.raises(ValueError, match=r"lam=1.0001, J_min=2\) has 27727 wavelet scales .* above the limit "
+                                         r"max_scales = 100; raise it with s2scatter.set_limits\(max_scales=...\)"):
+        ScatteringConfig(L=16, lam=1.0001)
+    with pytest.raises(ValueError, match=r"ScatteringConfig\(L=1000000, .*\(per input channel\) needs at least "
+                                         r"218.3 TiB of memory, more than"):
+        ScatteringConfig(L=10**6)
+    with pytest.raises(ValueError, match=r"max_order=4, paths='coarser'\) has at least 15226 paths: above the "
+                                         r"limit max_paths = 10000"):
+        ScatteringConfig(L=64, lam=1.1, J_min=0, max_order=4)
+    with pytest.raises(ValueError, match=r"has 278 wavelet scales"):
+        ScatteringConfig(L=16, lam=1.01, max_order=1)
+    limits(max_scales=300)
+    cfg = ScatteringConfig(L=16, lam=1.01, max_order=1)
+    assert cfg.J_max - cfg.J_min + 1 == 278 and len(scattering_paths(cfg)) == 279
+    monkeypatch.setenv("S2SCATTER_MAX_PATHS", "2e4")  # the environment, for Dask workers and the CLI
+    assert s2scatter.get_limits()["max_paths"] == 20000
+    assert len(scattering_paths(ScatteringConfig(L=64, lam=1.1, J_min=0, max_order=3))) == 15226
+    monkeypatch.setenv("S2SCATTER_MAX_PATHS", "many")
+    with pytest.raises(ValueError, match="environment variable S2SCATTER_MAX_PATHS: max_paths must be a number"):
+        ScatteringConfig(L=16)
+    monkeypatch.delenv("S2SCATTER_MAX_PATHS")
+    # memory: an explicit budget, at the estimate's edge; inf turns the check off
+    need = s2scatter.scattering.estimate_resources(ScatteringConfig(L=256))["bytes_per_channel"]
+    limits(max_memory_bytes=need)
+    ScatteringConfig(L=256)
+    limits(max_memory_bytes=need - 1)
+    with pytest.raises(ValueError, match=r"L=256.* needs at least .* more than max_memory_bytes"):
+        ScatteringConfig(L=256)
+    limits(max_memory_bytes=float("inf"))
+    assert ScatteringConfig(L=10**6).L == 10**6  # a description only: nothing is allocated
+    with pytest.raises(ValueError, match=r"unknown limit\(s\) \['max_bytes'\]"):
+        limits(max_bytes=1)
+    with pytest.raises(ValueError, match=r"max_scales must be a number >= 0"):
+        limits(max_scales=-1)
+
+
+def test_limits_and_estimate_doctests():
+    import doctest
+
+    import s2scatter._limits
+    import s2scatter.scattering._config
+
+    for mod in (s2scatter._limits, s2scatter.scattering._config):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__

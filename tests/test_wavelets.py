@@ -524,3 +524,30 @@ def test_complex_input_with_reality_raises_on_every_method(rng, method):
     with pytest.raises(ValueError, match=r"^f_wav\[0\] must be real when reality=True"):
         W.synthesis([w + 0j for w in wa], sa, L, reality=True, **kw)
     np.testing.assert_allclose(W.synthesis(wa, sa, L, reality=True, **kw), a, rtol=0, atol=1e-12)
+
+
+def test_refuses_banks_and_outputs_that_cannot_fit(rng):
+    """lam close to 1 is refused before any transform (lam=1.0001 used to run ~28,000
+    scales for minutes); so are outputs above the memory budget; both limits can be raised."""
+    L = 16
+    _, f = random_map(rng, L, reality=True)
+    with pytest.raises(ValueError, match=r"279 wavelet scales"):
+        W.scales(L, lam=1.01, J_min=1)
+    with pytest.raises(ValueError, match=r"L=16, lam=1.0001, J_min=0 give 27729 wavelet scales .* max_scales = 100"):
+        W.analysis(f, L, lam=1.0001, reality=True)
+    try:
+        s2scatter.set_limits(max_scales=280)
+        sc = W.scales(L, lam=1.01, J_min=1)
+        assert sc.n_scales == 279 and sc.L_j[-1] == L
+        # outputs without multiresolution: 5 scales x 5 orientations x (16 x 31) doubles per map, plus
+        # the scaling map and the input's flm
+        per_map = (5 * 5 * 16 * 31 + 16 * 31) * 8 + 16 * 31 * 16
+        s2scatter.set_limits(max_memory_bytes=4 * per_map - 1)
+        with pytest.raises(ValueError, match=r"wavelet analysis at L=16, N=3 of 4 map\(s\) \(5 scales, "
+                                             r"sampling='mw'\) needs at least .* max_memory_bytes"):
+            W.analysis(np.stack([f] * 4), L, N=3, reality=True, multiresolution=False)
+        s2scatter.set_limits(max_memory_bytes=4 * per_map)
+        f_wav, _ = W.analysis(np.stack([f] * 4), L, N=3, reality=True, multiresolution=False)
+        assert sum(w.nbytes for w in f_wav) == 4 * 5 * 5 * 16 * 31 * 8
+    finally:
+        s2scatter.reset_limits()

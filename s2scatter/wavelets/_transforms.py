@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import threading
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._limits import check_memory
 from ..harmonic import _spherical, _validate
 from ..harmonic._buffers import output_empty
 from ..sampling import f_shape, validate_bool
@@ -363,6 +365,12 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
         ``N=1`` gives one orientation, i.e. maps on the sphere), real iff
         ``reality``; ``f_scal`` of shape ``(..., *f_shape(L_scal, sampling))``.
 
+    Raises:
+        ValueError: naming the parameter; before any transform, when the
+            bank has more than ``max_scales`` scales (``lam`` too close to 1)
+            or the outputs cannot fit in the available memory (limits:
+            :func:`s2scatter.set_limits`).
+
     Cost: one forward SHT at ``L`` plus, per scale, ``ceil(N/2)`` (real) or
     ``N`` (complex) spin SHTs at ``L_j``: dominated by the two or three scales
     with ``L_j = L``.
@@ -386,6 +394,7 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     if reality and jnp.iscomplexobj(f):  # before any method: the host path would drop Im f
         raise ValueError("f must be real when reality=True, got a complex array; pass reality=False "
                          "to analyse a complex signal")
+    _check_output_memory(spec, f)
     _validate.check_finite(f, "f")
     if spec.reality and _host_eager(spec, f, fb):
         return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
@@ -425,6 +434,19 @@ def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, ite
     psi = fb.psi_n if isinstance(fb.psi_n, np.ndarray) else None
     plan = tuple((j, Lj, Nj, _ns(N, Nj, Lj, reality, None if psi is None else psi[j])) for j, Lj, Nj in plan)
     return _Spec(L, N, plan, Ls, spin, sampling, nside, reality, method, int(iter))
+
+
+def _check_output_memory(spec, f):
+    """Refuse an analysis whose outputs cannot fit in memory, before computing any scale."""
+    batch = math.prod(f.shape[: f.ndim - spec.nfs])
+    real = np.dtype(_rdtype(f)).itemsize
+    item = real * (1 if spec.reality else 2)
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    per_map = sum((2 * Nj - 1) * math.prod(f_shape(Lj, **grid)) for _, Lj, Nj, _ in spec.plan)
+    per_map = (per_map + math.prod(f_shape(spec.Ls, **grid))) * item
+    per_map += spec.L * (2 * spec.L - 1) * 2 * real  # the input's flm (complex)
+    check_memory(batch * per_map, f"wavelet analysis at L={spec.L}, N={spec.N} of {batch} map(s) "
+                                  f"({len(spec.plan)} scales, sampling={spec.sampling!r})")
 
 
 def _run(core, spec, *args):
