@@ -341,6 +341,18 @@ def test_transform_errors(map_files, tmp_path, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
+def test_features_rejects_empty_input(map_files, tmp_path, capsys):
+    """A zero-channel array is a failed input (it wrote an empty group with exit 0)."""
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 16, 31)))
+    assert _features([str(empty)], tmp_path / "o1") == 3  # nothing could be done
+    err = capsys.readouterr().err
+    assert "empty.npy: array of shape (0, 16, 31) has 0 channels" in err and "Traceback" not in err
+    assert _features([map_files[0], str(empty)], tmp_path / "o2") == 1
+    assert "1 written, 0 skipped (already complete), 1 failed" in capsys.readouterr().out
+    assert (tmp_path / "o2" / "sky0").is_dir() and not (tmp_path / "o2" / "empty").exists()
+
+
 def test_transform_healpix_usage_errors_exit_2(map_files, tmp_path, capsys):
     out = tmp_path / "o.npy"
     base = ["transform", map_files[0], "-o", str(out), "--input-sampling", "mw", "--sampling", "healpix"]
