@@ -180,6 +180,9 @@ def _resolve_fields(path, field, names):
 # --------------------------------------------------------------------------
 # equirectangular images
 # --------------------------------------------------------------------------
+_GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")  # one channel; others are read as RGB
+
+
 def _read_image(path, *, field, variable, input_sampling, input_nside):
     ignored = _ignored(field=field, variable=variable, input_sampling=input_sampling,
                        input_nside=input_nside)
@@ -195,11 +198,11 @@ def _read_image(path, *, field, variable, input_sampling, input_nside):
             img = Image.open(path)
         with img:
             W0, H0 = img.size
-            grey = img.mode in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")
-            check_decoded_size(path, (1 if grey else 3, H0, W0), f"{W0}x{H0} {img.mode} image")
+            C = 1 if img.mode in _GREY_MODES else 3
+            check_decoded_size(path, (C, H0, W0), f"{W0}x{H0} {img.mode} image")
             img.load()
             mode = img.mode
-            if mode in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I"):
+            if mode in _GREY_MODES:
                 scale = 1.0 if mode == "1" else (255.0 if mode in ("L", "LA") else 65535.0)
                 src = img.convert("L") if mode == "LA" else img
                 arr = np.asarray(src, dtype=np.float64)[None] / scale
