@@ -13,11 +13,16 @@ The most used functions are re-exported here::
     flmn = s2scatter.wigner.forward(g, L, N)
     flm_rot = s2scatter.rotate(flm, L, (alpha, beta, gamma))
 
+Work that cannot fit is refused before it allocates (scales, paths, decoded
+inputs, memory estimates): :func:`get_limits` / :func:`set_limits` hold the
+limits (defaults, environment variables: ``help(s2scatter.set_limits)``).
+
 JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
 """
 
 from . import harmonic, io, sampling, scattering, wavelets, wigner
+from ._limits import get_limits, reset_limits, set_limits
 from ._version import __version__
 from .harmonic import forward, inverse, rotate
 from .scattering import Scattering, ScatteringConfig
@@ -27,12 +32,15 @@ __all__ = [
     "ScatteringConfig",
     "__version__",
     "forward",
+    "get_limits",
     "harmonic",
     "inverse",
     "io",
+    "reset_limits",
     "rotate",
     "sampling",
     "scattering",
+    "set_limits",
     "wavelets",
     "wigner",
 ]

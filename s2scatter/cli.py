@@ -312,6 +312,22 @@ def _int_at_least(minimum: int, what: str):
     return parse
 
 
+def _nside(text: str) -> int:
+    """``--nside``: a positive power of two (HEALPix), else a usage error."""
+    value = _int_at_least(1, "--nside")(text)
+    if value & (value - 1):
+        raise argparse.ArgumentTypeError(f"nside must be a power of two (1, 2, 4, ...), got {value}")
+    return value
+
+
+def _check_band_limit(parser, args) -> None:
+    """``--L`` above ``3 --nside`` is a usage error (HEALPix cannot resolve those degrees)."""
+    L, nside = getattr(args, "L", None), getattr(args, "nside", None)
+    if getattr(args, "sampling", None) == "healpix" and L is not None and nside is not None and L > 3 * nside:
+        parser.error(f"--L {L} is above 3 * --nside = {3 * nside}: HEALPix at nside {nside} resolves "
+                     f"degrees l < {3 * nside}; lower --L or raise --nside")
+
+
 def _index_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(t) for t in text.split(",") if t.strip())
@@ -410,8 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="depth of the scattering cascade (default: %(default)s)")
     net.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
                      help="sampling the inputs are resampled onto (default: %(default)s)")
-    net.add_argument("--nside", type=_int_at_least(1, "--nside"),
-                     help="HEALPix nside (with --sampling healpix)")
+    net.add_argument("--nside", type=_nside,
+                     help="HEALPix nside, a power of two, >= L/3 (with --sampling healpix)")
     net.add_argument("--output", choices=("maps", "invariants"), default="maps",
                      help="equivariant maps per path, or rotation invariants (mean and power "
                           "per degree) (default: %(default)s)")
@@ -438,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar and no per-input listing")
     _add_read_options(feat)
-    feat.set_defaults(handler=_cmd_features)
+    feat.set_defaults(handler=_cmd_features, usage_parser=feat)
 
     tr = sub.add_parser(
         "transform",
@@ -461,11 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="band-limit (required for --to harmonic; read from the array for --to map)")
     tr.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
                     help="sampling scheme (default: %(default)s)")
-    tr.add_argument("--nside", type=_int_at_least(1, "--nside"), help="HEALPix nside")
+    tr.add_argument("--nside", type=_nside, help="HEALPix nside, a power of two, >= L/3")
     tr.add_argument("--method", choices=("auto", "ducc", "jax"), default="auto",
                     help="transform backend (default: %(default)s)")
     _add_read_options(tr)
-    tr.set_defaults(handler=_cmd_transform)
+    tr.set_defaults(handler=_cmd_transform, usage_parser=tr)
 
     info = sub.add_parser(
         "info",
@@ -496,6 +512,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else [os.fspath(a) for a in argv])
+        if getattr(args, "usage_parser", None) is not None:
+            _check_band_limit(args.usage_parser, args)
     except SystemExit as exc:  # --help / --version (0) and usage errors (2)
         return int(exc.code or 0)
     if args.command is None:

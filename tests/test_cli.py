@@ -281,6 +281,13 @@ def test_features_failures_exit_codes(map_files, tmp_path, capsys):
     (["--plot-paths", "a,b"], "path indices"),
     (["--resume", "--overwrite"], "not allowed with"),
     (["--sampling", "healpix"], "nside is required"),
+    # issue 11, item 9: usage errors up front, not per-file failures
+    (["--sampling", "healpix", "--nside", "3"], "usage: s2scatter features"),
+    (["--sampling", "healpix", "--nside", "3"], "s2scatter features: error: argument --nside: nside must be a power "
+                                                "of two (1, 2, 4, ...), got 3"),
+    (["--sampling", "healpix", "--nside", "4"], "s2scatter features: error: --L 16 is above 3 * --nside = 12"),
+    (["--L", "100000"], "ScatteringConfig(L=100000, lam=2.0, J_min=2, N=1, oversampling=2.0, sampling='mw') "
+                        "(per input channel) needs at least 2.2 TiB of memory"),
 ])
 def test_features_usage_errors_exit_2(map_files, tmp_path, capsys, argv, message):
     assert _features(map_files, tmp_path / "out", *argv) == 2
@@ -332,6 +339,39 @@ def test_transform_errors(map_files, tmp_path, capsys, argv, message):
     assert main([a.format(**fill) for a in argv]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_features_rejects_empty_input(map_files, tmp_path, capsys):
+    """A zero-channel array is a failed input (it wrote an empty group with exit 0)."""
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 16, 31)))
+    assert _features([str(empty)], tmp_path / "o1") == 3  # nothing could be done
+    err = capsys.readouterr().err
+    assert "empty.npy: array of shape (0, 16, 31) has 0 channels" in err and "Traceback" not in err
+    assert _features([map_files[0], str(empty)], tmp_path / "o2") == 1
+    assert "1 written, 0 skipped (already complete), 1 failed" in capsys.readouterr().out
+    assert (tmp_path / "o2" / "sky0").is_dir() and not (tmp_path / "o2" / "empty").exists()
+
+
+def test_transform_healpix_usage_errors_exit_2(map_files, tmp_path, capsys):
+    out = tmp_path / "o.npy"
+    base = ["transform", map_files[0], "-o", str(out), "--input-sampling", "mw", "--sampling", "healpix"]
+    assert main(base + ["--L", "16", "--nside", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "usage: s2scatter transform" in err and "argument --nside: nside must be a power of two" in err
+    assert main(base + ["--L", "13", "--nside", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "usage: s2scatter transform" in err and "--L 13 is above 3 * --nside = 12" in err
+    assert not out.exists()
+    assert main(base + ["--L", "12", "--nside", "4"]) == 0  # L = 3 nside is allowed
+    flm = np.load(out)
+    ref = s2scatter.forward(np.load(map_files[0]), 16, reality=True)[:12, 16 - 12 : 16 + 11]
+    hp = dict(sampling="healpix", nside=4, reality=True)
+    ref = s2scatter.forward(s2scatter.inverse(ref, 12, **hp), 12, **hp)
+    # read = the input's l < 12 part synthesised on HEALPix, then the HEALPix forward transform
+    # (iter=3): the same operations, so rounding only
+    assert flm.shape == (1, 12, 23)
+    np.testing.assert_allclose(flm[0], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
 def test_readme_first_command(tmp_path, capsys):

@@ -349,6 +349,10 @@ BAD_CALLS = [
      r"\breality\b"),
     ("iter negative", lambda m: s2scatter.forward(np.ones(48), L_ERR, sampling="healpix", nside=2, iter=-1,
                                                   method=m), r"\biter\b"),
+    # a truthy string is not a flag ("no" used to mean True)
+    ("reality not a bool", lambda m: s2scatter.forward(F_MW, L_ERR, reality="no", method=m),
+     r"reality must be True or False, got reality='no'"),
+    ("reality an int", lambda m: s2scatter.inverse(FLM, L_ERR, reality=1, method=m), r"reality must be True or False"),
 ]
 
 
@@ -610,3 +614,32 @@ def test_output_cache_drops_least_recently_handed_out():
         assert _buffers._address(_buffers.output_empty((512,), np.float64)) == ptrs[2]  # C
     finally:
         s2scatter.harmonic.set_output_cache(old)
+
+
+def test_names_are_case_insensitive_everywhere(rng):
+    """One rule for option names: case-insensitive, normalised to lower case -- the same
+    values whatever the case (forward, wigner, wavelets, scattering config)."""
+    from s2scatter.sampling import validate_choice
+
+    L = 8
+    flm = s2scatter.sampling.random_flm(L, reality=True, rng=rng)
+    f = np.asarray(s2scatter.inverse(flm, L, reality=True))
+    for sampling in ("mw", "MW", "Mw"):
+        np.testing.assert_allclose(s2scatter.forward(f, L, sampling=sampling, method="DUCC", reality=True), flm,
+                                   rtol=0, atol=1e-12)
+    g = np.stack([f] * 3)
+    np.testing.assert_allclose(s2scatter.wigner.forward(g, L, 2, sampling="MW"),
+                               s2scatter.wigner.forward(g, L, 2, sampling="mw"), rtol=0, atol=0)
+    np.testing.assert_allclose(s2scatter.rotate(flm, L, (0.1, 0.2, 0.3), method="JAX"),
+                               s2scatter.rotate(flm, L, (0.1, 0.2, 0.3), method="jax"), rtol=0, atol=0)
+    cfg = s2scatter.ScatteringConfig(L=16, sampling="MW", method="Auto", output="Invariants", paths="Coarser")
+    assert cfg == s2scatter.ScatteringConfig(L=16, output="invariants")
+    assert (cfg.sampling, cfg.method, cfg.output, cfg.paths) == ("mw", "auto", "invariants", "coarser")
+    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'ducc', 'jax'\), got method='numpy'"):
+        validate_choice("numpy", ("auto", "ducc", "jax"), "method")
+    with pytest.raises(ValueError, match=r"sampling must be one of"):
+        s2scatter.wigner.forward(g, L, 2, sampling="cube")
+    with pytest.raises(ValueError, match=r"reality must be True or False"):
+        s2scatter.wigner.forward(g, L, 2, reality="yes")
+    with pytest.raises(ValueError, match=r"reality must be True or False"):
+        s2scatter.wigner.inverse(np.zeros((3, L, 2 * L - 1), complex), L, 2, reality="yes")

@@ -372,6 +372,10 @@ def test_nan_policies(tmp_path, rng):
         read_map(path, L=L, input_sampling="mw", nan="value")
     with pytest.raises(ValueError, match="nan must be one of"):
         read_map(path, L=L, input_sampling="mw", nan="drop")
+    # names are case-insensitive everywhere (docs/conventions.md, "Option values")
+    upper = read_map(path, L=L, sampling="MW", input_sampling="MW", nan="ZERO")
+    assert upper.sampling == "mw" and upper.meta["nan"]["policy"] == "zero"
+    np.testing.assert_array_equal(upper.data, read_map(path, L=L, input_sampling="mw", nan="zero").data)
 
 
 def test_fits_unseen_pixels(tmp_path):
@@ -495,3 +499,188 @@ def test_meta_is_json_for_every_reader(tmp_path):
     # options that do not apply to a reader are ignored and recorded (batch use)
     m = read_map(LAND, L=4, field=0, input_sampling="mw")
     assert m.meta["ignored_options"] == ["field", "input_sampling"]
+
+
+# --------------------------------------------------------------------------
+# inputs that are not maps (issue 11, item 10)
+# --------------------------------------------------------------------------
+@pytest.fixture
+def limits():
+    """s2scatter.set_limits, undone after the test."""
+    yield s2scatter.set_limits
+    s2scatter.reset_limits()
+
+
+def _npy_header(shape, descr="<f8"):
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _png(width, height, color_type=2, idat=b""):
+    """A PNG whose header claims ``width x height`` (RGB by default) and holds ``idat``."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_empty_inputs_are_rejected(tmp_path, rng):
+    """Zero channels (or zero values) are an error, not an empty map (an empty group in a
+    feature store, with exit 0)."""
+    import zipfile
+
+    np.save(tmp_path / "none.npy", np.zeros((0, 8, 15)))
+    with pytest.raises(ReadError, match=r"none\.npy: array of shape \(0, 8, 15\) has 0 channels; expected a "
+                                        r"map with at least one channel"):
+        read_map(tmp_path / "none.npy", L=8, input_sampling="mw")
+    np.save(tmp_path / "none_hp.npy", np.zeros((0, 768)))
+    with pytest.raises(ReadError, match=r"shape \(0, 768\) has 0 channels"):
+        read_map(tmp_path / "none_hp.npy", L=8, input_sampling="healpix")
+    np.savez(tmp_path / "none.npz", x=np.zeros((0,)))
+    with pytest.raises(ReadError, match=r"none\.npz: array 'x' of shape \(0,\) has no values"):
+        read_map(tmp_path / "none.npz", L=8, input_sampling="healpix")
+    with zipfile.ZipFile(tmp_path / "members.npz", "w") as zf:  # a member named without ".npy"
+        zf.writestr("y", _npy_header((0, 8, 15)))
+    with pytest.raises(ReadError, match=r"array 'y' of shape \(0, 8, 15\) has 0 channels"):
+        read_map(tmp_path / "members.npz", L=8, input_sampling="mw")
+    raw, lat, lon = _ncep_raw()
+    _write_nc(tmp_path / "none.nc", raw[:0], lat, lon)
+    with pytest.raises(ReadError, match=r"none\.nc: variable 'u' of shape \(0, 73, 144\) has 0 channels"):
+        read_map(tmp_path / "none.nc", L=8)
+    # one channel is a map: the same values as the 2-D array
+    f = np.asarray(s2scatter.inverse(random_flm(8, reality=True, rng=rng), 8, reality=True))
+    np.save(tmp_path / "one.npy", f[None])
+    np.save(tmp_path / "plain.npy", f)
+    one = read_map(tmp_path / "one.npy", L=8, input_sampling="mw")
+    np.testing.assert_array_equal(one.data, read_map(tmp_path / "plain.npy", L=8, input_sampling="mw").data)
+    np.testing.assert_allclose(one.data[0], f, rtol=0, atol=1e-12)
+
+
+def test_fits_table_without_healpix_keywords_is_not_a_map(tmp_path):
+    """A catalogue with 3072 = 12 * 16**2 rows used to be read as a 3-channel nside-16 map."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(1)
+    cols = [fits.Column(name=n, format="D", array=rng.uniform(size=3072)) for n in ("RA", "DEC", "MAG")]
+    table = fits.BinTableHDU.from_columns(cols)
+    table.writeto(tmp_path / "catalogue.fits")
+    with pytest.raises(ReadError, match=r"catalogue\.fits: binary table HDU 1 \(3072 rows, columns \['RA', 'DEC', "
+                                        r"'MAG'\]\) has neither PIXTYPE = 'HEALPIX' nor an NSIDE keyword"):
+        read_map(tmp_path / "catalogue.fits", L=8)
+    # the same columns with the keywords healpy writes are a map: healpy's values
+    table.header.update({"PIXTYPE": "HEALPIX", "ORDERING": "RING", "NSIDE": 16, "INDXSCHM": "IMPLICIT"})
+    table.writeto(tmp_path / "map.fits")
+    m = read_map(tmp_path / "map.fits", L=8, sampling="healpix", nside=16)
+    assert m.channels == ("RA", "DEC", "MAG")
+    import healpy as hp
+
+    for c, name in enumerate(("RA", "DEC", "MAG")):
+        alm = hp.map2alm(table.data[name], lmax=7, iter=3)
+        np.testing.assert_allclose(m.data[c], hp.alm2map(alm, 16), rtol=0, atol=1e-10)
+    table.header["NSIDE"] = 8
+    table.writeto(tmp_path / "wrong_nside.fits")
+    with pytest.raises(ReadError, match=r"the header says NSIDE = 8 but the table holds 3072 pixels"):
+        read_map(tmp_path / "wrong_nside.fits", L=8)
+    table.header.update({"NSIDE": 16, "INDXSCHM": "EXPLICIT"})
+    table.writeto(tmp_path / "cut_sky.fits")
+    with pytest.raises(ReadError, match=r"explicit pixel indices"):
+        read_map(tmp_path / "cut_sky.fits", L=8)
+
+
+def test_decoded_size_is_capped_before_decoding(tmp_path):
+    """Files whose headers promise more than max_decoded_bytes (2 GiB) are refused before
+    anything that size is allocated: a compressed .npz member, a 128-megapixel PNG."""
+    import tracemalloc
+    import zipfile
+
+    bomb = tmp_path / "bomb.npz"  # a member claiming 3 x 8000 x 15999 doubles (3.1 GB), 1 kB on disk
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("x.npy", _npy_header((3, 8000, 15999)) + bytes(1024))
+    big_npy = tmp_path / "big.npy"
+    big_npy.write_bytes(_npy_header((3, 8000, 15999)) + bytes(1024))
+    big_png = tmp_path / "big.png"  # 16000 x 8000 RGB: between Pillow's warning and its refusal
+    big_png.write_bytes(_png(16000, 8000))
+    cases = [
+        (bomb, dict(input_sampling="mwss"), r"bomb\.npz: array 'x' of shape \(3, 8000, 15999\) decodes to 2\.9 GiB"),
+        (big_npy, dict(input_sampling="mwss"), r"big\.npy: array of shape \(3, 8000, 15999\) decodes to 2\.9 GiB"),
+        (big_png, {}, r"big\.png: 16000x8000 RGB image of shape \(3, 8000, 16000\) decodes to 2\.9 GiB"),
+    ]
+    for path, kw, match in cases:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ReadError, match=match + r", above the limit max_decoded_bytes = 2\.0 GiB "
+                                                        r"\(checked before decoding\); raise it with"):
+                read_map(path, L=8, **kw)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 20e6, (path, peak)
+    huge = tmp_path / "huge.png"  # Pillow's own guard comes first above 2 * PIL.Image.MAX_IMAGE_PIXELS
+    huge.write_bytes(_png(40000, 20000))
+    with pytest.raises(ReadError, match=r"huge\.png: Pillow refuses to decode the image"):
+        read_map(huge, L=8)
+
+
+def test_decoded_size_limit_is_exact_and_overridable(tmp_path, rng, limits, monkeypatch):
+    """The estimate is the float64 size of the decoded values: at the limit a file reads,
+    one byte below it is refused; set_limits / S2SCATTER_MAX_DECODED_BYTES raise it."""
+    import zipfile
+
+    from PIL import Image
+
+    f = np.asarray(s2scatter.inverse(random_flm(8, reality=True, rng=rng), 8, reality=True))
+    zipped = tmp_path / "maps.npz"  # a real compressed member: 4 maps of 8 x 15 doubles
+    with zipfile.ZipFile(zipped, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x.npy", "w") as fh:
+            np.lib.format.write_array(fh, np.stack([f] * 4))
+    img = tmp_path / "tiny.png"
+    Image.fromarray((rng.uniform(size=(10, 20, 3)) * 255).astype(np.uint8)).save(img)
+    raw, lat, lon = _ncep_raw()
+    nc = tmp_path / "u.nc"
+    _write_nc(nc, raw[:2], lat, lon)
+    hp_fits = WMAP  # 3 fields of 12288 pixels
+    for path, nbytes, kw in ((zipped, 4 * 8 * 15 * 8, dict(input_sampling="mw")), (img, 3 * 10 * 20 * 8, {}),
+                             (nc, 2 * 73 * 144 * 8, {}), (hp_fits, 3 * 12288 * 8, {})):
+        ref = read_map(path, L=8, **kw).data
+        limits(max_decoded_bytes=nbytes - 1)
+        with pytest.raises(ReadError, match=r"above the limit max_decoded_bytes"):
+            read_map(path, L=8, **kw)
+        limits(max_decoded_bytes=nbytes)
+        np.testing.assert_array_equal(read_map(path, L=8, **kw).data, ref)
+        limits(max_decoded_bytes=None)
+        monkeypatch.setenv("S2SCATTER_MAX_DECODED_BYTES", str(nbytes - 1))
+        with pytest.raises(ReadError, match=r"above the limit max_decoded_bytes"):
+            read_map(path, L=8, **kw)
+        monkeypatch.delenv("S2SCATTER_MAX_DECODED_BYTES")
+    np.testing.assert_allclose(read_map(zipped, L=8, input_sampling="mw").data, np.stack([f] * 4), rtol=0,
+                               atol=1e-12)
+
+
+def test_output_that_cannot_fit_is_refused_before_reading(tmp_path, limits):
+    """read_map(L=100000) needs 447 GiB of output and coefficients per channel (it used to
+    fail with a MemoryError after reading): refused before the file is opened."""
+    from s2scatter._limits import available_memory
+
+    if (available_memory() or 0) < 447 * 2**30:  # by default, against the memory available now
+        with pytest.raises(ValueError, match=r"read_map at L=100000, sampling='mw' \(per channel\) needs at "
+                                             r"least 447\.0 GiB of memory, more than the .* of memory available"):
+            read_map(tmp_path / "absent.npy", L=100000, input_sampling="mw")
+    limits(max_memory_bytes=100 * 2**30)
+    with pytest.raises(ValueError, match=r"needs at least 447\.0 GiB of memory, more than max_memory_bytes = "
+                                         r"100\.0 GiB"):
+        read_map(tmp_path / "absent.npy", L=100000, input_sampling="mw")
+    limits(max_memory_bytes=8 * 15 * 8 + 8 * 15 * 16)  # one L = 8 channel (output and coefficients)
+    np.save(tmp_path / "one.npy", np.ones((1, 8, 15)))
+    np.testing.assert_allclose(read_map(tmp_path / "one.npy", L=8, input_sampling="mw").data, 1.0, rtol=0,
+                               atol=1e-13)
+    np.save(tmp_path / "two.npy", np.ones((2, 8, 15)))
+    with pytest.raises(ReadError, match=r"two\.npy: 2 channels read at L=8, sampling='mw' needs at least 5\.6 KiB "
+                                        r"of memory, more than max_memory_bytes = 2\.8 KiB"):
+        read_map(tmp_path / "two.npy", L=8, input_sampling="mw")

@@ -71,6 +71,14 @@ def test_path_table_matches_outputs(rng):
         (dict(L=16, output="pixels"), "output"),
         (dict(L=16, paths="random"), "paths"),
         (dict(L=16, method="fast"), "method"),
+        # issue 11, item 9: refused at once, with a ValueError naming the parameter
+        (dict(L=16, reality="no"), r"reality must be True or False, got reality='no'"),
+        (dict(L=16, multiresolution=1), r"multiresolution must be True or False"),
+        (dict(L=16, oversampling=float("inf")), r"oversampling must be a finite number >= 1, got oversampling=inf"),
+        (dict(L=16, oversampling=float("nan")), r"oversampling must be a finite number"),
+        (dict(L=16, lam=float("inf")), r"lam must be a finite number > 1"),
+        (dict(L=16, sampling="healpix", nside=3), r"nside must be a positive power of two, got nside=3"),
+        (dict(L=16, nside=4), r"nside is only meaningful for sampling=\"healpix\""),
     ],
 )
 def test_config_errors_name_the_parameter(kw, match):
@@ -100,6 +108,32 @@ def test_filter_bank_partition_of_unity(N):
         acc[: h.shape[1]] += np.sum(np.abs(h) ** 2 * np.asarray(bank.weights[j])[:, None], axis=0)
     # kernels are evaluated by quadrature to ~1e-15; the sum of ~10 terms keeps that.
     np.testing.assert_allclose(acc, 1.0, atol=1e-13)
+
+
+def test_filter_bank_matches_wavelet_filters_without_the_full_layout():
+    """The bank's rows are (-1)^n conj(Psi^j_ln) sqrt(8 pi^2/(2l+1)) read from the compact
+    wavelets: building it never expands them to (J_max+1, L, 2L-1) (84 MB at L = 512, N = 3;
+    1.6 GB at L = 2048)."""
+    import tracemalloc
+
+    from s2scatter.wavelets import filters
+
+    cfg = ScatteringConfig(L=512, N=3, J_min=2, reality=False)
+    wf = filters(cfg.L, N=cfg.N, J_min=cfg.J_min, lam=cfg.lam)  # cached: not counted below
+    tracemalloc.start()
+    try:
+        bank = filter_bank(cfg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, peak
+    ell = np.arange(cfg.L)
+    for j, h in bank.h.items():
+        Lj = cfg.L_j(j)
+        for row, n in zip(h, bank.ns[j]):
+            ref = (-1.0) ** n * np.conj(wf.psi_n[j, :Lj, cfg.N - 1 + n]) * np.sqrt(8 * np.pi**2 / (2 * ell[:Lj] + 1))
+            np.testing.assert_array_equal(row, ref)
+        assert bank.ns[j] == (-2, 0, 2)
 
 
 # --------------------------------------------------------------------------- equivariance
@@ -266,3 +300,78 @@ def test_healpix_input(rng):
     net = Scattering(ScatteringConfig(L=L, J_min=2, sampling="healpix", nside=nside))
     out = net(f)
     assert out.shape[0] == len(net.paths) and out.ndim == 2
+
+
+# --------------------------------------------------------------------------- resource limits
+
+
+@pytest.fixture
+def limits():
+    """s2scatter.set_limits, undone after the test."""
+    yield s2scatter.set_limits
+    s2scatter.reset_limits()
+
+
+@pytest.mark.parametrize("kw", [dict(max_order=0), dict(max_order=1), dict(max_order=2), dict(max_order=3),
+                                dict(max_order=3, paths="one_step"), dict(max_order=9, J_min=0),
+                                dict(max_order=4, lam=1.5, J_min=1, paths="one_step")])
+def test_estimate_counts_paths_without_listing_them(kw):
+    cfg = ScatteringConfig(L=64, **kw)
+    est = s2scatter.scattering.estimate_resources(cfg)
+    assert est["n_paths"] == len(scattering_paths(cfg))
+    assert est["n_scales"] == cfg.J_max - cfg.J_min + 1
+    assert cfg.max_order == 0 or est["n_scales"] == len({p[0] for p in scattering_paths(cfg) if p})
+    # input map (8 B), its flm (16 B), the finest scale's 2x-oversampled modulus grid (8 + 16 B), outputs
+    L, Ls, Lg = 64, cfg.L_scal, (128 if cfg.max_order else 0)
+    assert est["bytes_per_channel"] == (L * (2 * L - 1) * (8 + 16) + Lg * (2 * Lg - 1) * 24
+                                        + est["n_paths"] * Ls * (2 * Ls - 1) * 16)
+
+
+def test_config_refuses_work_that_cannot_fit_at_once(limits, monkeypatch):
+    """lam close to 1 (thousands of scales and millions of paths), L = 10**6 (TiB) and
+    paths beyond the cap are refused at construction, each limit can be raised."""
+    with pytest.raises(ValueError, match=r"lam=1.0001, J_min=2\) has 27727 wavelet scales .* above the limit "
+                                         r"max_scales = 100; raise it with s2scatter.set_limits\(max_scales=...\)"):
+        ScatteringConfig(L=16, lam=1.0001)
+    with pytest.raises(ValueError, match=r"ScatteringConfig\(L=1000000, .*\(per input channel\) needs at least "
+                                         r"218.3 TiB of memory, more than"):
+        ScatteringConfig(L=10**6)
+    with pytest.raises(ValueError, match=r"max_order=4, paths='coarser'\) has at least 15226 paths: above the "
+                                         r"limit max_paths = 10000"):
+        ScatteringConfig(L=64, lam=1.1, J_min=0, max_order=4)
+    with pytest.raises(ValueError, match=r"has 278 wavelet scales"):
+        ScatteringConfig(L=16, lam=1.01, max_order=1)
+    limits(max_scales=300)
+    cfg = ScatteringConfig(L=16, lam=1.01, max_order=1)
+    assert cfg.J_max - cfg.J_min + 1 == 278 and len(scattering_paths(cfg)) == 279
+    monkeypatch.setenv("S2SCATTER_MAX_PATHS", "2e4")  # the environment, for Dask workers and the CLI
+    assert s2scatter.get_limits()["max_paths"] == 20000
+    assert len(scattering_paths(ScatteringConfig(L=64, lam=1.1, J_min=0, max_order=3))) == 15226
+    monkeypatch.setenv("S2SCATTER_MAX_PATHS", "many")
+    with pytest.raises(ValueError, match="environment variable S2SCATTER_MAX_PATHS: max_paths must be a number"):
+        ScatteringConfig(L=16)
+    monkeypatch.delenv("S2SCATTER_MAX_PATHS")
+    # memory: an explicit budget, at the estimate's edge; inf turns the check off
+    need = s2scatter.scattering.estimate_resources(ScatteringConfig(L=256))["bytes_per_channel"]
+    limits(max_memory_bytes=need)
+    ScatteringConfig(L=256)
+    limits(max_memory_bytes=need - 1)
+    with pytest.raises(ValueError, match=r"L=256.* needs at least .* more than max_memory_bytes"):
+        ScatteringConfig(L=256)
+    limits(max_memory_bytes=float("inf"))
+    assert ScatteringConfig(L=10**6).L == 10**6  # a description only: nothing is allocated
+    with pytest.raises(ValueError, match=r"unknown limit\(s\) \['max_bytes'\]"):
+        limits(max_bytes=1)
+    with pytest.raises(ValueError, match=r"max_scales must be a number >= 0"):
+        limits(max_scales=-1)
+
+
+def test_limits_and_estimate_doctests():
+    import doctest
+
+    import s2scatter._limits
+    import s2scatter.scattering._config
+
+    for mod in (s2scatter._limits, s2scatter.scattering._config):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__

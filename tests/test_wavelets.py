@@ -459,6 +459,10 @@ def test_errors(rng):
         W.analysis(f[:, :-1], L)
     with pytest.raises(ValueError, match="reality"):
         W.analysis(f, L, spin=1, reality=True)
+    with pytest.raises(ValueError, match=r"reality must be True or False, got reality='no'"):
+        W.analysis(f, L, reality="no")
+    with pytest.raises(ValueError, match=r"multiresolution must be True or False"):
+        W.analysis(f, L, multiresolution="yes")
     with pytest.raises(ValueError, match="quadrature"):
         W.filters(L, quadrature="simpson")
     with pytest.raises(ValueError, match="j must"):
@@ -497,3 +501,57 @@ def test_doctests():
     for mod in (W, _filters, _kernels, _transforms):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0, mod.__name__
+
+
+@pytest.mark.parametrize("method", ["auto", "ducc", "jax"])
+def test_complex_input_with_reality_raises_on_every_method(rng, method):
+    """A complex signal with reality=True is an error on every path (the eager ducc path
+    used to drop the imaginary part); reality=False analyses it, and by linearity its
+    wavelet maps split into those of the real and the imaginary parts."""
+    L, N = 8, 2
+    _, a = random_map(rng, L, reality=True)
+    _, b = random_map(rng, L, reality=True)
+    kw = dict(N=N, method=method)
+    with pytest.raises(ValueError, match=r"^f must be real when reality=True"):
+        W.analysis(a + 1j * b, L, reality=True, **kw)
+    # values on the compiled paths only: the pure-JAX one agrees (test_reconstruction_grid),
+    # compiling it for these shapes here would cost ~10 s
+    wa, sa = W.analysis(a, L, reality=True, N=N, method="ducc" if method == "jax" else method)
+    with pytest.raises(ValueError, match=r"^f_scal must be real when reality=True"):
+        W.synthesis(wa, np.asarray(sa) + 1j * np.asarray(sa), L, reality=True, **kw)
+    with pytest.raises(ValueError, match=r"^f_wav\[0\] must be real when reality=True"):
+        W.synthesis([w + 0j for w in wa], sa, L, reality=True, **kw)
+    if method == "jax":
+        return
+    wb, sb = W.analysis(b, L, reality=True, **kw)
+    wc, sc = W.analysis(a + 1j * b, L, reality=False, **kw)
+    for x, y, z in zip(wa + [sa], wb + [sb], wc + [sc]):
+        np.testing.assert_allclose(np.asarray(z), np.asarray(x) + 1j * np.asarray(y), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(W.synthesis(wa, sa, L, reality=True, **kw), a, rtol=0, atol=1e-12)
+
+
+def test_refuses_banks_and_outputs_that_cannot_fit(rng):
+    """lam close to 1 is refused before any transform (lam=1.0001 used to run ~28,000
+    scales for minutes); so are outputs above the memory budget; both limits can be raised."""
+    L = 16
+    _, f = random_map(rng, L, reality=True)
+    with pytest.raises(ValueError, match=r"279 wavelet scales"):
+        W.scales(L, lam=1.01, J_min=1)
+    with pytest.raises(ValueError, match=r"L=16, lam=1.0001, J_min=0 give 27729 wavelet scales .* max_scales = 100"):
+        W.analysis(f, L, lam=1.0001, reality=True)
+    try:
+        s2scatter.set_limits(max_scales=280)
+        sc = W.scales(L, lam=1.01, J_min=1)
+        assert sc.n_scales == 279 and sc.L_j[-1] == L
+        # outputs without multiresolution: 5 scales x 5 orientations x (16 x 31) doubles per map, plus
+        # the scaling map and the input's flm
+        per_map = (5 * 5 * 16 * 31 + 16 * 31) * 8 + 16 * 31 * 16
+        s2scatter.set_limits(max_memory_bytes=4 * per_map - 1)
+        with pytest.raises(ValueError, match=r"wavelet analysis at L=16, N=3 of 4 map\(s\) \(5 scales, "
+                                             r"sampling='mw'\) needs at least .* max_memory_bytes"):
+            W.analysis(np.stack([f] * 4), L, N=3, reality=True, multiresolution=False)
+        s2scatter.set_limits(max_memory_bytes=4 * per_map)
+        f_wav, _ = W.analysis(np.stack([f] * 4), L, N=3, reality=True, multiresolution=False)
+        assert sum(w.nbytes for w in f_wav) == 4 * 5 * 5 * 16 * 31 * 8
+    finally:
+        s2scatter.reset_limits()

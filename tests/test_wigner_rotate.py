@@ -324,3 +324,28 @@ def test_rotate_check_grads_in_coefficients(rng, method):
 def test_rotate_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("method", ["auto", "ducc", "jax"])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_rotate_non_finite_angle_raises_naming_it(rng, method, bad, which):
+    """NaN/inf Euler angles are an error (ducc returned a finite, arbitrary result --
+    the input unchanged for (inf, 0, 0) -- and jax NaN)."""
+    L = 4
+    flm = random_flm(rng, L)
+    angles = [0.3, 1.1, -0.7]
+    angles[which] = bad
+    name = ("alpha", "beta", "gamma")[which]
+    with pytest.raises(ValueError, match=rf"rotation angle {name} must be finite, got {name}=-?(nan|inf)"):
+        s2scatter.rotate(flm, L, tuple(angles), method=method)
+    with pytest.raises(ValueError, match=rf"rotation angle {name} must be finite"):
+        s2scatter.rotate(flm, L, tuple(jnp.asarray(a) for a in angles), method=method)
+    # finite angles, however large, are still rotations: alpha + 2 pi k is alpha
+    angles[which] = 0.4
+    big = list(angles)
+    big[which] = 0.4 + 2 * np.pi * 1000
+    ref = np.asarray(s2scatter.rotate(flm, L, tuple(angles), method=method))
+    out = np.asarray(s2scatter.rotate(flm, L, tuple(big), method=method))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9)  # 2 pi k rounds to ~1e-12 rad
+    assert np.abs(ref - flm).max() > 0.1  # and it did rotate

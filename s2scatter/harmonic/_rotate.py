@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..sampling import validate_choice
 from . import _ducc, _primitive, _validate
 from ._wigner_d import delta_halfpi
 
@@ -108,18 +109,37 @@ def _concrete(x):
         return None
 
 
+def _check_angles(**angles):
+    """Concrete angles must be finite real numbers (traced ones cannot be checked)."""
+    for name, x in angles.items():
+        if isinstance(x, jax.core.Tracer):
+            continue
+        try:
+            a = np.asarray(x)
+        except Exception:  # noqa: BLE001 - anything that is not array-like
+            a = None
+        if a is None or a.dtype.kind not in "biuf":
+            raise ValueError(f"rotation angle {name} must be a real number (radians), got {name}={x!r}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"rotation angle {name} must be finite, got {name}={x!r}")
+
+
 def rotate(flm, L, rotation, *, method="auto"):
     """Rotate band-limited coefficients by ZYZ Euler angles.
 
     Args:
         flm: coefficients ``(..., L, 2L-1)`` (any spin; rotation acts per ``l``).
         L: band-limit.
-        rotation: ``(alpha, beta, gamma)`` in radians, ZYZ; scalars (may be traced
-            with ``method="jax"``).
+        rotation: ``(alpha, beta, gamma)`` in radians, ZYZ; finite real scalars
+            (may be traced with ``method="jax"``; traced angles are not checked).
         method: ``"auto"``, ``"ducc"`` or ``"jax"``.
 
     Returns:
         rotated coefficients, same shape, complex.
+
+    Raises:
+        ValueError: naming the angle when a concrete angle is NaN, infinite or not
+            a real number.
 
     Cost: O(L^3) per signal.
 
@@ -141,8 +161,8 @@ def rotate(flm, L, rotation, *, method="auto"):
         raise ValueError(
             f"rotation must be a tuple (alpha, beta, gamma) of ZYZ Euler angles, got {rotation!r}"
         ) from None
-    if method not in ("auto", "ducc", "jax"):
-        raise ValueError(f"method must be one of ('auto', 'ducc', 'jax'), got {method!r}")
+    method = validate_choice(method, ("auto", "ducc", "jax"), "method")
+    _check_angles(alpha=alpha, beta=beta, gamma=gamma)
     angles = tuple(_concrete(x) for x in (alpha, beta, gamma))
     concrete = all(a is not None for a in angles)
     if method == "auto":

@@ -21,6 +21,7 @@ import math
 
 import jax
 
+from ..sampling import validate_bool, validate_choice
 from . import _ducc, _validate
 
 __all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "inverse_to_gl_grid",
@@ -32,9 +33,8 @@ METHODS = ("auto", "ducc", "jax")
 
 
 def resolve_method(method: str, L: int, sampling: str) -> str:
-    """Pick the implementation for ``method="auto"`` (``"ducc"`` on CPU)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    """Check ``method`` (case-insensitive); pick the implementation for ``"auto"`` (``"ducc"`` on CPU)."""
+    method = validate_choice(method, METHODS, "method")
     if method != "auto":
         return method
     platform = jax.default_backend()
@@ -47,6 +47,7 @@ def _prepare(L, spin, sampling, nside, reality, iter):
     L = _validate.check_L(L)
     spin = _validate.check_spin(spin, L)
     sampling, nside = _validate.check_sampling(sampling, L, nside)
+    reality = validate_bool(reality, "reality")
     if reality and spin != 0:
         raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
     if isinstance(iter, bool) or not isinstance(iter, int) or iter < 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..sampling import f_shape, validate_N
+from ..sampling import f_shape, validate_bool, validate_N, validate_sampling
 from . import _spherical, _validate
 
 __all__ = ["forward", "inverse"]
@@ -74,6 +74,7 @@ def inverse(flmn, L, N, *, sampling="mw", nside=None, reality=False, method="aut
             f"flmn has shape {tuple(flmn.shape)}; expected (..., {2 * N - 1}, {L}, {2 * L - 1}) "
             f"for L={L}, N={N}"
         )
+    reality = validate_bool(reality, "reality")
     _validate.check_finite(flmn, "flmn")
     ns = range(0, N) if reality else range(-(N - 1), N)
     fn = {}
@@ -108,9 +109,9 @@ def forward(f, L, N, *, sampling="mw", nside=None, reality=False, method="auto")
     L = _validate.check_L(L)
     N = _check_N(N, L)
     f = _validate.as_float_array(f, "f")
-    fs = f_shape(L, sampling=sampling, nside=nside) if sampling in ("mw", "mwss", "dh", "gl", "healpix") else None
-    if fs is None:
-        raise ValueError(f"sampling must be one of mw, mwss, dh, gl, healpix; got {sampling!r}")
+    sampling = validate_sampling(sampling, nside)
+    reality = validate_bool(reality, "reality")
+    fs = f_shape(L, sampling=sampling, nside=nside)
     k = len(fs)
     if f.ndim < k + 1 or tuple(f.shape[-k - 1 :]) != (2 * N - 1,) + tuple(fs):
         raise ValueError(

@@ -7,7 +7,11 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["SphereMap", "ReadError", "NAN_POLICIES", "UNSEEN", "apply_nan_policy", "file_sha256"]
+from .._limits import check_memory, format_bytes, get_limits
+from ..sampling import validate_choice
+
+__all__ = ["SphereMap", "ReadError", "NAN_POLICIES", "UNSEEN", "apply_nan_policy", "file_sha256",
+           "check_decoded_size"]
 
 UNSEEN = -1.6375e30
 """HEALPix's marker for missing pixels (``healpy.UNSEEN``); treated like NaN."""
@@ -50,6 +54,35 @@ class SphereMap:
     meta: dict
 
 
+def check_decoded_size(path, shape, what, *, itemsize=1, channels_first=True) -> None:
+    """Refuse an input from its header, before decoding it: empty, or too large.
+
+    ``shape`` is the shape of the values the reader is about to decode (channel
+    axis first when ``channels_first``); their float64 size is checked against
+    ``max_decoded_bytes`` (default 2 GiB, :func:`s2scatter.set_limits`) and the
+    available memory, and so is ``prod(shape) * itemsize`` (the raw values, when
+    the file stores wider items than the decoded floats).  A shape with no values,
+    or with no channel, is an empty input.
+    """
+    shape = tuple(int(n) for n in shape)
+    count = 1
+    for n in shape:
+        count *= n
+    if count == 0:
+        which = (f"{shape[0]} channels" if channels_first and shape and shape[0] == 0 else "no values")
+        raise ReadError(f"{path}: {what} of shape {shape} has {which}; expected a map with at least "
+                        "one channel of values")
+    nbytes = count * max(8, int(itemsize))
+    limit = get_limits()["max_decoded_bytes"]
+    if nbytes > limit:
+        raise ReadError(
+            f"{path}: {what} of shape {shape} decodes to {format_bytes(nbytes)}, above the limit "
+            f"max_decoded_bytes = {format_bytes(limit)} (checked before decoding); raise it with "
+            "s2scatter.set_limits(max_decoded_bytes=...) or the environment variable "
+            "S2SCATTER_MAX_DECODED_BYTES (docs/io.md)")
+    check_memory(nbytes, f"{path}: decoding {what} of shape {shape}", error=ReadError)
+
+
 def file_sha256(path) -> str:
     """Hex SHA-256 digest of a file's bytes (read in 1 MiB chunks)."""
     h = hashlib.sha256()
@@ -59,16 +92,16 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def validate_nan_policy(nan, fill_value):
-    """Check ``nan`` / ``fill_value`` before any file is opened."""
-    if nan not in NAN_POLICIES:
-        raise ValueError(f"nan must be one of {NAN_POLICIES}, got nan={nan!r}")
+def validate_nan_policy(nan, fill_value) -> str:
+    """Check ``nan`` / ``fill_value`` before any file is opened; return ``nan`` in lower case."""
+    nan = validate_choice(nan, NAN_POLICIES, "nan")
     if nan == "value":
         if fill_value is None or not np.isfinite(fill_value):
             raise ValueError(
                 f'nan="value" needs a finite fill_value, got fill_value={fill_value!r}')
     elif fill_value is not None:
         raise ValueError(f'fill_value is only used with nan="value", got nan={nan!r}')
+    return nan
 
 
 def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple[np.ndarray, dict]:

@@ -9,14 +9,18 @@ libraries (healpy/astropy, Pillow, xarray/netCDF4) are imported on first use.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import warnings
 
 import numpy as np
 
+from .._limits import check_memory
 from ..harmonic import get_num_threads
 from ..sampling import SAMPLINGS, check_nside, f_shape, validate_L, validate_sampling
-from ._base import ReadError, SphereMap, apply_nan_policy, file_sha256, validate_nan_policy
+from ._base import (ReadError, SphereMap, apply_nan_policy, check_decoded_size, file_sha256,
+                    validate_nan_policy)
 from ._resample import Grid, synthesise, to_flm
 
 __all__ = ["read_map", "READERS"]
@@ -70,6 +74,14 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
                 header = hdul[hdu].header
                 names = [str(header.get(f"TTYPE{k + 1}", f"FIELD{k}"))
                          for k in range(int(header["TFIELDS"]))]
+                _check_healpix_header(path, hdu, header, names, expected)
+                fields = _resolve_fields(path, field, names)
+                rows = int(header.get("NAXIS2", 0))
+                npix = rows * max(_tform_repeat(header.get(f"TFORM{k + 1}", "")) for k in fields)
+                if "NSIDE" in header and 12 * int(header["NSIDE"]) ** 2 != npix:
+                    raise ReadError(f"{path}: the header says NSIDE = {header['NSIDE']} but the table "
+                                    f"holds {npix} pixels; expected {expected}")
+                check_decoded_size(path, (len(fields), npix), f"HEALPix table HDU {hdu}")
                 # touch the data so that truncation shows up here
                 _ = hdul[hdu].data[names[0]] if names else None
         except ReadError:
@@ -80,7 +92,6 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
         why = _truncation(caught)
         if why:
             raise ReadError(f"{path}: {why}; expected {expected}")
-        fields = _resolve_fields(path, field, names)
         try:
             maps = healpy.read_map(path, field=tuple(fields), dtype=np.float64, hdu=hdu,
                                    nest=False)
@@ -109,6 +120,29 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
         },
     }
     return Grid("healpix", maps, nside=nside), channels, meta
+
+
+def _check_healpix_header(path, hdu, header, names, expected):
+    """A binary table is read as a HEALPix map only when its header says it is one.
+
+    HEALPix FITS files (healpy, HEALPix, Planck, WMAP) carry ``PIXTYPE = 'HEALPIX'``
+    and/or ``NSIDE``; a catalogue table with 12 nside^2 rows does not.
+    """
+    pixtype = str(header.get("PIXTYPE", "")).strip().upper()
+    if pixtype != "HEALPIX" and "NSIDE" not in header:
+        raise ReadError(
+            f"{path}: binary table HDU {hdu} ({int(header.get('NAXIS2', 0))} rows, columns {names}) has "
+            f"neither PIXTYPE = 'HEALPIX' nor an NSIDE keyword: a table, not a HEALPix map; expected "
+            f"{expected}")
+    if str(header.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT":
+        raise ReadError(f"{path}: a cut-sky map with explicit pixel indices (INDXSCHM = 'EXPLICIT') is "
+                        f"not supported; expected a full-sky map, {expected}")
+
+
+def _tform_repeat(tform) -> int:
+    """Values per row of a FITS binary-table column (``'1024E'`` -> 1024, ``'D'`` -> 1)."""
+    match = re.match(r"\s*(\d*)", str(tform))
+    return int(match.group(1)) if match and match.group(1) else 1
 
 
 def _truncation(caught) -> str | None:
@@ -146,6 +180,9 @@ def _resolve_fields(path, field, names):
 # --------------------------------------------------------------------------
 # equirectangular images
 # --------------------------------------------------------------------------
+_GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")  # one channel; others are read as RGB
+
+
 def _read_image(path, *, field, variable, input_sampling, input_nside):
     ignored = _ignored(field=field, variable=variable, input_sampling=input_sampling,
                        input_nside=input_nside)
@@ -155,10 +192,17 @@ def _read_image(path, *, field, variable, input_sampling, input_nside):
                 "right, with width == 2*height (pixel-centred) or width == 2*height - 1 "
                 "(pole rows and a repeated 180-degree column)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow's own guard warns above ~89 Mpx: the decoded-size limit below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            W0, H0 = img.size
+            C = 1 if img.mode in _GREY_MODES else 3
+            check_decoded_size(path, (C, H0, W0), f"{W0}x{H0} {img.mode} image")
             img.load()
             mode = img.mode
-            if mode in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I"):
+            if mode in _GREY_MODES:
                 scale = 1.0 if mode == "1" else (255.0 if mode in ("L", "LA") else 65535.0)
                 src = img.convert("L") if mode == "LA" else img
                 arr = np.asarray(src, dtype=np.float64)[None] / scale
@@ -169,6 +213,12 @@ def _read_image(path, *, field, variable, input_sampling, input_nside):
                 for c in range(3):
                     np.multiply(rgb[:, :, c], 1.0 / 255.0, out=arr[c])
                 channels = ("R", "G", "B")
+    except ReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ReadError(f"{path}: Pillow refuses to decode the image ({exc}); raise "
+                        "PIL.Image.MAX_IMAGE_PIXELS as well as max_decoded_bytes to read it "
+                        "(docs/io.md)") from exc
     except Exception as exc:  # PIL.UnidentifiedImageError, OSError (truncated), ...
         raise ReadError(f"{path}: cannot decode the image ({exc}); expected {expected}") from exc
     _, H, W = arr.shape
@@ -250,6 +300,9 @@ def _read_netcdf(path, *, field, variable, input_sampling, input_nside):
             raise ReadError(f"{path}: {variable!r} has no coordinate values for "
                             f"{lat_dim!r}/{lon_dim!r}; expected {expected}")
         lead = [d for d in da.dims if d not in (lat_dim, lon_dim)]
+        check_decoded_size(path, (math.prod(da.sizes[d] for d in lead), da.sizes[lat_dim],
+                                  da.sizes[lon_dim]), f"variable {variable!r}",
+                           itemsize=da.dtype.itemsize)
         try:
             da = da.transpose(*lead, lat_dim, lon_dim)
             values = np.asarray(da.values, dtype=np.float64)
@@ -337,6 +390,22 @@ def _infer_L(sampling, shape2):
     return None
 
 
+def _check_npy_header(path, fh, input_sampling, what):
+    """Dtype, emptiness and decoded size of a ``.npy`` stream, from its header alone."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise ReadError(f"{path}: dtype {dtype} is not real; expected real (float or int) values")
+    # a leading channel axis: 3-D equiangular maps, 2-D HEALPix maps
+    channels_first = len(shape) == (2 if input_sampling == "healpix" else 3)
+    check_decoded_size(path, shape, what, itemsize=dtype.itemsize, channels_first=channels_first)
+
+
 def _read_numpy(path, *, field, variable, input_sampling, input_nside):
     ignored = _ignored(field=field)
     if input_sampling is None:
@@ -349,9 +418,11 @@ def _read_numpy(path, *, field, variable, input_sampling, input_nside):
             else 1)
     except ValueError as exc:
         raise ReadError(f"{path}: {exc}") from exc
+    # Every array is checked from its header (shape, dtype) before it is loaded: a
+    # compressed .npz member can expand to any size.
     try:
         if path.lower().endswith(".npz"):
-            with np.load(path, allow_pickle=False) as npz:
+            with np.load(path, allow_pickle=False) as npz:  # reads the zip directory only
                 keys = list(npz.keys())
                 if variable is None:
                     if len(keys) != 1:
@@ -360,19 +431,21 @@ def _read_numpy(path, *, field, variable, input_sampling, input_nside):
                     variable = keys[0]
                 elif variable not in keys:
                     raise ReadError(f"{path}: no array named {variable!r}; expected one of {keys}")
+                member = variable + ".npy" if variable + ".npy" in npz.zip.namelist() else variable
+                with npz.zip.open(member) as fh:
+                    _check_npy_header(path, fh, input_sampling, f"array {variable!r}")
                 arr = npz[variable]
         else:
             ignored = sorted(ignored + (["variable"] if variable is not None else []))
             variable = None
+            with open(path, "rb") as fh:
+                _check_npy_header(path, fh, input_sampling, "array")
             arr = np.load(path, allow_pickle=False)
     except ReadError:
         raise
     except Exception as exc:
         raise ReadError(f"{path}: not a readable NumPy file ({exc}); expected a real array "
                         f"(C, *map shape) or (map shape) on {input_sampling!r}") from exc
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ReadError(f"{path}: dtype {arr.dtype} is not real; expected real (float or int) "
-                        "values")
     meta_in = {"grid": input_sampling, "key": variable, "shape": list(arr.shape),
                "dtype": str(arr.dtype)}
     if input_sampling == "healpix":
@@ -466,10 +539,15 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
 
     Raises:
         ReadError: unknown extension, unreadable/corrupt file, unexpected grid
-            or shape, missing values with ``nan="error"``. The message names
-            the file and says what was expected.
+            or shape, an empty input (no channel or no values), a FITS table
+            without HEALPix keywords, an input that decodes to more than
+            ``max_decoded_bytes`` (default 2 GiB; checked from the file's
+            header before decoding, see ``docs/io.md``), missing values with
+            ``nan="error"``. The message names the file and says what was
+            expected.
         ValueError: invalid ``L``, ``sampling``, ``nside``, ``nan`` or
-            ``fill_value`` (the harmonic layer's messages).
+            ``fill_value`` (the harmonic layer's messages); an ``L`` whose
+            output cannot fit in the available memory (before the file is read).
 
     Cost: one analysis of the input (``O(H^2 L)`` for an ``H``-row grid,
     ``O(L^2 nside)`` per HEALPix iteration) and one synthesis per channel.
@@ -486,7 +564,10 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
     nside = None if nside is None else int(nside)
-    validate_nan_policy(nan, fill_value)
+    nan = validate_nan_policy(nan, fill_value)
+    # the output and its coefficients, per channel: refuse an L that cannot fit before reading
+    per_channel = math.prod(f_shape(L, sampling=sampling, nside=nside)) * 8 + L * (2 * L - 1) * 16
+    check_memory(per_channel, f"read_map at L={L}, sampling={sampling!r} (per channel)")
     path = os.path.abspath(os.fspath(path))
     ext = _extension(path)
     if ext is None:
@@ -498,6 +579,12 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
     grid, channels, meta = _DISPATCH[reader](
         path, field=field, variable=variable, input_sampling=input_sampling,
         input_nside=input_nside)
+    C = grid.data.shape[0]
+    if C == 0 or grid.data.size == 0:  # the readers check their headers; this holds for any reader
+        raise ReadError(f"{path}: no values (shape {grid.data.shape}); expected a map with at least "
+                        "one channel")
+    check_memory(C * per_channel, f"{path}: {C} channels read at L={L}, sampling={sampling!r}",
+                 error=ReadError)
     data, meta["nan"] = apply_nan_policy(grid.data, path, nan, fill_value)
     grid = Grid(grid.kind, data, geometry=grid.geometry, phi0=grid.phi0, nside=grid.nside,
                 sampling=grid.sampling, L_in=grid.L_in)

@@ -35,6 +35,8 @@ from ._schemes import (
     ring_info_healpix,
     thetas,
     validate_L,
+    validate_bool,
+    validate_choice,
     validate_sampling,
     validate_spin,
 )
@@ -70,6 +72,8 @@ __all__ = [
     "thetas",
     "validate_L",
     "validate_N",
+    "validate_bool",
+    "validate_choice",
     "validate_sampling",
     "validate_spin",
 ]

@@ -51,6 +51,8 @@ __all__ = [
     "ring_info_healpix",
     "thetas",
     "validate_L",
+    "validate_bool",
+    "validate_choice",
     "validate_sampling",
     "validate_spin",
 ]
@@ -64,6 +66,40 @@ SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
 # --------------------------------------------------------------------------
 def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def validate_bool(value, name) -> bool:
+    """Check that a flag is a real boolean (``True``/``False`` or ``numpy.bool_``).
+
+    Strings and numbers are refused: ``reality="no"`` is truthy in Python and
+    would silently mean ``True``.
+
+    Raises:
+        ValueError: naming the parameter.
+
+    >>> validate_bool(True, "reality")
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {name}={value!r}")
+    return bool(value)
+
+
+def validate_choice(value, choices, name) -> str:
+    """Check an option name against ``choices`` (lower-case); return it in lower case.
+
+    The one rule for names across s2scatter (``sampling``, ``method``,
+    ``output``, ...): case-insensitive, normalised to lower case.
+
+    Raises:
+        ValueError: naming the parameter and listing the choices.
+
+    >>> validate_choice("DUCC", ("auto", "ducc", "jax"), "method")
+    'ducc'
+    """
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {name}={value!r}")
+    return value.lower()
 
 
 def validate_L(L) -> int:
@@ -138,9 +174,7 @@ def validate_sampling(sampling, nside=None) -> str:
     >>> validate_sampling("healpix", nside=4)
     'healpix'
     """
-    if not isinstance(sampling, str) or sampling.lower() not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}, got sampling={sampling!r}")
-    sampling = sampling.lower()
+    sampling = validate_choice(sampling, SAMPLINGS, "sampling")
     if sampling == "healpix":
         if nside is None:
             raise ValueError('nside is required when sampling="healpix"')

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
-from ..sampling import SAMPLINGS
+from .._limits import check_count, check_memory
+from ..sampling import check_nside, f_shape, validate_bool, validate_choice, validate_sampling
 
-__all__ = ["ScatteringConfig", "scattering_paths", "PATH_RULES", "OUTPUTS", "NORMALISATIONS"]
+__all__ = ["ScatteringConfig", "scattering_paths", "estimate_resources", "PATH_RULES", "OUTPUTS",
+           "NORMALISATIONS"]
 
 PATH_RULES = ("coarser", "one_step")
 OUTPUTS = ("maps", "invariants")
@@ -46,6 +49,15 @@ class ScatteringConfig:
         grid_floor: no modulus grid is coarser than ``min(grid_floor, 4 L)``:
             coarse scales alias as much as fine ones in relative terms and
             their grids are cheap (``0`` disables the floor).
+
+    Raises:
+        ValueError: naming the parameter, at construction.  Also for networks
+            that cannot be run (:func:`estimate_resources`): more than
+            ``max_scales`` wavelet scales (default 100: ``lam`` too close to 1),
+            more than ``max_paths`` paths (default 10,000), or a memory estimate
+            per input channel above the memory available now.  The limits are
+            set with :func:`s2scatter.set_limits` or ``S2SCATTER_*`` environment
+            variables.
     """
 
     L: int
@@ -71,30 +83,41 @@ class ScatteringConfig:
             raise ValueError(f"N must be a positive integer, got {self.N!r}")
         if self.N > self.L:
             raise ValueError(f"N must satisfy N <= L = {self.L}, got N={self.N}")
-        if not (isinstance(self.lam, (int, float)) and self.lam > 1):
-            raise ValueError(f"lam must be a number > 1, got {self.lam!r}")
+        if not (isinstance(self.lam, (int, float)) and not isinstance(self.lam, bool)
+                and math.isfinite(self.lam) and self.lam > 1):
+            raise ValueError(f"lam must be a finite number > 1, got lam={self.lam!r}")
         if isinstance(self.J_min, bool) or not isinstance(self.J_min, int) or self.J_min < 0:
             raise ValueError(f"J_min must be a non-negative integer, got {self.J_min!r}")
         if self.J_min > self.J_max:
             raise ValueError(f"J_min = {self.J_min} exceeds J_max = {self.J_max} for L={self.L}, lam={self.lam}")
         if isinstance(self.max_order, bool) or not isinstance(self.max_order, int) or self.max_order < 0:
             raise ValueError(f"max_order must be a non-negative integer, got {self.max_order!r}")
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
-        if (self.sampling == "healpix") != (self.nside is not None):
-            raise ValueError("nside is required iff sampling='healpix'")
-        if not (isinstance(self.oversampling, (int, float)) and self.oversampling >= 1):
-            raise ValueError(f"oversampling must be a number >= 1, got {self.oversampling!r}")
+        # names are case-insensitive everywhere (one rule: sampling.validate_choice)
+        set_ = functools.partial(object.__setattr__, self)
+        set_("sampling", validate_sampling(self.sampling, self.nside))
+        if self.nside is not None:
+            set_("nside", check_nside(self.nside))
+        set_("reality", validate_bool(self.reality, "reality"))
+        set_("multiresolution", validate_bool(self.multiresolution, "multiresolution"))
+        if not (isinstance(self.oversampling, (int, float)) and not isinstance(self.oversampling, bool)
+                and math.isfinite(self.oversampling) and self.oversampling >= 1):
+            raise ValueError(f"oversampling must be a finite number >= 1, got oversampling={self.oversampling!r}")
         if isinstance(self.grid_floor, bool) or not isinstance(self.grid_floor, int) or self.grid_floor < 0:
             raise ValueError(f"grid_floor must be a non-negative integer, got {self.grid_floor!r}")
-        if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        if self.paths not in PATH_RULES:
-            raise ValueError(f"paths must be one of {PATH_RULES}, got {self.paths!r}")
-        if self.method not in ("auto", "ducc", "jax"):
-            raise ValueError(f"method must be one of ('auto', 'ducc', 'jax'), got {self.method!r}")
+        set_("normalisation", validate_choice(self.normalisation, NORMALISATIONS, "normalisation"))
+        set_("output", validate_choice(self.output, OUTPUTS, "output"))
+        set_("paths", validate_choice(self.paths, PATH_RULES, "paths"))
+        set_("method", validate_choice(self.method, ("auto", "ducc", "jax"), "method"))
+        # what it would cost, before anything is built (scales first: they bound the paths)
+        what = f"ScatteringConfig(L={self.L}, lam={self.lam}, J_min={self.J_min}"
+        n_scales = self.J_max - self.J_min + 1
+        check_count("max_scales", n_scales, f"{what}) has {n_scales} wavelet scales (lam too close to 1?)")
+        n_paths = _count_paths(n_scales, self.max_order, self.paths, _limit=_max_paths())
+        check_count("max_paths", n_paths, f"{what}, max_order={self.max_order}, paths={self.paths!r}) has "
+                                          f"{'at least ' if n_paths > _max_paths() else ''}{n_paths} paths")
+        est = estimate_resources(self)
+        check_memory(est["bytes_per_channel"], f"{what}, N={self.N}, oversampling={self.oversampling}, "
+                                               f"sampling={self.sampling!r}) (per input channel)")
 
     @property
     def J_max(self) -> int:
@@ -111,6 +134,54 @@ class ScatteringConfig:
         if not self.multiresolution:
             return self.L
         return min(int(math.ceil(self.lam ** (j + 1) - 1e-12)), self.L)
+
+
+def _max_paths():
+    from .._limits import get_limits
+
+    return get_limits()["max_paths"]
+
+
+def _count_paths(n_scales: int, max_order: int, rule: str, _limit=math.inf) -> int:
+    """Number of paths without listing them (stops counting once above ``_limit``)."""
+    total = 1
+    for k in range(1, max_order + 1):
+        step = math.comb(n_scales, k) if rule == "coarser" else max(n_scales - k + 1, 0)
+        if step == 0:
+            break
+        total += step
+        if total > _limit:
+            break
+    return total
+
+
+def estimate_resources(config: ScatteringConfig) -> dict:
+    """What a network costs, from its config alone (nothing is built).
+
+    Returns:
+        ``{"n_scales", "n_paths", "bytes_per_channel"}``: wavelet scales, output
+        paths and a lower bound of the peak memory (float64) for one input
+        channel: the input map and its coefficients, the modulus grid of the
+        finest scale (``oversampling`` times its band-limit, a real modulus and
+        one complex spin field) and the outputs.  ``ScatteringConfig`` refuses
+        configs whose estimate exceeds the available memory.
+
+    Example:
+        >>> est = estimate_resources(ScatteringConfig(L=64))
+        >>> est["n_scales"], est["n_paths"], est["bytes_per_channel"] > 64 * 127 * 8
+        (5, 16, True)
+    """
+    c = config
+    n_scales = c.J_max - c.J_min + 1
+    n_paths = _count_paths(n_scales, c.max_order, c.paths)
+    L, Ls = c.L, c.L_scal
+    f_in = math.prod(f_shape(L, sampling=c.sampling, nside=c.nside)) * 8
+    flm = L * (2 * L - 1) * 16
+    top = c.L_j(c.J_max) if c.max_order > 0 else 0
+    Lg = max(math.ceil(c.oversampling * top - 1e-9), top)
+    grid = Lg * (2 * Lg - 1) * (8 + 16)
+    outputs = n_paths * Ls * (2 * Ls - 1) * 16
+    return {"n_scales": n_scales, "n_paths": n_paths, "bytes_per_channel": f_in + flm + grid + outputs}
 
 
 def scattering_paths(config: ScatteringConfig) -> tuple[tuple[int, ...], ...]:

@@ -75,7 +75,7 @@ def filter_bank(config: ScatteringConfig) -> FilterBank:
     L = config.L
     wf = wavelet_filters(L, N=config.N, J_min=config.J_min, lam=config.lam, spin=0)
     ell = np.arange(L)
-    psi = np.asarray(wf.psi)  # (J_max+1, L, 2L-1), [j, l, L-1+n]
+    psi = np.asarray(wf.psi_n)  # (J_max+1, L, 2N-1), [j, l, N-1+n]: not the (J_max+1, L, 2L-1) layout
     phi = np.asarray(wf.phi)  # (L,)
     to_kappa = np.sqrt(8 * np.pi**2 / (2 * ell + 1))
     nu = phi * np.sqrt(4 * np.pi / (2 * ell + 1))
@@ -85,7 +85,7 @@ def filter_bank(config: ScatteringConfig) -> FilterBank:
         modes, wts, rows = [], [], []
         nrange = range(0, config.N) if config.reality else range(-(config.N - 1), config.N)
         for n in nrange:
-            col = psi[j, :Lj, L - 1 + n]
+            col = psi[j, :Lj, config.N - 1 + n]
             if not np.any(col):
                 continue
             modes.append(n)

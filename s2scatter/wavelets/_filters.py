@@ -41,7 +41,8 @@ import math
 import jax
 import numpy as np
 
-from ..sampling import validate_L, validate_N, validate_spin
+from .._limits import check_count
+from ..sampling import validate_choice, validate_L, validate_N, validate_spin
 from . import _kernels
 
 __all__ = ["Scales", "WaveletFilters", "scales", "directional_weights", "filters"]
@@ -131,6 +132,11 @@ def scales(L, *, lam=2.0, J_min=0) -> Scales:
     Returns:
         :class:`Scales`.
 
+    Raises:
+        ValueError: naming the parameter; also when the bank would have more
+            than ``max_scales`` scales (default 100, see :func:`s2scatter.set_limits`),
+            i.e. ``lam`` very close to 1.
+
     Example:
         >>> from s2scatter.wavelets import scales
         >>> s = scales(64)
@@ -144,6 +150,8 @@ def scales(L, *, lam=2.0, J_min=0) -> Scales:
         raise ValueError(f"J_min must be a non-negative integer, got J_min={J_min!r}")
     if J_min > J:
         raise ValueError(f"J_min must satisfy J_min <= J_max = {J} for L={L}, lam={lam}; got J_min={J_min}")
+    check_count("max_scales", J - J_min + 1,
+                f"L={L}, lam={lam}, J_min={J_min} give {J - J_min + 1} wavelet scales (lam too close to 1?)")
     L_j, lo = [], []
     for j in range(int(J_min), J + 1):
         jj = max(j, 1)
@@ -309,7 +317,6 @@ def filters(L, *, N=1, J_min=0, lam=2.0, spin=0, quadrature="exact") -> WaveletF
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
     lam = _kernels.check_lam(lam)
     spin = _check_spin(spin, L)
-    if quadrature not in _kernels.QUADRATURES:
-        raise ValueError(f"quadrature must be one of {_kernels.QUADRATURES}, got {quadrature!r}")
+    quadrature = validate_choice(quadrature, _kernels.QUADRATURES, "quadrature")
     scales(L, lam=lam, J_min=J_min)  # validates J_min with a clear message
     return _build(L, N, int(J_min), lam, spin, quadrature)

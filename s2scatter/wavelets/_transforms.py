@@ -46,15 +46,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import threading
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._limits import check_memory
 from ..harmonic import _spherical, _validate
 from ..harmonic._buffers import output_empty
-from ..sampling import f_shape
+from ..sampling import f_shape, validate_bool
 from . import _filters as _F
 
 __all__ = ["analysis", "synthesis", "analysis_harmonic", "synthesis_harmonic"]
@@ -94,11 +96,11 @@ def _check_common(L, N, spin, reality, multiresolution):
     if N > L:
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
     spin = _F._check_spin(spin, L)
+    reality = validate_bool(reality, "reality")
     if reality and spin != 0:
         raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
-    if not isinstance(multiresolution, (bool, np.bool_)):
-        raise ValueError(f"multiresolution must be a bool, got {multiresolution!r}")
-    return L, N, spin, bool(reality), bool(multiresolution)
+    multiresolution = validate_bool(multiresolution, "multiresolution")
+    return L, N, spin, reality, multiresolution
 
 
 def _plan(fb, N, multiresolution):
@@ -348,7 +350,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
         spin: spin of ``f``.
         sampling, nside: as :func:`s2scatter.forward`; HEALPix keeps ``nside``
             at every scale (module docstring).
-        reality: ``f`` is real: real wavelet maps, about half the cost.
+        reality: ``f`` is real: real wavelet maps, about half the cost.  A
+            complex ``f`` then raises ``ValueError`` (on every method).
         multiresolution: scale ``j`` on the grid of band-limit ``L_j`` with
             ``2 N_j - 1`` orientations (else ``L`` and ``2N-1``).
         method: ``"auto"``, ``"ducc"`` or ``"jax"`` (of the transform core).
@@ -361,6 +364,12 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
         ``(..., 2N_j-1, *f_shape(L_j, sampling))`` (axes ``[gamma, beta, alpha]``;
         ``N=1`` gives one orientation, i.e. maps on the sphere), real iff
         ``reality``; ``f_scal`` of shape ``(..., *f_shape(L_scal, sampling))``.
+
+    Raises:
+        ValueError: naming the parameter; before any transform, when the
+            bank has more than ``max_scales`` scales (``lam`` too close to 1)
+            or the outputs cannot fit in the available memory (limits:
+            :func:`s2scatter.set_limits`).
 
     Cost: one forward SHT at ``L`` plus, per scale, ``ceil(N/2)`` (real) or
     ``N`` (complex) spin SHTs at ``L_j``: dominated by the two or three scales
@@ -382,6 +391,10 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     spec = _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter)
     f = _validate.as_float_array(f, "f")
     _validate.check_map(f, L, spec.sampling, spec.nside)
+    if reality and jnp.iscomplexobj(f):  # before any method: the host path would drop Im f
+        raise ValueError("f must be real when reality=True, got a complex array; pass reality=False "
+                         "to analyse a complex signal")
+    _check_output_memory(spec, f)
     _validate.check_finite(f, "f")
     if spec.reality and _host_eager(spec, f, fb):
         return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
@@ -421,6 +434,19 @@ def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, ite
     psi = fb.psi_n if isinstance(fb.psi_n, np.ndarray) else None
     plan = tuple((j, Lj, Nj, _ns(N, Nj, Lj, reality, None if psi is None else psi[j])) for j, Lj, Nj in plan)
     return _Spec(L, N, plan, Ls, spin, sampling, nside, reality, method, int(iter))
+
+
+def _check_output_memory(spec, f):
+    """Refuse an analysis whose outputs cannot fit in memory, before computing any scale."""
+    batch = math.prod(f.shape[: f.ndim - spec.nfs])
+    real = np.dtype(_rdtype(f)).itemsize
+    item = real * (1 if spec.reality else 2)
+    grid = dict(sampling=spec.sampling, nside=spec.nside)
+    per_map = sum((2 * Nj - 1) * math.prod(f_shape(Lj, **grid)) for _, Lj, Nj, _ in spec.plan)
+    per_map = (per_map + math.prod(f_shape(spec.Ls, **grid))) * item
+    per_map += spec.L * (2 * spec.L - 1) * 2 * real  # the input's flm (complex)
+    check_memory(batch * per_map, f"wavelet analysis at L={spec.L}, N={spec.N} of {batch} map(s) "
+                                  f"({len(spec.plan)} scales, sampling={spec.sampling!r})")
 
 
 def _run(core, spec, *args):
@@ -475,7 +501,8 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
         L, N, J_min, lam, spin, sampling, nside, multiresolution, method,
             filters, iter: as :func:`analysis` (must be the same).
         reality: the signal is real: only ``n >= 0`` modes are transformed and
-            the output is the real part.
+            the output is the real part; complex ``f_wav`` or ``f_scal`` raise
+            ``ValueError`` (on every method).
 
     Returns:
         f of shape ``(..., *f_shape(L, sampling))``, real iff ``reality``.
@@ -494,9 +521,11 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
         raise ValueError(f"f_scal has shape {tuple(f_scal.shape)}; expected {tuple(batch) + tuple(fs)} "
                          f"(scaling band-limit L_scal={spec.Ls}, sampling={spec.sampling!r})")
     f_wav = [_validate.as_float_array(w, f"f_wav[{k}]") for k, w in enumerate(f_wav)]
-    for k, w in enumerate(f_wav):
+    # before any method: the host path would drop the imaginary parts
+    for name, w in [(f"f_wav[{k}]", w) for k, w in enumerate(f_wav)] + [("f_scal", f_scal)]:
         if reality and jnp.iscomplexobj(w):
-            raise ValueError(f"f_wav[{k}] must be real when reality=True, got a complex array")
+            raise ValueError(f"{name} must be real when reality=True, got a complex array; pass "
+                             "reality=False to synthesise a complex signal")
 
     def check_all():
         for k, w in enumerate(f_wav):
