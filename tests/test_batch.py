@@ -217,8 +217,8 @@ def test_interrupted_batch_leaves_finished_outputs_and_resumes(inputs, tmp_path,
         return result
 
     # Ctrl-C while the second input is being computed.
-    real_write = batch._write_zarr_group if fmt == "zarr" else batch._write_npz
-    monkeypatch.setattr(batch, "compute_features", interrupted_at_second)
+    real_write = batch._store._write_zarr_group if fmt == "zarr" else batch._store._write_npz
+    monkeypatch.setattr(batch._driver, "compute_features", interrupted_at_second)
     with pytest.raises(KeyboardInterrupt):
         run_batch(inputs, out, job, progress=False)
     monkeypatch.undo()
@@ -235,7 +235,7 @@ def test_interrupted_batch_leaves_finished_outputs_and_resumes(inputs, tmp_path,
         os.makedirs(os.path.join(out_dir, f".tmp-{name}-dead"), exist_ok=True)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch, "_write_zarr_group" if fmt == "zarr" else "_write_npz", killed_writer)
+    monkeypatch.setattr(batch._driver, "_write_zarr_group" if fmt == "zarr" else "_write_npz", killed_writer)
     with pytest.raises(KeyboardInterrupt):
         run_batch(inputs, out, job, resume=True, progress=False)
     monkeypatch.undo()
@@ -338,7 +338,7 @@ def test_dask_failures_are_reported(inputs, tmp_path, dask_client):
 def test_bad_scheduler_address(inputs, tmp_path, monkeypatch):
     with pytest.raises(BatchError, match="bad Dask scheduler address 'localhost'"):
         run_batch(inputs, tmp_path / "out", _job(), scheduler="localhost", progress=False)
-    monkeypatch.setattr(batch, "_CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(batch._driver, "_CONNECT_TIMEOUT", "0.5s")
     with pytest.raises(BatchError, match="cannot connect to the Dask scheduler 'tcp://127.0.0.1:1'"):
         run_batch(inputs, tmp_path / "out", _job(), scheduler="tcp://127.0.0.1:1", progress=False)
     with pytest.raises(BatchError, match="scheduler must be None, an address"):

@@ -1,0 +1,199 @@
+"""The batch driver: reads, computes (serially or on Dask) and writes every input."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+import time
+
+from ..io._base import file_sha256
+from ._compute import compute_features
+from ._job import FeatureJob, _jsonable
+from ._plots import _write_plots
+from ._store import (BatchError, _base_name, _prepare_store, _unique, _write_npz, _write_zarr_group,
+                     plots_dir)
+
+_CONNECT_TIMEOUT = "10s"  # to reach a Dask scheduler
+
+
+@dataclasses.dataclass
+class BatchReport:
+    """What :func:`run_batch` did.
+
+    Attributes:
+        out: the store (absolute path); format: ``"zarr"`` or ``"npz"``.
+        groups: ``{input path: group name}`` for every input given (the mapping
+            from files to groups; also recorded as ``source`` in each group).
+        done: inputs written in this run; skipped: inputs already complete
+            (``resume``); failed: ``{input path: message}``.
+        seconds: wall time of the run; compute_seconds: per written input.
+    """
+
+    out: str
+    format: str
+    groups: dict = dataclasses.field(default_factory=dict)
+    done: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    failed: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    compute_seconds: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all inputs ok (written or skipped), 1 some failed, 3 none could be done."""
+        if not self.failed:
+            return 0
+        return 1 if (self.done or self.skipped) else 3
+
+    def summary(self) -> str:
+        lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already complete), "
+                 f"{len(self.failed)} failed, in {self.seconds:.1f} s -> {self.out} ({self.format})"]
+        lines += [f"  failed: {msg}" for msg in self.failed.values()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _failure_message(path, exc) -> str:
+    from ..io import ReadError
+
+    msg = str(exc) if isinstance(exc, ReadError) else f"{type(exc).__name__}: {exc}"
+    return msg if os.path.basename(path) in msg else f"{path}: {msg}"
+
+
+def _resolve_client(scheduler):
+    """(client or None, whether we own it)."""
+    if scheduler is None:
+        return None, False
+    if isinstance(scheduler, str):
+        from distributed import Client
+        from distributed.comm.addressing import get_address_host_port, parse_address
+
+        try:  # a malformed address fails here, before a Client exists
+            if parse_address(scheduler)[0] != "inproc":
+                get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise BatchError(f"bad Dask scheduler address {scheduler!r}: {exc}") from None
+        try:
+            return Client(scheduler, timeout=_CONNECT_TIMEOUT), True
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise BatchError(f"cannot connect to the Dask scheduler {scheduler!r}: {exc}") from None
+    if hasattr(scheduler, "submit") and hasattr(scheduler, "gather"):
+        return scheduler, False
+    raise BatchError(f"scheduler must be None, an address string or a distributed.Client, "
+                     f"got {type(scheduler).__name__}")
+
+
+def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, scheduler=None,
+              progress=True) -> BatchReport:
+    """Compute scattering features of every input file and write them to the store ``out``.
+
+    Args:
+        inputs: map files (anything :func:`s2scatter.io.read_map` reads);
+            duplicates are processed once.
+        out: the store: a directory (Zarr v3 store, or ``.npz`` files), see the
+            module docstring for the layout.
+        job: :class:`FeatureJob`.
+        resume: keep the complete groups of an existing store written with the
+            same job and skip the inputs they hold (same source path and SHA-256);
+            inputs whose file changed are recomputed and replaced.  Without it an
+            existing non-empty ``out`` is an error.
+        overwrite: delete an existing s2scatter store at ``out`` (and its plots)
+            first.  Never deletes a directory that is not a feature store.
+        scheduler: ``None`` (serial, in this process), a Dask scheduler address
+            (``"tcp://host:8786"``) or a ``distributed.Client``.  Workers compute
+            (:func:`compute_features`); this process writes each result as it
+            arrives.  Workers must be able to import s2scatter and read the input
+            paths (use absolute paths or a shared file system).
+        progress: tqdm bar on stderr (only when stderr is a terminal).
+
+    Returns:
+        :class:`BatchReport`; inputs that fail (unreadable, bad shape, NaN, ...)
+        are listed in ``failed`` with their message and the others are written.
+
+    Raises:
+        BatchError: the batch cannot start (see ``resume`` / ``overwrite``).
+        KeyboardInterrupt: propagated after removing the partial output of the
+            input being written; finished outputs stay (rerun with ``resume``).
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    out = os.path.abspath(os.fspath(out))
+    if not isinstance(job, FeatureJob):
+        raise ValueError(f"job must be a FeatureJob, got {type(job).__name__}")
+    client, owned = _resolve_client(scheduler)  # before touching the output
+    bar = None
+    try:
+        existing = _prepare_store(out, job, resume=resume, overwrite=overwrite)
+        report = BatchReport(out=out, format=job.format)
+
+        # Names: an input already in the store keeps its group; new ones get unique names.
+        by_source = {a.get("source"): (name, a) for name, a in existing.items()}
+        taken = set(existing)
+        todo = []
+        for raw in inputs:
+            path = os.path.abspath(os.fspath(raw))
+            if path in report.groups:
+                continue
+            if path in by_source:
+                name, attrs = by_source[path]
+                try:
+                    same = os.path.isfile(path) and file_sha256(path) == attrs.get("sha256")
+                except OSError:
+                    same = False
+                report.groups[path] = name
+                if same:
+                    report.skipped.append(path)
+                    continue
+            else:
+                name = _unique(_base_name(path), taken)
+                taken.add(name)
+                report.groups[path] = name
+            todo.append(path)
+
+        bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map", desc="features",
+                   disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
+        writer = _write_zarr_group if job.format == "zarr" else _write_npz
+        pdir = plots_dir(out)
+
+        def commit(path, result):
+            name = report.groups[path]
+            if job.plot:
+                os.makedirs(pdir, exist_ok=True)
+                _write_plots(pdir, name, result, job)
+            writer(out, name, result)
+            report.done.append(path)
+            report.compute_seconds[path] = result["seconds"]
+
+        def handle(path, get_result):
+            try:
+                commit(path, get_result())
+            except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
+                report.failed[path] = _failure_message(path, exc)
+            bar.update(1)
+
+        if client is None:
+            for path in todo:
+                handle(path, functools.partial(compute_features, path, job))
+        else:
+            from distributed import as_completed
+
+            futures = {client.submit(compute_features, path, job, pure=False): path for path in todo}
+            try:
+                for fut in as_completed(futures):
+                    handle(futures[fut], fut.result)
+                    fut.release()
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned:
+            client.close()
+    report.seconds = time.perf_counter() - start
+    return report
