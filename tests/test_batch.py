@@ -9,6 +9,7 @@ reader, network and writers.
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,8 +68,11 @@ def _files(directory):
 
 
 def _no_tmp(directory):
-    return not any(".tmp-" in p for p in _files(directory)) and not any(
-        e.startswith(".tmp-") for e in os.listdir(directory))
+    """No temporary entry left: none in the store, and no workspace next to it."""
+    directory = str(directory)
+    return (not any(".tmp-" in p for p in _files(directory))
+            and not any(e.startswith(".tmp-") for e in os.listdir(directory))
+            and not os.path.lexists(batch._lock.workspace_dir(directory)))
 
 
 # --------------------------------------------------------------------------
@@ -229,17 +233,18 @@ def test_interrupted_batch_leaves_finished_outputs_and_resumes(inputs, tmp_path,
     assert _no_tmp(out)
     before = _files(out)
 
-    # A kill inside a writer leaves at most a .tmp- entry, removed by the next run.
-    def killed_writer(out_dir, name, result):
-        real_write(out_dir, name, result)
-        os.makedirs(os.path.join(out_dir, f".tmp-{name}-dead"), exist_ok=True)
+    # A kill inside a writer leaves at most a temporary entry in the workspace (outside the
+    # store), removed by the next run.
+    def killed_writer(out_dir, name, result, workspace):
+        real_write(out_dir, name, result, workspace)
+        os.makedirs(os.path.join(batch._lock.workspace_dir(out_dir), "999999-dead", name))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(batch._driver, "_write_zarr_group" if fmt == "zarr" else "_write_npz", killed_writer)
     with pytest.raises(KeyboardInterrupt):
         run_batch(inputs, out, job, resume=True, progress=False)
     monkeypatch.undo()
-    assert any(e.startswith(".tmp-") for e in os.listdir(out))
+    assert sorted(os.listdir(batch._lock.workspace_dir(str(out)))) == ["999999-dead", "S2SCATTER_WORKSPACE"]
 
     report = run_batch(inputs, out, job, resume=True, progress=False)
     assert report.skipped == inputs[:2] and report.done == inputs[2:] and not report.failed
@@ -291,6 +296,130 @@ def test_killed_cli_process_leaves_no_partial_group(tmp_path):
     done = subprocess.run(cmd + ["--resume"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(out)) == sorted([f"k{i:02d}" for i in range(12)] + ["zarr.json"])
+
+
+# --------------------------------------------------------------------------
+# One writer per store.
+# --------------------------------------------------------------------------
+def _cli(*args):
+    """argv of a real `s2scatter features` process on this checkout (L = 16, MW .npy inputs)."""
+    return [sys.executable, "-m", "s2scatter", "features", "--L", str(L), "--input-sampling", "mw",
+            "--quiet", *map(str, args)]
+
+
+def test_second_concurrent_process_is_refused(tmp_path):
+    """Two real `s2scatter features` processes on one store: the second exits 3 and changes nothing.
+
+    Before the lock, a concurrent `--resume` exited 0 and its clean-up deleted the first
+    run's temporary group, and `--overwrite` emptied the store under the first run.
+    """
+    src = tmp_path / "m.npy"
+    np.save(src, _map(0))
+    many = []
+    for i in range(200):  # hard links: 200 distinct inputs, one file's worth of disk
+        os.link(src, tmp_path / f"a{i:03d}.npy")
+        many.append(tmp_path / f"a{i:03d}.npy")
+    out = tmp_path / "out"
+    log = tmp_path / "first.log"
+    with open(log, "w") as fh:
+        first = subprocess.Popen(_cli(*many, "-o", out), cwd=REPO_ROOT, stdout=fh, stderr=fh)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out.is_dir() and "a000" in os.listdir(out)):
+            time.sleep(0.02)
+        assert first.poll() is None, log.read_text()
+        seconds = [subprocess.Popen(_cli(*many[:3], "-o", out, *extra), cwd=REPO_ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for extra in (["--resume"], ["--overwrite", "--max-order", "1"])]
+        errors = [p.communicate(timeout=120)[1] for p in seconds]
+        results = [(p.returncode, err) for p, err in zip(seconds, errors)]
+        assert first.poll() is None, "the first run ended before the second one tried the store"
+        for code, err in results:
+            assert code == 3, err
+            assert f"is being written by another s2scatter run (pid {first.pid} on" in err, err
+            assert "Traceback" not in err
+        written = [e for e in os.listdir(out) if e != "zarr.json"]
+        assert "a000" in written  # nothing was deleted under the first run
+    finally:
+        first.kill()  # kill -9: the kernel releases the lock
+        first.wait()
+    import zarr
+
+    root = zarr.open_group(out, mode="r")
+    assert root.attrs["config"]["max_order"] == 2
+    for name, group in root.groups():
+        assert group.attrs["complete"] is True and group.attrs["config"]["max_order"] == 2
+    # The lock died with the killed writer: a new run takes the store and clears its leftovers.
+    report = run_batch([str(p) for p in many[:3]], out, _job(), resume=True, progress=False)
+    assert report.exit_code == 0 and len(report.done) + len(report.skipped) == 3
+    assert _no_tmp(out)
+
+
+def test_second_writer_in_the_same_process_is_refused(inputs, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    real_compute = batch.compute_features
+    seen = []
+
+    def compute_and_intrude(path, job):
+        if not seen:
+            with pytest.raises(BatchError, match="being written by another s2scatter run"):
+                run_batch(inputs, out, job, resume=True, progress=False)
+        seen.append(path)
+        return real_compute(path, job)
+
+    monkeypatch.setattr(batch._driver, "compute_features", compute_and_intrude)
+    report = run_batch(inputs, out, _job(), progress=False)
+    assert report.exit_code == 0 and report.done == inputs and seen == inputs
+    assert sorted(store_info(out)["groups"]) == ["map0", "map1", "map2"]
+    assert _no_tmp(out)
+
+
+def test_group_is_complete_only_when_its_arrays_read_back(inputs, tmp_path, monkeypatch):
+    """An array lost between writing and marking (e.g. deleted by someone else) fails that input."""
+    import zarr
+
+    real_create = zarr.Group.create_array
+
+    def create_then_lose_chunks(self, name, **kwargs):
+        arr = real_create(self, name, **kwargs)
+        if name == "maps" and "map1" in self.store.root.name:
+            shutil.rmtree(os.path.join(str(self.store.root), name, "c"))
+        return arr
+
+    monkeypatch.setattr(zarr.Group, "create_array", create_then_lose_chunks)
+    report = run_batch(inputs, tmp_path / "out", _job(), progress=False)
+    assert report.done == [inputs[0], inputs[2]]
+    assert list(report.failed) == [inputs[1]]
+    assert "'maps' did not read back as written" in report.failed[inputs[1]]
+    assert sorted(store_info(tmp_path / "out")["groups"]) == ["map0", "map2"]
+    assert _no_tmp(tmp_path / "out")
+
+
+def test_zarr_listing_never_sees_temporary_groups(inputs, tmp_path, monkeypatch):
+    """While a group is being written, and after a kill mid-write, Zarr lists only finished groups."""
+    import warnings
+
+    import zarr
+
+    out = tmp_path / "out"
+    listed = []
+    real_check = batch._store._check_zarr_readback
+
+    def check_and_list(path, arrays):
+        real_check(path, arrays)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a stray entry in the store would warn
+            listed.append(sorted(k for k, _ in zarr.open_group(out, mode="r").groups()))
+
+    monkeypatch.setattr(batch._store, "_check_zarr_readback", check_and_list)
+    run_batch(inputs, out, _job(), progress=False)
+    assert listed == [[], ["map0"], ["map0", "map1"]]
+    # What a kill -9 in the middle of a write leaves: a partial group in the workspace.
+    partial = os.path.join(batch._lock.workspace_dir(str(out)), "999999-dead", "map3")
+    zarr.open_group(partial, mode="w").create_array("maps", shape=(1, 2), dtype="f8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(k for k, _ in zarr.open_group(out, mode="r").groups()) == ["map0", "map1", "map2"]
 
 
 # --------------------------------------------------------------------------

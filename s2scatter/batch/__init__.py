@@ -35,12 +35,14 @@ holding the same arrays plus ``metadata`` (the group attributes as a JSON
 string).  Plots (``plot=True``) go to ``<OUT without .zarr>_plots/<group>/``,
 outside the Zarr hierarchy.
 
-Atomicity: each group is written into ``OUT/.tmp-<group>-<random>`` and moved
-into place with one ``os.replace`` (a directory rename on one file system),
-its completion attribute written last; ``.npz`` files are written to a
-temporary name and renamed.  A killed run therefore leaves finished groups and
-nothing else; stale ``.tmp-*`` entries are removed when a run starts.  Only the
-process that calls :func:`run_batch` writes (Dask workers only compute).
+One writer, atomicity: a run holds an exclusive lock on ``OUT`` (a second
+writer gets :class:`BatchError`).  Each group is written in the store's
+workspace, a hidden sibling ``.<OUT name>.s2scatter-tmp/``, read back, marked
+``"complete": true`` and moved into ``OUT`` with one ``os.replace``; ``.npz``
+files likewise.  A killed run therefore leaves finished groups in ``OUT`` and
+nothing else; the next writer clears the workspace.  Only the process that
+calls :func:`run_batch` writes (Dask workers only compute).  Guarantees in
+full: ``docs/pipeline.md``.
 
 Example::
 
@@ -67,6 +69,7 @@ __all__ = [
     "run_batch",
     "store_info",
     "plots_dir",
+    "versions",
     "FORMATS",
     "STORE_VERSION",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -12,7 +13,8 @@ from ..io._base import file_sha256
 from ._compute import compute_features
 from ._job import FeatureJob, _jsonable
 from ._plots import _write_plots
-from ._store import (BatchError, _base_name, _prepare_store, _unique, _write_npz, _write_zarr_group,
+from ._lock import BatchError, StoreLock, Workspace
+from ._store import (_base_name, _check_store, _prepare_store, _unique, _write_npz, _write_zarr_group,
                      plots_dir)
 
 _CONNECT_TIMEOUT = "10s"  # to reach a Dask scheduler
@@ -128,68 +130,44 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
     client, owned = _resolve_client(scheduler)  # before touching the output
     bar = None
     try:
-        existing = _prepare_store(out, job, resume=resume, overwrite=overwrite)
-        report = BatchReport(out=out, format=job.format)
+        with _open_store(out, job, resume=resume, overwrite=overwrite) as (workspace, existing):
+            report = BatchReport(out=out, format=job.format)
+            todo = _plan(inputs, existing, report)
+            bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map",
+                       desc="features", disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
+            writer = _write_zarr_group if job.format == "zarr" else _write_npz
+            pdir = plots_dir(out)
 
-        # Names: an input already in the store keeps its group; new ones get unique names.
-        by_source = {a.get("source"): (name, a) for name, a in existing.items()}
-        taken = set(existing)
-        todo = []
-        for raw in inputs:
-            path = os.path.abspath(os.fspath(raw))
-            if path in report.groups:
-                continue
-            if path in by_source:
-                name, attrs = by_source[path]
+            def commit(path, result):
+                name = report.groups[path]
+                if job.plot:
+                    os.makedirs(pdir, exist_ok=True)
+                    _write_plots(pdir, name, result, job, workspace)
+                writer(out, name, result, workspace)
+                report.done.append(path)
+                report.compute_seconds[path] = result["seconds"]
+
+            def handle(path, get_result):
                 try:
-                    same = os.path.isfile(path) and file_sha256(path) == attrs.get("sha256")
-                except OSError:
-                    same = False
-                report.groups[path] = name
-                if same:
-                    report.skipped.append(path)
-                    continue
+                    commit(path, get_result())
+                except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
+                    report.failed[path] = _failure_message(path, exc)
+                bar.update(1)
+
+            if client is None:
+                for path in todo:
+                    handle(path, functools.partial(compute_features, path, job))
             else:
-                name = _unique(_base_name(path), taken)
-                taken.add(name)
-                report.groups[path] = name
-            todo.append(path)
+                from distributed import as_completed
 
-        bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map", desc="features",
-                   disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
-        writer = _write_zarr_group if job.format == "zarr" else _write_npz
-        pdir = plots_dir(out)
-
-        def commit(path, result):
-            name = report.groups[path]
-            if job.plot:
-                os.makedirs(pdir, exist_ok=True)
-                _write_plots(pdir, name, result, job)
-            writer(out, name, result)
-            report.done.append(path)
-            report.compute_seconds[path] = result["seconds"]
-
-        def handle(path, get_result):
-            try:
-                commit(path, get_result())
-            except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
-                report.failed[path] = _failure_message(path, exc)
-            bar.update(1)
-
-        if client is None:
-            for path in todo:
-                handle(path, functools.partial(compute_features, path, job))
-        else:
-            from distributed import as_completed
-
-            futures = {client.submit(compute_features, path, job, pure=False): path for path in todo}
-            try:
-                for fut in as_completed(futures):
-                    handle(futures[fut], fut.result)
-                    fut.release()
-            except BaseException:
-                client.cancel(list(futures))
-                raise
+                futures = {client.submit(compute_features, path, job, pure=False): path for path in todo}
+                try:
+                    for fut in as_completed(futures):
+                        handle(futures[fut], fut.result)
+                        fut.release()
+                except BaseException:
+                    client.cancel(list(futures))
+                    raise
     finally:
         if bar is not None:
             bar.close()
@@ -197,3 +175,73 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             client.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+@contextlib.contextmanager
+def _open_store(out, job, *, resume, overwrite):
+    """Lock ``out``, check it, open this writer's workspace and prepare the store.
+
+    Yields ``(workspace, existing complete groups)``; on exit removes the
+    workspace, removes ``out`` again if this run created it and never wrote
+    the store's marker, and releases the lock.  ``OSError`` while preparing
+    (read-only parent, disk full, ...) becomes :class:`BatchError`.
+    """
+    lock = StoreLock(out)
+    workspace = Workspace(out)
+    marked = False
+    try:
+        with lock:
+            try:
+                fmt = _check_store(out, job, resume=resume, overwrite=overwrite)
+                workspace.open()
+                existing = _prepare_store(out, job, workspace, fmt=fmt, overwrite=overwrite)
+                marked = True
+                yield workspace, existing
+            finally:
+                workspace.close()
+                if lock.created and not marked:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(out)
+    except OSError as exc:
+        if marked:  # raised by the run itself, not by the preparation
+            raise
+        raise BatchError(f"cannot prepare the output store {out!r}: {_os_error_text(exc)}") from None
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``strerror`` and the file an ``OSError`` is about, on one line."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    name = exc.filename if exc.filename is not None else None
+    return f"{text}: {name!r}" if name is not None else text
+
+
+def _plan(inputs, existing, report) -> list:
+    """Name every input's group in ``report.groups`` and return the inputs to compute.
+
+    An input already in the store (same absolute path) keeps its group and is
+    skipped (``report.skipped``) when its SHA-256 is unchanged; new inputs get
+    unique names.  Duplicates are planned once.
+    """
+    by_source = {a.get("source"): (name, a) for name, a in existing.items()}
+    taken = set(existing)
+    todo = []
+    for raw in inputs:
+        path = os.path.abspath(os.fspath(raw))
+        if path in report.groups:
+            continue
+        if path in by_source:
+            name, attrs = by_source[path]
+            try:
+                same = os.path.isfile(path) and file_sha256(path) == attrs.get("sha256")
+            except OSError:
+                same = False
+            report.groups[path] = name
+            if same:
+                report.skipped.append(path)
+                continue
+        else:
+            name = _unique(_base_name(path), taken)
+            taken.add(name)
+            report.groups[path] = name
+        todo.append(path)
+    return todo

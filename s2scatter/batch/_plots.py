@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import numpy as np
 
-from ._store import _TMP, _replace_dir, _rmtree
+from ._lock import Workspace, _rmtree
+from ._store import _replace_dir
 
 _MAX_INPUT_PLOTS = 8
 
 
-def _write_plots(directory, name, result, job):
-    """Mollweide PNGs of the input channels and of chosen feature paths (channel 0)."""
+def _write_plots(directory, name, result, job, workspace: Workspace):
+    """Mollweide PNGs of the input channels and of chosen feature paths (channel 0).
+
+    Written into a temporary directory in the workspace and renamed to
+    ``directory/name`` (replacing an older one) when all are written.
+    """
     from matplotlib.figure import Figure
 
     from ..plotting import _save, plot_mollweide
 
     attrs = result["attrs"]
     final = os.path.join(directory, name)
-    tmp = os.path.join(directory, f"{_TMP}{name}-{uuid.uuid4().hex[:8]}")
+    tmp = workspace.path(name)
     os.makedirs(tmp)
     try:
         src = os.path.basename(attrs["source"])
@@ -50,7 +54,7 @@ def _write_plots(directory, name, result, job):
                              f"{result['arrays']['mean'][0, p]:.4g}")
                 ax.grid(True, which="both", alpha=0.3)
                 _save(ax.figure, fname)
-        _replace_dir(tmp, final)
+        _replace_dir(tmp, final, workspace)
     except BaseException:
         _rmtree(tmp)
         raise

@@ -1,28 +1,24 @@
 """The store on disk: names, layout, atomic writers and the checks before a run writes.
 
-Only the process that calls :func:`~s2scatter.batch.run_batch` uses the writers.
+Only the process that calls :func:`~s2scatter.batch.run_batch` uses the writers,
+with the store's lock held (:mod:`._lock`); temporary entries are made in the
+writer's :class:`~._lock.Workspace`, outside the store, and renamed into it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
-import uuid
 
 import numpy as np
 
 from ._job import _json_default, _jsonable, versions
+from ._lock import BatchError, Workspace, _rmtree
 
 STORE_VERSION = 1
-_TMP = ".tmp-"
+_TMP = ".tmp-"  # temporary entries inside the store, made by s2scatter before the workspace
 _NPZ_MARKER = "store.json"
-
-
-class BatchError(ValueError):
-    """A batch cannot start (output exists, store written with another job, bad scheduler)."""
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -55,61 +51,89 @@ def plots_dir(out) -> str:
     return (root if ext.lower() in (".zarr", ".npz") else out) + "_plots"
 
 
-def _rmtree(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _write_json_atomic(path, obj):
-    tmp = os.path.join(os.path.dirname(path), f"{_TMP}{uuid.uuid4().hex[:12]}.json")
+def _write_json(path, obj, workspace: Workspace):
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed over it)."""
+    tmp = workspace.path("json")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, default=_json_default)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+        _rmtree(tmp)
         raise
 
 
+def _check_zarr_readback(path, arrays):
+    """Raise ``OSError`` unless the group at ``path`` holds ``arrays`` exactly as given."""
+    import zarr
 
-def _write_zarr_group(out, name, result):
+    group = zarr.open_group(path, mode="r")
+    for key, arr in arrays.items():
+        stored = group[key][...] if key in group else None
+        if stored is None or stored.shape != arr.shape or not np.array_equal(stored, arr, equal_nan=True):
+            raise OSError(f"array {key!r} did not read back as written in {path!r}")
+
+
+def _check_npz_readback(path, arrays, attrs):
+    """Raise ``OSError`` unless the ``.npz`` at ``path`` holds ``arrays`` and ``attrs`` exactly."""
+    with np.load(path) as z:
+        if "metadata" not in z.files or json.loads(str(z["metadata"])) != attrs:
+            raise OSError(f"metadata did not read back as written in {path!r}")
+        for key, arr in arrays.items():
+            if key not in z.files or z[key].shape != arr.shape or not np.array_equal(z[key], arr,
+                                                                                       equal_nan=True):
+                raise OSError(f"array {key!r} did not read back as written in {path!r}")
+
+
+def _write_zarr_group(out, name, result, workspace: Workspace):
+    """Write one group: arrays into a temporary group, read back, then ``"complete": true``, renamed in.
+
+    The completion marker is written only after every array has been read
+    back equal to what was computed; the group appears in ``out`` with one
+    rename (an existing group of that name is replaced, see
+    :func:`_replace_dir`).  On any error, or an interrupt, the temporary group
+    is removed and ``out`` is unchanged.
+    """
     import zarr
 
     final = os.path.join(out, name)
-    tmp = os.path.join(out, f"{_TMP}{name}-{uuid.uuid4().hex[:8]}")
+    tmp = workspace.path(name)
     try:
         group = zarr.open_group(tmp, mode="w")
         for key, arr in result["arrays"].items():
             chunks = (1,) + arr.shape[1:] if arr.ndim >= 3 else arr.shape  # one chunk per channel
             group.create_array(key, data=arr, chunks=chunks)
+        _check_zarr_readback(tmp, result["arrays"])
         group.attrs.update(result["attrs"])  # completion marker ("complete": True) last
-        _replace_dir(tmp, final)
+        _replace_dir(tmp, final, workspace)
     except BaseException:
         _rmtree(tmp)
         raise
 
 
-def _write_npz(out, name, result):
+def _write_npz(out, name, result, workspace: Workspace):
+    """Write ``<name>.npz`` to a temporary file, read it back, and rename it into ``out``."""
     final = os.path.join(out, f"{name}.npz")
-    tmp = os.path.join(out, f"{_TMP}{name}-{uuid.uuid4().hex[:8]}.npz")
+    tmp = workspace.path(name) + ".npz"
     try:
         with open(tmp, "wb") as fh:
             np.savez(fh, metadata=np.array(json.dumps(result["attrs"])), **result["arrays"])
+        _check_npz_readback(tmp, result["arrays"], result["attrs"])
         os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+        _rmtree(tmp)
         raise
 
 
-def _replace_dir(src, dst):
-    """Move directory ``src`` to ``dst`` atomically, replacing an existing ``dst``."""
-    if os.path.exists(dst):
-        old = os.path.join(os.path.dirname(dst), f"{_TMP}old-{uuid.uuid4().hex[:8]}")
+def _replace_dir(src, dst, workspace: Workspace):
+    """Move directory ``src`` to ``dst``, replacing an existing ``dst``.
+
+    Two renames when ``dst`` exists (the old one into the workspace, then
+    ``src`` into place): a kill between them leaves ``dst`` missing, never
+    half-written, and ``--resume`` recomputes it.
+    """
+    if os.path.lexists(dst):
+        old = workspace.path("old")
         os.replace(dst, old)
         os.replace(src, dst)
         _rmtree(old)
@@ -117,7 +141,9 @@ def _replace_dir(src, dst):
         os.replace(src, dst)
 
 
-
+# --------------------------------------------------------------------------
+# Store bookkeeping.
+# --------------------------------------------------------------------------
 def _store_attrs(job):
     return {"s2scatter_store": STORE_VERSION, **job.identity(), "versions": versions()}
 
@@ -146,21 +172,22 @@ def _read_store_attrs(out, fmt) -> dict:
 
 
 def _clean_tmp(directory):
+    """Remove the ``.tmp-*`` entries that s2scatter made inside a store before it had a workspace."""
     if os.path.isdir(directory):
         for entry in os.listdir(directory):
             if entry.startswith(_TMP):
                 _rmtree(os.path.join(directory, entry))
 
 
-def _create_store(out, job):
-    os.makedirs(out, exist_ok=True)
+def _create_store(out, job, workspace: Workspace):
+    """Write the store's marker (root ``zarr.json`` or ``store.json``) into the empty directory ``out``."""
     attrs = _store_attrs(job)
     if job.format == "npz":
-        _write_json_atomic(os.path.join(out, _NPZ_MARKER), attrs)
+        _write_json(os.path.join(out, _NPZ_MARKER), attrs, workspace)
         return
     import zarr
 
-    tmp = os.path.join(out, f"{_TMP}root-{uuid.uuid4().hex[:8]}")
+    tmp = workspace.path("root")
     try:
         zarr.open_group(tmp, mode="w", attributes=_jsonable(attrs))
         os.replace(os.path.join(tmp, "zarr.json"), os.path.join(out, "zarr.json"))
@@ -195,37 +222,55 @@ def _existing_groups(out, fmt) -> dict:
     return groups
 
 
-def _prepare_store(out, job, *, resume, overwrite):
-    """Create or check the store; returns the existing complete groups."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise BatchError(f"output {out!r} exists and is not a directory")
-    fmt = _is_store(out) if os.path.isdir(out) else None
-    _clean_tmp(out)
-    _clean_tmp(plots_dir(out))
-    contents = os.listdir(out) if os.path.isdir(out) else []
-    if contents and overwrite:
-        if fmt is None:
-            raise BatchError(f"output {out!r} is a non-empty directory that is not an s2scatter "
-                             "feature store; refusing to overwrite it")
-        shutil.rmtree(out)
+def _check_store(out, job, *, resume, overwrite) -> str | None:
+    """Decide, reading only, whether a run may write to the (locked) directory ``out``.
+
+    Returns the existing store's format (``None`` when ``out`` is empty).
+    Raises :class:`BatchError` when ``out`` holds something that is not an
+    s2scatter store, a store without ``resume`` / ``overwrite``, or (with
+    ``resume``) a store written with another job or format.
+    """
+    fmt = _is_store(out)
+    if not os.listdir(out):
+        return None
+    if fmt is None:
+        raise BatchError(f"output {out!r} is a non-empty directory that is not an s2scatter feature "
+                         "store; nothing in it was changed")
+    if overwrite:
+        return fmt
+    if not resume:
+        raise BatchError(f"output {out!r} already exists; pass resume=True (--resume) to add the "
+                         "missing inputs or overwrite=True (--overwrite) to replace it")
+    if fmt != job.format:
+        raise BatchError(f"store {out!r} has format {fmt!r}, but format={job.format!r} was requested")
+    stored = _read_store_attrs(out, fmt)
+    want = job.identity()
+    diffs = [f"{sect}.{k}: {stored.get(sect, {}).get(k)!r} (store) vs {v!r}"
+             for sect in ("config", "read") for k, v in want[sect].items()
+             if stored.get(sect, {}).get(k) != v]
+    if diffs:
+        raise BatchError(f"store {out!r} was written with a different job ({'; '.join(diffs)}); "
+                         "use another output or --overwrite")
+    return fmt
+
+
+def _prepare_store(out, job, workspace: Workspace, *, fmt, overwrite) -> dict:
+    """Make the checked, locked ``out`` ready to write; returns its complete groups.
+
+    ``fmt`` is what :func:`_check_store` returned.  Removes the ``.tmp-*``
+    entries an older s2scatter left in a store; with ``overwrite``, empties
+    the store (the directory itself stays: it carries the lock) and its plots
+    directory; creates the store's marker when there is no store yet.
+    """
+    if fmt is not None:
+        _clean_tmp(out)
+        _clean_tmp(plots_dir(out))
+    if fmt is not None and overwrite:
+        for entry in os.listdir(out):
+            _rmtree(os.path.join(out, entry))
         _rmtree(plots_dir(out))
-        contents, fmt = [], None
-    if contents:
-        if fmt is None:
-            raise BatchError(f"output {out!r} is a non-empty directory that is not an s2scatter feature store")
-        if not resume:
-            raise BatchError(f"output {out!r} already exists; pass resume=True (--resume) to add the "
-                             "missing inputs or overwrite=True (--overwrite) to replace it")
-        if fmt != job.format:
-            raise BatchError(f"store {out!r} has format {fmt!r}, but format={job.format!r} was requested")
-        stored = _read_store_attrs(out, fmt)
-        want = job.identity()
-        diffs = [f"{sect}.{k}: {stored.get(sect, {}).get(k)!r} (store) vs {v!r}"
-                 for sect in ("config", "read") for k, v in want[sect].items()
-                 if stored.get(sect, {}).get(k) != v]
-        if diffs:
-            raise BatchError(f"store {out!r} was written with a different job ({'; '.join(diffs)}); "
-                             "use another output or --overwrite")
-        return _existing_groups(out, fmt)
-    _create_store(out, job)
-    return {}
+        fmt = None
+    if fmt is None:
+        _create_store(out, job, workspace)
+        return {}
+    return _existing_groups(out, fmt)
