@@ -322,6 +322,12 @@ def _index_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _non_empty_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty path")
+    return text
+
+
 def _add_read_options(p) -> None:
     g = p.add_argument_group("reading inputs (see docs/io.md)")
     g.add_argument("--field", help="FITS column / HEALPix field (name or index)")
@@ -394,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     feat.add_argument("inputs", nargs="+", metavar="INPUT", help="map files")
-    feat.add_argument("-o", "--out", required=True, metavar="OUT",
-                      help="output store (a directory)")
+    feat.add_argument("-o", "--out", required=True, metavar="OUT", type=_non_empty_path,
+                      help="output store (a directory; symbolic links are resolved)")
     net = feat.add_argument_group("scattering network")
     net.add_argument("--L", type=_positive_int, default=128,
                      help="band-limit the inputs are read at, exclusive (default: %(default)s)")

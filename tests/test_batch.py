@@ -203,6 +203,103 @@ def test_existing_output_needs_resume_or_overwrite(inputs, tmp_path):
     assert (foreign / "keep.txt").read_text() == "mine"
 
 
+def _snapshot(*directories):
+    """{path: (kind, size)} of everything under ``directories`` (entries themselves included)."""
+    snap = {}
+    for d in map(str, directories):
+        for base, dirs, files in os.walk(d):
+            for n in dirs + files:
+                path = os.path.join(base, n)
+                snap[path] = ("dir" if os.path.isdir(path) else "file", os.lstat(path).st_size)
+    return snap
+
+
+@pytest.mark.parametrize("mode", [{}, {"resume": True}, {"overwrite": True}])
+def test_a_directory_that_is_not_a_store_is_never_touched(inputs, tmp_path, mode):
+    """Before: `.tmp-*` entries in it and in `<OUT>_plots` were deleted, then the run refused."""
+    out = tmp_path / "mine"
+    (out / ".tmp-notes").mkdir(parents=True)
+    (out / ".tmp-notes" / "draft.txt").write_text("keep")
+    (out / ".tmp-list.txt").write_text("keep")
+    (out / "data.csv").write_text("1,2")
+    (tmp_path / "mine_plots" / ".tmp-figs").mkdir(parents=True)
+    before = _snapshot(tmp_path)
+    with pytest.raises(BatchError, match="not an s2scatter feature store; nothing in it was changed"):
+        run_batch(inputs, out, _job(plot=True), progress=False, **mode)
+    assert _snapshot(tmp_path) == before  # no workspace created next to it either
+
+
+def test_empty_out_is_refused(inputs, tmp_path, monkeypatch, capsys):
+    """`-o ""` meant the current directory."""
+    from s2scatter.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BatchError, match="out must name the store directory, got ''"):
+        run_batch(inputs, "", _job(), progress=False)
+    assert main(["features", inputs[0], "-o", "", "--L", str(L), "--input-sampling", "mw"]) == 2
+    assert "argument -o/--out: expected a directory, got an empty path" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_overwrite_leaves_a_plots_directory_it_did_not_write(inputs, tmp_path):
+    """Before: `--overwrite` deleted the user's `<OUT>_plots` although the store had no plots."""
+    out = tmp_path / "sky.zarr"
+    run_batch(inputs[:1], out, _job(), progress=False)
+    mine = tmp_path / "sky_plots"
+    mine.mkdir()
+    (mine / "figure.png").write_bytes(b"mine")
+    report = run_batch(inputs[1:], out, _job(), overwrite=True, progress=False)
+    assert report.exit_code == 0 and sorted(store_info(out)["groups"]) == ["map1", "map2"]
+    assert (mine / "figure.png").read_bytes() == b"mine"
+    # A run that would write plots there is refused before it changes anything.
+    before = _snapshot(tmp_path)
+    for mode in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(BatchError, match="sky_plots' exists and was not written by s2scatter"):
+            run_batch(inputs, out, _job(plot=True, plot_paths=(0,)), progress=False, **mode)
+    assert _snapshot(tmp_path) == before
+
+
+def test_overwrite_deletes_only_what_s2scatter_wrote(inputs, tmp_path):
+    out = tmp_path / "out"
+    job = _job(plot=True, plot_paths=(0,))
+    run_batch(inputs[:2], out, job, progress=False)
+    pdir = batch.plots_dir(out)
+    assert sorted(os.listdir(pdir)) == [".s2scatter-plots", "map0", "map1"]
+    (out / "README.txt").write_text("notes")  # someone else's file inside the store
+    before = _snapshot(tmp_path)
+    with pytest.raises(BatchError, match=r"store .* holds entries s2scatter did not write \(README.txt\); "
+                                         "nothing was deleted"):
+        run_batch(inputs[2:], out, job, overwrite=True, progress=False)
+    assert _snapshot(tmp_path) == before
+    os.remove(out / "README.txt")
+    (tmp_path / "out_plots" / "notes.txt").write_text("notes")
+    before = _snapshot(tmp_path)
+    with pytest.raises(BatchError, match=r"plots directory .* holds entries s2scatter did not write "
+                                         r"\(notes.txt\)"):
+        run_batch(inputs[2:], out, job, overwrite=True, progress=False)
+    assert _snapshot(tmp_path) == before
+    os.remove(tmp_path / "out_plots" / "notes.txt")
+    # All s2scatter's: the store and its marked plots directory are replaced.
+    report = run_batch(inputs[2:], out, job, overwrite=True, progress=False)
+    assert report.exit_code == 0 and sorted(store_info(out)["groups"]) == ["map2"]
+    assert sorted(os.listdir(pdir)) == [".s2scatter-plots", "map2"]
+
+
+def test_overwrite_through_a_symbolic_link(inputs, tmp_path):
+    """Before: `--overwrite` on a symlinked `-o` crashed in rmtree."""
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    os.symlink(real, link)
+    first = run_batch(inputs[:1], link, _job(), progress=False)
+    assert first.out == str(real) and os.path.isfile(real / "zarr.json")
+    report = run_batch(inputs[1:], link, _job(), overwrite=True, progress=False)
+    assert report.exit_code == 0 and report.out == str(real)
+    assert os.path.islink(link) and os.readlink(link) == str(real)
+    assert sorted(store_info(link)["groups"]) == ["map1", "map2"]
+    assert batch.plots_dir(link) == str(tmp_path / "real_plots")
+    assert _no_tmp(real)
+
+
 # --------------------------------------------------------------------------
 # Interruption and resume.
 # --------------------------------------------------------------------------
@@ -253,7 +350,7 @@ def test_interrupted_batch_leaves_finished_outputs_and_resumes(inputs, tmp_path,
     for rel, stamp in before.items():  # the finished group was not rewritten
         assert after[rel] == stamp, rel
     if fmt == "zarr":
-        assert sorted(os.listdir(batch.plots_dir(out))) == ["map0", "map1", "map2"]
+        assert sorted(os.listdir(batch.plots_dir(out))) == [".s2scatter-plots", "map0", "map1", "map2"]
 
     # Everything complete: a third run writes nothing.
     again = run_batch(inputs, out, job, resume=True, progress=False)

@@ -222,7 +222,7 @@ def test_features_plots_and_info(map_files, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "2 written, 0 skipped" in stdout
     plots = tmp_path / "feats_plots"
-    assert sorted(os.listdir(plots)) == ["sky0", "sky1"]
+    assert sorted(os.listdir(plots)) == [".s2scatter-plots", "sky0", "sky1"]
     assert sorted(os.listdir(plots / "sky0")) == ["features_c0_p000.png", "features_c0_p002.png",
                                                   "input_c0.png"]
     for name in os.listdir(plots / "sky0"):

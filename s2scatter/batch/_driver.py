@@ -14,8 +14,8 @@ from ._compute import compute_features
 from ._job import FeatureJob, _jsonable
 from ._plots import _write_plots
 from ._lock import BatchError, StoreLock, Workspace
-from ._store import (_base_name, _check_store, _prepare_store, _unique, _write_npz, _write_zarr_group,
-                     plots_dir)
+from ._store import (_base_name, _check_store, _open_plots_dir, _prepare_store, _unique, _write_npz,
+                     _write_zarr_group, plots_dir, resolve_out)
 
 _CONNECT_TIMEOUT = "10s"  # to reach a Dask scheduler
 
@@ -25,7 +25,8 @@ class BatchReport:
     """What :func:`run_batch` did.
 
     Attributes:
-        out: the store (absolute path); format: ``"zarr"`` or ``"npz"``.
+        out: the store (absolute path, symbolic links resolved); format:
+            ``"zarr"`` or ``"npz"``.
         groups: ``{input path: group name}`` for every input given (the mapping
             from files to groups; also recorded as ``source`` in each group).
         done: inputs written in this run; skipped: inputs already complete
@@ -97,14 +98,17 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
         inputs: map files (anything :func:`s2scatter.io.read_map` reads);
             duplicates are processed once.
         out: the store: a directory (Zarr v3 store, or ``.npz`` files), see the
-            module docstring for the layout.
+            module docstring for the layout; symbolic links are resolved, an
+            empty path is refused.
         job: :class:`FeatureJob`.
         resume: keep the complete groups of an existing store written with the
             same job and skip the inputs they hold (same source path and SHA-256);
             inputs whose file changed are recomputed and replaced.  Without it an
             existing non-empty ``out`` is an error.
-        overwrite: delete an existing s2scatter store at ``out`` (and its plots)
-            first.  Never deletes a directory that is not a feature store.
+        overwrite: empty an existing s2scatter store at ``out`` and delete its
+            plots directory first.  Deletes only what s2scatter writes: a
+            directory that is not a store, a store holding other entries, or a
+            plots directory without s2scatter's marker is refused or left alone.
         scheduler: ``None`` (serial, in this process), a Dask scheduler address
             (``"tcp://host:8786"``) or a ``distributed.Client``.  Workers compute
             (:func:`compute_features`); this process writes each result as it
@@ -124,7 +128,7 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
     from tqdm import tqdm
 
     start = time.perf_counter()
-    out = os.path.abspath(os.fspath(out))
+    out = resolve_out(out)
     if not isinstance(job, FeatureJob):
         raise ValueError(f"job must be a FeatureJob, got {type(job).__name__}")
     client, owned = _resolve_client(scheduler)  # before touching the output
@@ -141,7 +145,7 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             def commit(path, result):
                 name = report.groups[path]
                 if job.plot:
-                    os.makedirs(pdir, exist_ok=True)
+                    _open_plots_dir(pdir, out)
                     _write_plots(pdir, name, result, job, workspace)
                 writer(out, name, result, workspace)
                 report.done.append(path)

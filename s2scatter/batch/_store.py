@@ -19,6 +19,7 @@ from ._lock import BatchError, Workspace, _rmtree
 STORE_VERSION = 1
 _TMP = ".tmp-"  # temporary entries inside the store, made by s2scatter before the workspace
 _NPZ_MARKER = "store.json"
+_PLOTS_MARKER = ".s2scatter-plots"  # in <OUT>_plots: the directory is s2scatter's
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,9 +45,24 @@ def _unique(base: str, taken: set) -> str:
     return name
 
 
+def resolve_out(out) -> str:
+    """The store path a run works on: ``out`` absolute, symbolic links resolved.
+
+    Raises :class:`BatchError` for an empty path (which would otherwise mean
+    the current directory).
+    """
+    text = os.fspath(out)
+    if not isinstance(text, str) or not text.strip():
+        raise BatchError(f"out must name the store directory, got {text!r}")
+    return os.path.realpath(text)
+
+
 def plots_dir(out) -> str:
-    """Directory of the PNGs for store ``out``: ``<out without .zarr/.npz>_plots``."""
-    out = os.path.abspath(os.fspath(out)).rstrip(os.sep)
+    """Directory of the PNGs for store ``out``: ``<out without .zarr/.npz>_plots``.
+
+    Next to the store's real path (symbolic links in ``out`` resolved).
+    """
+    out = os.path.realpath(os.fspath(out)).rstrip(os.sep)
     root, ext = os.path.splitext(out)
     return (root if ext.lower() in (".zarr", ".npz") else out) + "_plots"
 
@@ -222,6 +238,67 @@ def _existing_groups(out, fmt) -> dict:
     return groups
 
 
+def _is_ours(directory, entry, kind) -> bool:
+    """Whether ``directory/entry`` is something s2scatter writes in a store or plots directory.
+
+    ``kind`` ``"zarr"``: the root ``zarr.json`` and directories holding a
+    ``zarr.json`` (groups, damaged or not); ``"npz"``: ``store.json`` and
+    ``*.npz`` files; ``"plots"``: the marker and directories of PNGs.  In all
+    three, ``.tmp-*`` entries of older s2scatter versions.
+    """
+    path = os.path.join(directory, entry)
+    if entry.startswith(_TMP):
+        return True
+    if os.path.islink(path):
+        return False
+    if kind == "zarr":
+        return entry == "zarr.json" or os.path.isfile(os.path.join(path, "zarr.json"))
+    if kind == "npz":
+        return entry == _NPZ_MARKER or (entry.endswith(".npz") and os.path.isfile(path))
+    if entry == _PLOTS_MARKER:
+        return True
+    return os.path.isdir(path) and all(f.endswith(".png") for f in os.listdir(path))
+
+
+def _foreign_entries(directory, kind) -> list:
+    """Entries of ``directory`` that s2scatter does not write (see :func:`_is_ours`)."""
+    return sorted(e for e in os.listdir(directory) if not _is_ours(directory, e, kind))
+
+
+def _plots_dir_is_ours(pdir) -> bool:
+    return (os.path.isdir(pdir) and not os.path.islink(pdir)
+            and os.path.isfile(os.path.join(pdir, _PLOTS_MARKER)))
+
+
+def _open_plots_dir(pdir, out) -> None:
+    """Create the plots directory with its marker, or check that an existing one is s2scatter's."""
+    try:
+        os.mkdir(pdir)
+    except FileExistsError:
+        if not _plots_dir_is_ours(pdir):
+            raise BatchError(f"plots directory {pdir!r} was not written by s2scatter") from None
+        return
+    with open(os.path.join(pdir, _PLOTS_MARKER), "w", encoding="utf-8") as fh:
+        json.dump({"s2scatter_plots_of": out}, fh)
+
+
+def _check_plots_dir(out, job, *, overwrite) -> None:
+    """Refuse a run that would write into, or delete, a plots directory s2scatter did not write."""
+    pdir = plots_dir(out)
+    if not os.path.lexists(pdir):
+        return
+    if not _plots_dir_is_ours(pdir):
+        if job.plot:
+            raise BatchError(f"plots directory {pdir!r} exists and was not written by s2scatter (no "
+                             f"{_PLOTS_MARKER} marker in it); move it away or use another output")
+        return  # not ours and not needed: left alone, --overwrite included
+    if overwrite:
+        foreign = _foreign_entries(pdir, "plots")
+        if foreign:
+            raise BatchError(f"--overwrite: plots directory {pdir!r} holds entries s2scatter did not "
+                             f"write ({', '.join(foreign[:5])}); nothing was deleted")
+
+
 def _check_store(out, job, *, resume, overwrite) -> str | None:
     """Decide, reading only, whether a run may write to the (locked) directory ``out``.
 
@@ -231,12 +308,17 @@ def _check_store(out, job, *, resume, overwrite) -> str | None:
     ``resume``) a store written with another job or format.
     """
     fmt = _is_store(out)
-    if not os.listdir(out):
-        return None
-    if fmt is None:
+    if os.listdir(out) and fmt is None:
         raise BatchError(f"output {out!r} is a non-empty directory that is not an s2scatter feature "
                          "store; nothing in it was changed")
+    _check_plots_dir(out, job, overwrite=overwrite and fmt is not None)
+    if fmt is None:
+        return None
     if overwrite:
+        foreign = _foreign_entries(out, fmt)
+        if foreign:
+            raise BatchError(f"--overwrite: store {out!r} holds entries s2scatter did not write "
+                             f"({', '.join(foreign[:5])}); nothing was deleted")
         return fmt
     if not resume:
         raise BatchError(f"output {out!r} already exists; pass resume=True (--resume) to add the "
@@ -257,18 +339,24 @@ def _check_store(out, job, *, resume, overwrite) -> str | None:
 def _prepare_store(out, job, workspace: Workspace, *, fmt, overwrite) -> dict:
     """Make the checked, locked ``out`` ready to write; returns its complete groups.
 
-    ``fmt`` is what :func:`_check_store` returned.  Removes the ``.tmp-*``
-    entries an older s2scatter left in a store; with ``overwrite``, empties
-    the store (the directory itself stays: it carries the lock) and its plots
-    directory; creates the store's marker when there is no store yet.
+    ``fmt`` is what :func:`_check_store` returned: everything deleted here
+    was checked there to be s2scatter's.  Removes the ``.tmp-*`` entries an
+    older s2scatter left in a store (and in its marked plots directory); with
+    ``overwrite``, empties the store (the directory itself stays: it carries
+    the lock) and deletes its marked plots directory; creates the store's
+    marker when there is no store yet.
     """
+    pdir = plots_dir(out)
+    ours = _plots_dir_is_ours(pdir)
     if fmt is not None:
         _clean_tmp(out)
-        _clean_tmp(plots_dir(out))
+        if ours:
+            _clean_tmp(pdir)
     if fmt is not None and overwrite:
         for entry in os.listdir(out):
             _rmtree(os.path.join(out, entry))
-        _rmtree(plots_dir(out))
+        if ours:
+            _rmtree(pdir)
         fmt = None
     if fmt is None:
         _create_store(out, job, workspace)
