@@ -10,12 +10,15 @@ Commands:
     transform  a map file -> harmonic coefficients (.npy, shape (C, L, 2L-1)),
                or coefficients (.npy) -> a map on a sampling scheme.
     info       what a feature store holds (groups, shapes, job, sources,
-               checksums, versions); ``--json`` for machine-readable output.
+               checksums, versions) and which groups are damaged;
+               ``--json`` for machine-readable output, ``--verify`` to read
+               every array and check its checksums.
 
 Exit codes:
     0  success (``features``: every input written or already complete)
     1  failure (``features``: some inputs failed, the others were written;
-       ``demo``: round-trip error above tolerance; unreadable input file)
+       ``info``: damaged groups found, named on stderr; ``demo``: round-trip
+       error above tolerance; unreadable input file)
     2  usage error (bad option or option value)
     3  nothing could be done (``features``: the output store cannot be used,
        the scheduler is unreachable, or every input failed; ``info``: not a
@@ -150,7 +153,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 _EXIT_CODES = """\
 exit codes:
   0    success (features: every input written or already complete)
-  1    failure (features: some inputs failed, the others were written)
+  1    failure (features: some inputs failed, the others were written;
+       info: damaged groups found)
   2    usage error
   3    nothing could be done (features: output store unusable, scheduler
        unreachable, or every input failed; info: not a store)
@@ -187,7 +191,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         return 2
     try:
         report = run_batch(args.inputs, args.out, job, resume=args.resume, overwrite=args.overwrite,
-                           scheduler=args.scheduler, progress=not args.quiet)
+                           scheduler=args.scheduler, progress=not args.quiet, verify=args.verify)
     except BatchError as exc:
         _error("features", exc)
         return 3
@@ -207,6 +211,9 @@ def _cmd_features(args: argparse.Namespace) -> int:
             print(f"plots: {plots_dir(report.out)}")
     for message in report.failed.values():
         _error("features", message)
+    if report.damaged:
+        _error("features", f"{len(report.damaged)} damaged group(s) left as they were (no input "
+                           f"given for them): {', '.join(sorted(report.damaged))}")
     print(report.summary().splitlines()[0])
     return report.exit_code
 
@@ -272,18 +279,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from s2scatter.batch import BatchError, store_info
 
     try:
-        info = store_info(args.store)
+        info = store_info(args.store, verify=args.verify)
     except BatchError as exc:
         _error("info", exc)
         return 3
     except (OSError, ValueError) as exc:
         _error("info", f"{args.store}: cannot read the store: {exc}")
         return 1
+    damaged = info["damaged"]
+    if damaged:
+        _error("info", f"{len(damaged)} damaged group(s): {', '.join(damaged)}; rerun `s2scatter "
+                       "features` on their inputs with --resume to recompute them")
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return 1 if damaged else 0
     cfg = info["config"] or {}
-    print(f"store: {info['store']} ({info['format']}, {len(info['groups'])} group(s))")
+    print(f"store: {info['store']} ({info['format']}, {len(info['groups'])} group(s)"
+          f"{f', {len(damaged)} damaged' if damaged else ''}"
+          f"{', every array read and checked' if args.verify else ''})")
     print("config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     read = {k: v for k, v in (info["read"] or {}).items() if v is not None}
     if read:
@@ -296,7 +309,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"  sha256: {g['sha256']}")
         print(f"  channels: {', '.join(g['channels'] or [])}; paths: {g['n_paths']}")
         print(f"  arrays: {arrays}")
-    return 0
+    for name, reason in damaged.items():
+        print(f"{name}: DAMAGED: {reason}")
+    return 1 if damaged else 0
 
 
 def _int_at_least(minimum: int, what: str):
@@ -437,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "checksum) and compute only the missing inputs")
     mode.add_argument("--overwrite", action="store_true",
                       help="replace an existing s2scatter store at OUT")
+    out.add_argument("--verify", action="store_true",
+                     help="with --resume: read every existing group in full first, so groups "
+                          "whose data fail their checksum are recomputed too")
     out.add_argument("--scheduler", metavar="ADDRESS",
                      help="Dask scheduler address (e.g. tcp://host:8786); default: serial")
     out.add_argument("--threads", type=_int_at_least(0, "--threads"),
@@ -483,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("store", metavar="STORE", help="the store directory")
     info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    info.add_argument("--verify", action="store_true",
+                      help="read every array in full and check its checksums (finds changed "
+                           "bytes; as much I/O as the store's size)")
     info.set_defaults(handler=_cmd_info)
     return parser
 

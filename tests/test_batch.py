@@ -90,7 +90,7 @@ def test_zarr_store_layout_values_and_provenance(inputs, tmp_path):
 
     root = zarr.open_group(out, mode="r")  # the groups are visible without consolidation
     assert sorted(root.group_keys()) == ["map0", "map1", "map2"]
-    assert root.attrs["config"]["L"] == L and root.attrs["s2scatter_store"] == 1
+    assert root.attrs["config"]["L"] == L and root.attrs["s2scatter_store"] == batch.STORE_VERSION == 2
 
     net = s2scatter.Scattering(job.config)
     for i, path in enumerate(inputs):
@@ -367,8 +367,187 @@ def test_resume_recomputes_changed_inputs(tmp_path):
     np.save(src, _map(6))
     report = run_batch([src], out, _job(), resume=True, progress=False)
     assert report.done == [str(src)] and report.groups[str(src)] == "m"
-    assert not np.array_equal(_zarr_arrays(out)["m"]["maps"], first)
+    assert not np.array_equal(first, _direct(src)["maps"])
+    np.testing.assert_array_equal(_zarr_arrays(out)["m"]["maps"], _direct(src)["maps"])
     assert sorted(os.listdir(out)) == ["m", "zarr.json"]
+
+
+def _direct(path, job=None):
+    """The arrays a store should hold for ``path``: the network called directly on the map."""
+    job = job or _job()
+    out = s2scatter.Scattering(job.config)(read_map(path, L=L, input_sampling="mw").data)
+    return {"maps": np.asarray(out)} if job.config.output == "maps" else {
+        k: np.asarray(v) for k, v in out.items()}
+
+
+def _stored(out, name, fmt):
+    if fmt == "zarr":
+        return _zarr_arrays(out)[name]
+    with np.load(os.path.join(out, f"{name}.npz")) as z:
+        return {k: z[k] for k in z.files if k != "metadata"}
+
+
+def _truncate(path):
+    with open(path, "r+b") as fh:
+        fh.truncate(os.path.getsize(path) // 2)
+
+
+def _rewrite_npz_without_marker(path):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("metadata")))
+    del meta["complete"]
+    np.savez(path, metadata=np.array(json.dumps(meta)), **arrays)
+
+
+def _rewrite_zarr_json_without_marker(path):
+    with open(path) as fh:
+        meta = json.load(fh)
+    del meta["attributes"]["complete"]
+    with open(path, "w") as fh:
+        json.dump(meta, fh)
+
+
+_DAMAGE = {  # (format, how) -> (damage the group "map1" in store `out`, reason `info` gives)
+    ("zarr", "truncated zarr.json"): (lambda out: _truncate(out / "map1" / "zarr.json"),
+                                      "unreadable zarr.json (JSONDecodeError"),
+    ("zarr", "no completion marker"): (lambda out: _rewrite_zarr_json_without_marker(
+        out / "map1" / "zarr.json"), "incomplete (no completion marker)"),
+    ("zarr", "array missing"): (lambda out: shutil.rmtree(out / "map1" / "maps"),
+                                "array 'maps': missing"),
+    ("zarr", "chunk missing"): (lambda out: os.remove(out / "map1" / "maps" / "c" / "1" / "0" / "0" / "0"),
+                                "array 'maps': chunk c/1/0/0/0 missing"),
+    ("npz", "truncated file"): (lambda out: _truncate(out / "map1.npz"), "unreadable (BadZipFile"),
+    ("npz", "no completion marker"): (lambda out: _rewrite_npz_without_marker(out / "map1.npz"),
+                                      "incomplete (no completion marker)"),
+}
+
+
+@pytest.mark.parametrize("fmt, how", list(_DAMAGE), ids=[f"{f}-{h}" for f, h in _DAMAGE])
+def test_damaged_group_is_named_by_info_and_recomputed_by_resume(inputs, tmp_path, capsys, fmt, how):
+    """Before: a truncated .npz crashed `info` and `--resume` (BadZipFile); a truncated zarr.json
+    made `info` show one group fewer without a word."""
+    from s2scatter.cli import main
+
+    out = tmp_path / "out"
+    job = _job(format=fmt)
+    run_batch(inputs, out, job, progress=False)
+    damage, reason = _DAMAGE[fmt, how]
+    damage(out)
+
+    info = store_info(out)
+    assert sorted(info["groups"]) == ["map0", "map2"]
+    assert list(info["damaged"]) == ["map1"] and info["damaged"]["map1"].startswith(reason)
+    assert main(["info", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "1 damaged group(s): map1" in captured.err and "Traceback" not in captured.err
+    assert f"map1: DAMAGED: {reason}" in captured.out
+
+    report = run_batch(inputs, out, job, resume=True, progress=False)
+    assert report.done == [inputs[1]] and report.skipped == [inputs[0], inputs[2]]
+    assert report.groups[inputs[1]] == "map1" and not report.damaged
+    info = store_info(out)
+    assert sorted(info["groups"]) == ["map0", "map1", "map2"] and not info["damaged"]
+    stored = _stored(out, "map1", fmt)
+    np.testing.assert_array_equal(stored["maps"], _direct(inputs[1])["maps"])
+    assert _no_tmp(out)
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "npz"])
+def test_changed_bytes_fail_the_checksum_and_verify_finds_them(inputs, tmp_path, capsys, fmt):
+    """Before: a byte flipped inside a Zarr chunk read back as ~1e283 without an error."""
+    import zarr
+
+    from s2scatter.cli import main
+
+    out = tmp_path / "out"
+    job = _job(format=fmt)
+    run_batch(inputs[:2], out, job, progress=False)
+    if fmt == "zarr":
+        chunk = out / "map1" / "maps" / "c" / "0" / "0" / "0" / "0"
+        _flip_byte(chunk)
+        with pytest.raises(ValueError, match="checksum"):
+            zarr.open_group(out, mode="r")["map1"]["maps"][...]
+        reason = "array 'maps': unreadable data (ValueError: Stored and computed checksum do not match"
+    else:
+        with np.load(out / "map1.npz") as z:  # flip a byte inside the maps member's data
+            info = z.zip.getinfo("maps.npy")
+        data = bytearray((out / "map1.npz").read_bytes())
+        data[info.header_offset + 30 + len(info.filename) + info.file_size // 2] ^= 0x10
+        (out / "map1.npz").write_bytes(bytes(data))
+        reason = "unreadable (BadZipFile: Bad CRC-32 for file 'maps.npy')"
+        # (members smaller than zipfile's read size are checked even without --verify)
+
+    if fmt == "zarr":
+        assert main(["info", str(out)]) == 0  # the layout is intact: only reading the data finds it
+        capsys.readouterr()
+    assert main(["info", str(out), "--verify"]) == 1
+    captured = capsys.readouterr()
+    assert f"map1: DAMAGED: {reason}" in captured.out and "1 damaged group(s): map1" in captured.err
+    assert store_info(out, verify=True)["damaged"]["map1"].startswith(reason)
+
+    if fmt == "zarr":  # a sound layout: without verify, --resume trusts it
+        assert run_batch(inputs[:2], out, job, resume=True, progress=False).done == []
+    report = run_batch(inputs[:2], out, job, resume=True, verify=True, progress=False)
+    assert report.done == [inputs[1]] and report.skipped == [inputs[0]]
+    np.testing.assert_array_equal(_stored(out, "map1", fmt)["maps"], _direct(inputs[1])["maps"])
+    assert not store_info(out, verify=True)["damaged"]
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "npz"])
+def test_failed_rewrite_keeps_the_previous_group(tmp_path, monkeypatch, fmt):
+    """A changed input whose new group fails to write (disk full) leaves the old group as it was."""
+    import errno
+
+    import zarr
+
+    src = tmp_path / "m.npy"
+    np.save(src, _map(5))
+    out = tmp_path / "out"
+    job = _job(format=fmt)
+    run_batch([src], out, job, progress=False)
+    old = _stored(out, "m", fmt)
+    np.testing.assert_array_equal(old["maps"], _direct(src)["maps"])
+    np.save(src, _map(6))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if fmt == "zarr":
+        real_create = zarr.Group.create_array
+
+        def create_until_full(self, name, **kwargs):
+            if name != "maps":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_create(self, name, **kwargs)
+
+        monkeypatch.setattr(zarr.Group, "create_array", create_until_full)
+    else:
+        real_savez = np.savez
+
+        def savez_until_full(fh, **arrays):
+            real_savez(fh, **arrays)  # the whole file, then the disk fills before it is closed
+            disk_full()
+
+        monkeypatch.setattr(np, "savez", savez_until_full)
+    report = run_batch([src], out, job, resume=True, progress=False)
+    monkeypatch.undo()
+    assert report.exit_code == 3 and "No space left on device" in report.failed[str(src)]
+    stored = _stored(out, "m", fmt)
+    assert stored.keys() == old.keys()
+    for k in old:
+        np.testing.assert_array_equal(stored[k], old[k])
+    assert not store_info(out)["damaged"] and _no_tmp(out)
+
+    report = run_batch([src], out, job, resume=True, progress=False)
+    assert report.done == [str(src)]
+    np.testing.assert_array_equal(_stored(out, "m", fmt)["maps"], _direct(src)["maps"])
 
 
 def test_killed_cli_process_leaves_no_partial_group(tmp_path):

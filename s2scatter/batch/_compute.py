@@ -74,6 +74,7 @@ def compute_features(path, job: FeatureJob) -> dict:
     out_sampling, out_nside, out_shape = output_grid(c)
     attrs = _jsonable({
         "complete": True,
+        "arrays": sorted(arrays),
         "source": smap.source,
         "sha256": smap.sha256,
         "channels": list(smap.channels),

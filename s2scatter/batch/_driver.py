@@ -12,8 +12,9 @@ import time
 from ..io._base import file_sha256
 from ._compute import compute_features
 from ._job import FeatureJob, _jsonable
-from ._plots import _write_plots
+from ._inspect import scan_groups
 from ._lock import BatchError, StoreLock, Workspace
+from ._plots import _write_plots
 from ._store import (_base_name, _check_store, _open_plots_dir, _prepare_store, _unique, _write_npz,
                      _write_zarr_group, plots_dir, resolve_out)
 
@@ -29,8 +30,12 @@ class BatchReport:
             ``"zarr"`` or ``"npz"``.
         groups: ``{input path: group name}`` for every input given (the mapping
             from files to groups; also recorded as ``source`` in each group).
-        done: inputs written in this run; skipped: inputs already complete
-            (``resume``); failed: ``{input path: message}``.
+        done: inputs written in this run (damaged groups of given inputs
+            included); skipped: inputs already complete (``resume``); failed:
+            ``{input path: message}``.
+        damaged: ``{group name: reason}`` of damaged groups in the store that
+            this run left as they were (no input given maps to them); see
+            :func:`store_info`.
         seconds: wall time of the run; compute_seconds: per written input.
     """
 
@@ -40,6 +45,7 @@ class BatchReport:
     done: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
     failed: dict = dataclasses.field(default_factory=dict)
+    damaged: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     compute_seconds: dict = dataclasses.field(default_factory=dict)
 
@@ -54,6 +60,9 @@ class BatchReport:
         lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already complete), "
                  f"{len(self.failed)} failed, in {self.seconds:.1f} s -> {self.out} ({self.format})"]
         lines += [f"  failed: {msg}" for msg in self.failed.values()]
+        if self.damaged:
+            lines.append(f"{len(self.damaged)} damaged group(s) left as they were (no input given for "
+                         f"them): {', '.join(sorted(self.damaged))}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -91,7 +100,7 @@ def _resolve_client(scheduler):
 
 
 def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, scheduler=None,
-              progress=True) -> BatchReport:
+              progress=True, verify=False) -> BatchReport:
     """Compute scattering features of every input file and write them to the store ``out``.
 
     Args:
@@ -101,10 +110,11 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             module docstring for the layout; symbolic links are resolved, an
             empty path is refused.
         job: :class:`FeatureJob`.
-        resume: keep the complete groups of an existing store written with the
+        resume: keep the sound groups of an existing store written with the
             same job and skip the inputs they hold (same source path and SHA-256);
-            inputs whose file changed are recomputed and replaced.  Without it an
-            existing non-empty ``out`` is an error.
+            inputs whose file changed, and inputs whose group is damaged (see
+            :func:`store_info`), are recomputed and their group replaced.
+            Without it an existing non-empty ``out`` is an error.
         overwrite: empty an existing s2scatter store at ``out`` and delete its
             plots directory first.  Deletes only what s2scatter writes: a
             directory that is not a store, a store holding other entries, or a
@@ -115,6 +125,9 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             arrives.  Workers must be able to import s2scatter and read the input
             paths (use absolute paths or a shared file system).
         progress: tqdm bar on stderr (only when stderr is a terminal).
+        verify: with ``resume``, read every existing group in full before
+            deciding what to skip, so a group whose data no longer passes its
+            checksum is recomputed too (costs reading the whole store).
 
     Returns:
         :class:`BatchReport`; inputs that fail (unreadable, bad shape, NaN, ...)
@@ -134,9 +147,10 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
     client, owned = _resolve_client(scheduler)  # before touching the output
     bar = None
     try:
-        with _open_store(out, job, resume=resume, overwrite=overwrite) as (workspace, existing):
+        with _open_store(out, job, resume=resume, overwrite=overwrite) as (workspace, fmt):
             report = BatchReport(out=out, format=job.format)
-            todo = _plan(inputs, existing, report)
+            states = scan_groups(out, fmt, verify=verify)[0]
+            todo = _plan(inputs, states, report)
             bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map",
                        desc="features", disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
             writer = _write_zarr_group if job.format == "zarr" else _write_npz
@@ -185,7 +199,7 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
 def _open_store(out, job, *, resume, overwrite):
     """Lock ``out``, check it, open this writer's workspace and prepare the store.
 
-    Yields ``(workspace, existing complete groups)``; on exit removes the
+    Yields ``(workspace, format)``; on exit removes the
     workspace, removes ``out`` again if this run created it and never wrote
     the store's marker, and releases the lock.  ``OSError`` while preparing
     (read-only parent, disk full, ...) becomes :class:`BatchError`.
@@ -198,9 +212,9 @@ def _open_store(out, job, *, resume, overwrite):
             try:
                 fmt = _check_store(out, job, resume=resume, overwrite=overwrite)
                 workspace.open()
-                existing = _prepare_store(out, job, workspace, fmt=fmt, overwrite=overwrite)
+                _prepare_store(out, job, workspace, fmt=fmt, overwrite=overwrite)
                 marked = True
-                yield workspace, existing
+                yield workspace, job.format
             finally:
                 workspace.close()
                 if lock.created and not marked:
@@ -219,24 +233,33 @@ def _os_error_text(exc: OSError) -> str:
     return f"{text}: {name!r}" if name is not None else text
 
 
-def _plan(inputs, existing, report) -> list:
+def _plan(inputs, states, report) -> list:
     """Name every input's group in ``report.groups`` and return the inputs to compute.
 
-    An input already in the store (same absolute path) keeps its group and is
-    skipped (``report.skipped``) when its SHA-256 is unchanged; new inputs get
-    unique names.  Duplicates are planned once.
+    ``states`` are the store's groups (:func:`scan_groups`).  An input already
+    in the store (same absolute path) keeps its group, and is skipped
+    (``report.skipped``) when the group is sound and the file's SHA-256 is
+    unchanged.  A new input gets a unique name among the groups whose source is
+    known, so it may replace a damaged group of unknown source with its name.
+    Damaged groups no input maps to are listed in ``report.damaged``.
+    Duplicates are planned once.
     """
-    by_source = {a.get("source"): (name, a) for name, a in existing.items()}
-    taken = set(existing)
+    by_source = {}
+    for name, state in states.items():  # sound groups win over damaged ones of the same source
+        if state.source and (state.source not in by_source or state.problem is None):
+            by_source[state.source] = name
+    taken = {name for name, state in states.items() if state.source}
     todo = []
     for raw in inputs:
         path = os.path.abspath(os.fspath(raw))
         if path in report.groups:
             continue
         if path in by_source:
-            name, attrs = by_source[path]
+            name = by_source[path]
+            state = states[name]
             try:
-                same = os.path.isfile(path) and file_sha256(path) == attrs.get("sha256")
+                same = (state.problem is None and os.path.isfile(path)
+                        and file_sha256(path) == state.attrs.get("sha256"))
             except OSError:
                 same = False
             report.groups[path] = name
@@ -248,4 +271,7 @@ def _plan(inputs, existing, report) -> list:
             taken.add(name)
             report.groups[path] = name
         todo.append(path)
+    planned = set(report.groups.values())
+    report.damaged = {name: state.problem for name, state in states.items()
+                      if state.problem is not None and name not in planned}
     return todo

@@ -16,7 +16,7 @@ import numpy as np
 from ._job import _json_default, _jsonable, versions
 from ._lock import BatchError, Workspace, _rmtree
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: CRC-32C on every chunk, every chunk written, groups list their arrays
 _TMP = ".tmp-"  # temporary entries inside the store, made by s2scatter before the workspace
 _NPZ_MARKER = "store.json"
 _PLOTS_MARKER = ".s2scatter-plots"  # in <OUT>_plots: the directory is s2scatter's
@@ -101,11 +101,19 @@ def _check_npz_readback(path, arrays, attrs):
                 raise OSError(f"array {key!r} did not read back as written in {path!r}")
 
 
+def _compressors():
+    """Zstandard, then a CRC-32C checksum of the compressed chunk: a changed byte fails the read."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return (ZstdCodec(), Crc32cCodec())
+
+
 def _write_zarr_group(out, name, result, workspace: Workspace):
     """Write one group: arrays into a temporary group, read back, then ``"complete": true``, renamed in.
 
-    The completion marker is written only after every array has been read
-    back equal to what was computed; the group appears in ``out`` with one
+    Every chunk is written (also chunks of zeros, so a missing chunk file
+    means damage) with a CRC-32C checksum.  The completion marker is written
+    only after every array has been read back equal to what was computed; the group appears in ``out`` with one
     rename (an existing group of that name is replaced, see
     :func:`_replace_dir`).  On any error, or an interrupt, the temporary group
     is removed and ``out`` is unchanged.
@@ -118,7 +126,8 @@ def _write_zarr_group(out, name, result, workspace: Workspace):
         group = zarr.open_group(tmp, mode="w")
         for key, arr in result["arrays"].items():
             chunks = (1,) + arr.shape[1:] if arr.ndim >= 3 else arr.shape  # one chunk per channel
-            group.create_array(key, data=arr, chunks=chunks)
+            group.create_array(key, data=arr, chunks=chunks, compressors=_compressors(),
+                               config={"write_empty_chunks": True})
         _check_zarr_readback(tmp, result["arrays"])
         group.attrs.update(result["attrs"])  # completion marker ("complete": True) last
         _replace_dir(tmp, final, workspace)
@@ -209,33 +218,6 @@ def _create_store(out, job, workspace: Workspace):
         os.replace(os.path.join(tmp, "zarr.json"), os.path.join(out, "zarr.json"))
     finally:
         _rmtree(tmp)
-
-
-def _existing_groups(out, fmt) -> dict:
-    """``{group name: attrs}`` of the complete groups in a store."""
-    groups = {}
-    if not os.path.isdir(out):
-        return groups
-    for entry in sorted(os.listdir(out)):
-        if entry.startswith(_TMP):
-            continue
-        path = os.path.join(out, entry)
-        try:
-            if fmt == "zarr" and os.path.isfile(os.path.join(path, "zarr.json")):
-                with open(os.path.join(path, "zarr.json"), encoding="utf-8") as fh:
-                    attrs = json.load(fh).get("attributes", {})
-                name = entry
-            elif fmt == "npz" and entry.endswith(".npz") and os.path.isfile(path):
-                with np.load(path) as z:
-                    attrs = json.loads(str(z["metadata"]))
-                name = entry[: -len(".npz")]
-            else:
-                continue
-        except (OSError, ValueError, KeyError):
-            continue
-        if attrs.get("complete") is True:
-            groups[name] = attrs
-    return groups
 
 
 def _is_ours(directory, entry, kind) -> bool:
@@ -336,8 +318,8 @@ def _check_store(out, job, *, resume, overwrite) -> str | None:
     return fmt
 
 
-def _prepare_store(out, job, workspace: Workspace, *, fmt, overwrite) -> dict:
-    """Make the checked, locked ``out`` ready to write; returns its complete groups.
+def _prepare_store(out, job, workspace: Workspace, *, fmt, overwrite) -> None:
+    """Make the checked, locked ``out`` ready to write.
 
     ``fmt`` is what :func:`_check_store` returned: everything deleted here
     was checked there to be s2scatter's.  Removes the ``.tmp-*`` entries an
@@ -360,5 +342,3 @@ def _prepare_store(out, job, workspace: Workspace, *, fmt, overwrite) -> dict:
         fmt = None
     if fmt is None:
         _create_store(out, job, workspace)
-        return {}
-    return _existing_groups(out, fmt)
