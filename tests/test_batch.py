@@ -8,11 +8,14 @@ reader, network and writers.
 
 import hashlib
 import json
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -31,6 +34,12 @@ READ = ReadOptions(input_sampling="mw")
 def _map(seed, L=L):
     flm = s2scatter.sampling.random_flm(L, reality=True, slope=1.0, rng=np.random.default_rng(seed))
     return np.asarray(s2scatter.inverse(flm, L, reality=True))
+
+
+@pytest.fixture
+def map_file_args(inputs):
+    """`s2scatter features` argv for the first input (L = 16, quiet); add `-o OUT` and options."""
+    return ["features", inputs[0], "--L", str(L), "--input-sampling", "mw", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -731,6 +740,14 @@ def test_dask_matches_serial_bit_for_bit(inputs, tmp_path, dask_client):
     assert files == {os.path.abspath(batch.__file__)}
 
 
+def test_dask_scheduler_address_connects(inputs, tmp_path, dask_client):
+    """The handshake check before `Client(address)` passes on a real scheduler."""
+    report = run_batch(inputs[:1], tmp_path / "out", _job(), scheduler=dask_client.scheduler.address,
+                       progress=False)
+    assert report.exit_code == 0 and report.done == inputs[:1]
+    np.testing.assert_array_equal(_zarr_arrays(tmp_path / "out")["map0"]["maps"], _direct(inputs[0])["maps"])
+
+
 def test_dask_failures_are_reported(inputs, tmp_path, dask_client):
     bad = tmp_path / "bad.npy"
     bad.write_bytes(b"nope")
@@ -743,12 +760,113 @@ def test_dask_failures_are_reported(inputs, tmp_path, dask_client):
 def test_bad_scheduler_address(inputs, tmp_path, monkeypatch):
     with pytest.raises(BatchError, match="bad Dask scheduler address 'localhost'"):
         run_batch(inputs, tmp_path / "out", _job(), scheduler="localhost", progress=False)
-    monkeypatch.setattr(batch._driver, "_CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(batch._driver, "_CONNECT_TIMEOUT", 0.5)
     with pytest.raises(BatchError, match="cannot connect to the Dask scheduler 'tcp://127.0.0.1:1'"):
         run_batch(inputs, tmp_path / "out", _job(), scheduler="tcp://127.0.0.1:1", progress=False)
     with pytest.raises(BatchError, match="scheduler must be None, an address"):
         run_batch(inputs, tmp_path / "out", _job(), scheduler=4, progress=False)
     assert not (tmp_path / "out").exists()  # checked before the store is created
+
+
+@contextlib.contextmanager
+def _tcp_server(reply):
+    """A plain TCP server on 127.0.0.1 (not Dask): accepts, sends ``reply`` (None: nothing), stays open."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    stop, conns = threading.Event(), []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            conns.append(conn)
+            if reply:
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in conns:
+            conn.close()
+        server.close()
+
+
+def _within(seconds, fn, *args):
+    """``fn(*args)``, failing the test if it has not returned after ``seconds`` (it used to hang)."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=fn(*args)), daemon=True)
+    start = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    return result["value"], time.monotonic() - start
+
+
+@pytest.mark.parametrize("reply, cause", [
+    (None, "no Dask handshake within 1 s (is a Dask scheduler listening there?)"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "the service there does not speak the Dask protocol (MemoryError: "),
+    (bytes.fromhex("0100000000000000ffffffffffffff2f"), "the service there does not speak the Dask "
+                                                        "protocol (error: "),
+], ids=["silent", "ssh-banner", "short-frame"])
+def test_scheduler_that_is_not_dask_is_exit_3_within_the_timeout(map_file_args, tmp_path, monkeypatch,
+                                                                  capsys, reply, cause):
+    """Before: a silent TCP service hung `features` for 10+ minutes; a talking one gave a 3 EiB
+    allocation traceback."""
+    from s2scatter.cli import main
+
+    monkeypatch.setattr(batch._driver, "_CONNECT_TIMEOUT", 1.0)
+    out = tmp_path / "out"
+    with _tcp_server(reply) as address:
+        code, seconds = _within(30, main, [*map_file_args, "-o", str(out), "--scheduler", address])
+    assert code == 3 and seconds < 1.0 + 5.0
+    err = capsys.readouterr().err
+    assert err.startswith(f"s2scatter features: error: cannot connect to the Dask scheduler "
+                          f"{address!r}: {cause}"), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err  # one line
+    assert not out.exists()
+
+
+def test_tls_scheduler_without_tls_settings_is_exit_3(map_file_args, tmp_path, capsys):
+    """Before: `tls://` without TLS settings gave a TypeError traceback."""
+    from s2scatter.cli import main
+
+    assert main([*map_file_args, "-o", str(tmp_path / "out"), "--scheduler", "tls://127.0.0.1:8786"]) == 3
+    err = capsys.readouterr().err
+    assert err == ("s2scatter features: error: Dask scheduler address 'tls://127.0.0.1:8786' needs TLS "
+                   "settings and none are configured (set distributed.comm.tls.ca-file, .client.cert "
+                   "and .client.key in the Dask configuration)\n")
+
+
+def test_output_that_cannot_be_created_is_exit_3(map_file_args, tmp_path, monkeypatch, capsys):
+    """Before: an OSError while preparing the store was a traceback with exit code 1."""
+    import errno
+
+    from s2scatter.cli import main
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a directory")
+    assert main([*map_file_args, "-o", str(blocker / "out")]) == 3
+    err = capsys.readouterr().err
+    assert err == (f"s2scatter features: error: cannot prepare the output store {str(blocker / 'out')!r}: "
+                   f"File exists: {str(blocker)!r}\n")
+
+    def disk_full(out, job, workspace):
+        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(out, "zarr.json"))
+
+    monkeypatch.setattr(batch._store, "_create_store", disk_full)
+    out = tmp_path / "out"
+    assert main([*map_file_args, "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert err == (f"s2scatter features: error: cannot prepare the output store {str(out)!r}: No space "
+                   f"left on device: {str(out / 'zarr.json')!r}\n")
+    assert not out.exists() and not os.path.lexists(batch._lock.workspace_dir(str(out)))
 
 
 # --------------------------------------------------------------------------

@@ -11,14 +11,14 @@ import time
 
 from ..io._base import file_sha256
 from ._compute import compute_features
-from ._job import FeatureJob, _jsonable
+from ._job import FeatureJob, _jsonable, _one_line
 from ._inspect import scan_groups
 from ._lock import BatchError, StoreLock, Workspace
 from ._plots import _write_plots
 from ._store import (_base_name, _check_store, _open_plots_dir, _prepare_store, _unique, _write_npz,
                      _write_zarr_group, plots_dir, resolve_out)
 
-_CONNECT_TIMEOUT = "10s"  # to reach a Dask scheduler
+_CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler and complete its handshake
 
 
 @dataclasses.dataclass
@@ -77,26 +77,89 @@ def _failure_message(path, exc) -> str:
 
 
 def _resolve_client(scheduler):
-    """(client or None, whether we own it)."""
+    """(client or None, whether we own it); a scheduler address is connected within the timeout.
+
+    Every failure to reach a scheduler is a :class:`BatchError` with a one-line
+    message naming the address and the cause, raised within about
+    ``_CONNECT_TIMEOUT`` seconds: malformed address, nothing listening, a
+    service that is not a Dask scheduler (answers junk, or nothing),
+    ``tls://`` without TLS settings.
+    """
     if scheduler is None:
         return None, False
     if isinstance(scheduler, str):
-        from distributed import Client
-        from distributed.comm.addressing import get_address_host_port, parse_address
-
-        try:  # a malformed address fails here, before a Client exists
-            if parse_address(scheduler)[0] != "inproc":
-                get_address_host_port(scheduler)
-        except ValueError as exc:
-            raise BatchError(f"bad Dask scheduler address {scheduler!r}: {exc}") from None
-        try:
-            return Client(scheduler, timeout=_CONNECT_TIMEOUT), True
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise BatchError(f"cannot connect to the Dask scheduler {scheduler!r}: {exc}") from None
+        return _connect(scheduler), True
     if hasattr(scheduler, "submit") and hasattr(scheduler, "gather"):
         return scheduler, False
     raise BatchError(f"scheduler must be None, an address string or a distributed.Client, "
                      f"got {type(scheduler).__name__}")
+
+
+def _connect(address):
+    """A ``distributed.Client`` on the scheduler at ``address`` (see :func:`_resolve_client`)."""
+    from distributed import Client
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.security import Security
+
+    try:  # a malformed address fails here, before a Client exists
+        scheme = parse_address(address)[0]
+        if scheme != "inproc":
+            get_address_host_port(address)
+    except ValueError as exc:
+        raise BatchError(f"bad Dask scheduler address {address!r}: {exc}") from None
+    deadline = time.monotonic() + _CONNECT_TIMEOUT
+    if scheme != "inproc":
+        args = Security().get_connection_args("client")  # the Dask configuration, as Client uses it
+        if scheme in ("tls", "wss") and args.get("ssl_context") is None:
+            raise BatchError(f"Dask scheduler address {address!r} needs TLS settings and none are "
+                             "configured (set distributed.comm.tls.ca-file, .client.cert and "
+                             ".client.key in the Dask configuration)")
+        _handshake(address, args, timeout=_CONNECT_TIMEOUT)
+    try:
+        return Client(address, timeout=max(deadline - time.monotonic(), 1.0))
+    except Exception as exc:  # noqa: BLE001 - whatever distributed raises, one line
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: {_one_line(exc)}") from None
+
+
+def _handshake(address, connection_args, *, timeout: float) -> None:
+    """Open a Dask comm to ``address`` and complete its handshake within ``timeout`` seconds.
+
+    ``distributed.Client`` waits for the handshake without a time limit (a TCP
+    service that accepts and stays silent hangs it) and lets a junk answer
+    surface as ``MemoryError`` or ``struct.error``; this runs
+    ``distributed.comm.connect`` under ``asyncio.wait_for`` in a private event
+    loop on a helper thread, and turns every outcome but success into a
+    :class:`BatchError`.
+    """
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    outcome = {}
+
+    async def attempt():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **connection_args), timeout)
+        await comm.close()
+
+    def run():
+        try:
+            asyncio.run(attempt())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="s2scatter-dask-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    exc = outcome.get("error")
+    if thread.is_alive() or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: no Dask handshake within "
+                         f"{timeout:g} s (is a Dask scheduler listening there?)")
+    if isinstance(exc, OSError):
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: {_one_line(exc)}")
+    if exc is not None:
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: the service there does "
+                         f"not speak the Dask protocol ({_one_line(exc)})")
 
 
 def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, scheduler=None,

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from ._job import _one_line
 from ._lock import BatchError
 from ._store import _NPZ_MARKER, _TMP, _is_store, _read_store_attrs, resolve_out
 
@@ -35,11 +36,6 @@ class GroupState:
     @property
     def source(self) -> str | None:
         return self.attrs.get("source") if self.attrs else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _read_json(path):

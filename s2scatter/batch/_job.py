@@ -92,6 +92,12 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=_json_default))
 
 
+def _one_line(exc: BaseException) -> str:
+    """``"<type>: <first line of the message>"`` of an exception."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
