@@ -509,8 +509,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``s2scatter`` console script; returns the exit code."""
+    """Entry point of the ``s2scatter`` console script; returns the exit code.
+
+    Ctrl-C (SIGINT) anywhere, also one that a callback swallowed, returns 130.
+    """
+    from s2scatter._interrupt import INTERRUPTS
+
+    installed = INTERRUPTS.install()  # already installed when `s2scatter` runs as a command
+    try:
+        code = _main(argv)
+        if code != 130:  # 130: already reported
+            INTERRUPTS.check()
+        return code
+    except KeyboardInterrupt:
+        print("s2scatter: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if installed:
+            INTERRUPTS.uninstall()
+
+
+def _main(argv) -> int:
     import matplotlib
+
+    from s2scatter._interrupt import INTERRUPTS
 
     matplotlib.use("Agg")  # files only; never open windows from the CLI
     import jax
@@ -528,6 +550,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    INTERRUPTS.check()
     return args.handler(args)
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from .._interrupt import INTERRUPTS
 from ..io._base import file_sha256
 from ._compute import compute_features
 from ._job import FeatureJob, _jsonable, _one_line
@@ -197,9 +198,18 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
         are listed in ``failed`` with their message and the others are written.
 
     Raises:
-        BatchError: the batch cannot start (see ``resume`` / ``overwrite``).
-        KeyboardInterrupt: propagated after removing the partial output of the
-            input being written; finished outputs stay (rerun with ``resume``).
+        BatchError: the batch cannot start (see ``resume`` / ``overwrite``), the
+            store cannot be created, another run is writing it, or the
+            scheduler cannot be reached (one-line message naming the cause).
+        KeyboardInterrupt: on Ctrl-C (SIGINT), after removing this run's
+            temporary entries; finished groups stay (rerun with ``resume``).
+            A Ctrl-C while a group is being written lets that write finish
+            first; while an input is computed in this process, the first
+            Ctrl-C takes effect when its computation returns and a second one
+            at once; one swallowed by a callback (JAX's garbage-collection
+            hook) is noticed at the next input.  Python's default SIGINT
+            handler is replaced for the length of the run, see
+            :mod:`s2scatter._interrupt`.
     """
     from tqdm import tqdm
 
@@ -207,10 +217,12 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
     out = resolve_out(out)
     if not isinstance(job, FeatureJob):
         raise ValueError(f"job must be a FeatureJob, got {type(job).__name__}")
-    client, owned = _resolve_client(scheduler)  # before touching the output
-    bar = None
+    installed = INTERRUPTS.install()  # Ctrl-C recorded, never lost; deferred during writes
+    client = owned = bar = None
     try:
+        client, owned = _resolve_client(scheduler)  # before touching the output
         with _open_store(out, job, resume=resume, overwrite=overwrite) as (workspace, fmt):
+            INTERRUPTS.check()
             report = BatchReport(out=out, format=job.format)
             states = scan_groups(out, fmt, verify=verify)[0]
             todo = _plan(inputs, states, report)
@@ -224,20 +236,31 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
                 if job.plot:
                     _open_plots_dir(pdir, out)
                     _write_plots(pdir, name, result, job, workspace)
-                writer(out, name, result, workspace)
+                with INTERRUPTS.deferred():  # zarr writes on its own thread: let the write finish
+                    writer(out, name, result, workspace)
                 report.done.append(path)
                 report.compute_seconds[path] = result["seconds"]
 
             def handle(path, get_result):
                 try:
-                    commit(path, get_result())
+                    result = get_result()
+                    INTERRUPTS.check()  # a Ctrl-C swallowed by a callback while computing
+                    commit(path, result)
                 except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
+                    INTERRUPTS.check()  # an error caused by a Ctrl-C is not the input's failure
                     report.failed[path] = _failure_message(path, exc)
                 bar.update(1)
 
+            def compute_here(path):
+                # JAX calls back into Python (ducc0 kernels): an exception raised there becomes a
+                # runtime error with a logged traceback, so a first Ctrl-C waits for this input's
+                # computation; a second one cuts it.
+                with INTERRUPTS.deferred(second_cuts=True):
+                    return compute_features(path, job)
+
             if client is None:
                 for path in todo:
-                    handle(path, functools.partial(compute_features, path, job))
+                    handle(path, functools.partial(compute_here, path))
             else:
                 from distributed import as_completed
 
@@ -249,11 +272,14 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
                 except BaseException:
                     client.cancel(list(futures))
                     raise
+            INTERRUPTS.check()
     finally:
         if bar is not None:
             bar.close()
         if owned:
             client.close()
+        if installed:
+            INTERRUPTS.uninstall()
     report.seconds = time.perf_counter() - start
     return report
 
@@ -279,10 +305,11 @@ def _open_store(out, job, *, resume, overwrite):
                 marked = True
                 yield workspace, job.format
             finally:
-                workspace.close()
-                if lock.created and not marked:
-                    with contextlib.suppress(OSError):
-                        os.rmdir(out)
+                with INTERRUPTS.deferred():  # a second Ctrl-C does not cut the clean-up short
+                    workspace.close()
+                    if lock.created and not marked:
+                        with contextlib.suppress(OSError):
+                            os.rmdir(out)
     except OSError as exc:
         if marked:  # raised by the run itself, not by the preparation
             raise
