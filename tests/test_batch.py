@@ -153,6 +153,63 @@ def test_npz_format_and_invariants_match_zarr(inputs, tmp_path):
     assert info["format"] == "npz" and info["groups"]["map0"]["arrays"]["mean"]["shape"][0] == 1
 
 
+def test_store_opens_as_an_xarray_tree(inputs, tmp_path):
+    """Before: `xarray.open_datatree(OUT, engine="zarr")` failed: the arrays had no dimension names."""
+    xr = pytest.importorskip("xarray")
+    out = tmp_path / "maps.zarr"
+    run_batch(inputs, out, _job(), progress=False)
+    # The store has no consolidated metadata (it grows while it is written): xarray says so and
+    # reads it group by group; consolidated=False skips the attempt.
+    with pytest.warns(RuntimeWarning, match="consolidated metadata"):
+        tree = xr.open_datatree(out, engine="zarr")
+    tree = xr.open_datatree(out, engine="zarr", consolidated=False)
+    assert sorted(tree.children) == ["map0", "map1", "map2"]
+    assert tree.attrs["config"]["L"] == L
+    ds = tree["map1"].to_dataset()
+    P = len(s2scatter.Scattering(_job().config).paths)
+    assert dict(ds.sizes) == {"channel": 2, "path": P, "theta": 4, "phi": 7, "level": 2}
+    assert ds["maps"].dims == ("channel", "path", "theta", "phi")
+    assert ds["path_scales"].dims == ("path", "level") and ds["path_order"].dims == ("path",)
+    np.testing.assert_array_equal(ds["maps"].values, _direct(inputs[1])["maps"])
+    np.testing.assert_array_equal(ds["path_scales"].values[0], [-1, -1])  # no masking of the padding
+    assert ds["maps"].attrs["long_name"] == "scattering coefficients" and ds["maps"].attrs["L"] == 4
+    assert ds.attrs["source"] == inputs[1] and ds.attrs["complete"] is True
+
+    inv = tmp_path / "inv.zarr"
+    run_batch(inputs[:1], inv, _job(output="invariants"), progress=False)
+    ds = xr.open_datatree(inv, engine="zarr", consolidated=False)["map0"].to_dataset()
+    assert ds["mean"].dims == ("channel", "path") and ds["power"].dims == ("channel", "path", "ell")
+    np.testing.assert_array_equal(ds["power"].values, _direct(inputs[0], _job(output="invariants"))["power"])
+
+
+def test_healpix_store_dimensions(tmp_path):
+    xr = pytest.importorskip("xarray")
+    nside = 8
+    flm = s2scatter.sampling.random_flm(L, reality=True, slope=1.0, rng=np.random.default_rng(0))
+    np.save(tmp_path / "sky.npy", np.asarray(s2scatter.inverse(flm, L, sampling="healpix", nside=nside,
+                                                                reality=True)))
+    job = FeatureJob(s2scatter.ScatteringConfig(L=L, sampling="healpix", nside=nside),
+                     read=ReadOptions(input_sampling="healpix", input_nside=nside))
+    run_batch([tmp_path / "sky.npy"], tmp_path / "out", job, progress=False)
+    ds = xr.open_datatree(tmp_path / "out", engine="zarr", consolidated=False)["sky"].to_dataset()
+    assert ds["maps"].dims == ("channel", "path", "pixel")
+    assert ds["maps"].attrs["sampling"] == "healpix" and ds.sizes["pixel"] == 12 * ds["maps"].attrs["nside"] ** 2
+
+
+def test_array_units_follow_the_input():
+    """Scattering maps and means are in the input's units, power in their square; unknown: none."""
+    attrs = {"output": {"sampling": "mw", "L_scal": 4, "nside": None},
+             "reader_meta": {"input": {"units": ["K", "K"]}}}
+    assert batch._store._array_attributes("maps", attrs)["units"] == "K"
+    assert batch._store._array_attributes("mean", attrs)["units"] == "K"
+    assert batch._store._array_attributes("power", attrs)["units"] == "K^2"
+    assert "units" not in batch._store._array_attributes("path_order", attrs)
+    attrs["reader_meta"]["input"]["units"] = "W m-2"
+    assert batch._store._array_attributes("power", attrs)["units"] == "(W m-2)^2"
+    attrs["reader_meta"]["input"]["units"] = ["K", "mK"]  # channels disagree: not recorded
+    assert "units" not in batch._store._array_attributes("maps", attrs)
+
+
 def test_group_names_are_unique_and_safe(tmp_path):
     paths = []
     for sub, name in [("a", "x y.npy"), ("b", "x y.npy"), ("c", ".hidden.npy"), ("d", "zarr.npy")]:

@@ -101,6 +101,49 @@ def _check_npz_readback(path, arrays, attrs):
                 raise OSError(f"array {key!r} did not read back as written in {path!r}")
 
 
+def _dimension_names(key, attrs) -> tuple:
+    """Names of the axes of array ``key`` (Zarr v3 ``dimension_names``, read by xarray)."""
+    grid = ("pixel",) if attrs["output"]["sampling"] == "healpix" else ("theta", "phi")
+    return {"maps": ("channel", "path", *grid), "mean": ("channel", "path"),
+            "power": ("channel", "path", "ell"), "path_order": ("path",),
+            "path_scales": ("path", "level")}[key]
+
+
+def _input_units(attrs) -> str | None:
+    """The input's units when its reader knows them, one for all channels (FITS TUNITn, netCDF units)."""
+    units = ((attrs.get("reader_meta") or {}).get("input") or {}).get("units")
+    if isinstance(units, list):
+        units = units[0] if len(set(units)) == 1 else None
+    return units or None
+
+
+def _array_attributes(key, attrs) -> dict:
+    """CF-style attributes of array ``key``: ``long_name``, ``description`` and, where known, ``units``."""
+    out = attrs["output"]
+    grid = {"sampling": out["sampling"], "L": out["L_scal"],
+            **({"nside": out["nside"]} if out["nside"] is not None else {})}
+    units = _input_units(attrs)
+    squared = None if units is None else (f"{units}^2" if units.isalnum() else f"({units})^2")
+    table = {
+        "maps": ({"long_name": "scattering coefficients",
+                  "description": "S[p] f = (U[p] f) * Phi per channel and path: a map on the output "
+                                 "grid (sampling, band-limit L, HEALPix nside)", **grid}, units),
+        "mean": ({"long_name": "mean of the scattering coefficients",
+                  "description": "mean over the sphere of S[p] f per channel and path (rotation "
+                                 "invariant)"}, units),
+        "power": ({"long_name": "power per degree of the scattering coefficients",
+                   "description": "C_l = sum_m |S_lm|^2 / (2l+1) of S[p] f per channel and path "
+                                  "(rotation invariant); ell = 0 .. L_scal-1"}, squared),
+        "path_order": ({"long_name": "scattering order of each path",
+                        "description": "number of wavelet moduli on the path (0, 1, 2, ...)"}, None),
+        "path_scales": ({"long_name": "wavelet scales of each path",
+                         "description": "j1, j2, ... along the path; -1 pads paths shorter than "
+                                        "max_order"}, None),
+    }
+    base, unit = table[key]
+    return {**base, **({"units": unit} if unit else {})}
+
+
 def _compressors():
     """Zstandard, then a CRC-32C checksum of the compressed chunk: a changed byte fails the read."""
     from zarr.codecs import Crc32cCodec, ZstdCodec
@@ -111,8 +154,10 @@ def _compressors():
 def _write_zarr_group(out, name, result, workspace: Workspace):
     """Write one group: arrays into a temporary group, read back, then ``"complete": true``, renamed in.
 
-    Every chunk is written (also chunks of zeros, so a missing chunk file
-    means damage) with a CRC-32C checksum.  The completion marker is written
+    Every array carries its ``dimension_names`` and CF-style attributes (so
+    ``xarray.open_datatree`` opens the store as a tree of datasets), and every
+    chunk is written (also chunks of zeros, so a missing chunk file means
+    damage) with a CRC-32C checksum.  The completion marker is written
     only after every array has been read back equal to what was computed; the group appears in ``out`` with one
     rename (an existing group of that name is replaced, see
     :func:`_replace_dir`).  On any error, or an interrupt, the temporary group
@@ -127,7 +172,9 @@ def _write_zarr_group(out, name, result, workspace: Workspace):
         for key, arr in result["arrays"].items():
             chunks = (1,) + arr.shape[1:] if arr.ndim >= 3 else arr.shape  # one chunk per channel
             group.create_array(key, data=arr, chunks=chunks, compressors=_compressors(),
-                               config={"write_empty_chunks": True})
+                               config={"write_empty_chunks": True},
+                               dimension_names=_dimension_names(key, result["attrs"]),
+                               attributes=_array_attributes(key, result["attrs"]))
         _check_zarr_readback(tmp, result["arrays"])
         group.attrs.update(result["attrs"])  # completion marker ("complete": True) last
         _replace_dir(tmp, final, workspace)
