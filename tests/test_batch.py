@@ -149,6 +149,10 @@ def test_npz_format_and_invariants_match_zarr(inputs, tmp_path):
             for k, v in arrays.items():
                 np.testing.assert_array_equal(z[k], v)
     assert zarrs["map1"]["power"].shape == (2, zarrs["map1"]["mean"].shape[1], 4)
+    for i, path in enumerate(inputs):  # and both are the network's output
+        direct = _direct(path, job_z)
+        for k in ("mean", "power"):
+            np.testing.assert_array_equal(zarrs[f"map{i}"][k], direct[k])
     info = store_info(tmp_path / "n")
     assert info["format"] == "npz" and info["groups"]["map0"]["arrays"]["mean"]["shape"][0] == 1
 
@@ -241,6 +245,7 @@ def test_bad_inputs_are_reported_and_the_rest_written(inputs, tmp_path):
         assert os.path.basename(path) in message  # each message names its file
     assert report.exit_code == 1
     assert sorted(store_info(tmp_path / "out")["groups"]) == ["map0", "map2"]
+    np.testing.assert_array_equal(_zarr_arrays(tmp_path / "out")["map2"]["maps"], _direct(inputs[2])["maps"])
     assert _no_tmp(tmp_path / "out")
 
     only_bad = run_batch(bad, tmp_path / "out2", _job(), progress=False)
@@ -417,6 +422,8 @@ def test_interrupted_batch_leaves_finished_outputs_and_resumes(inputs, tmp_path,
         assert after[rel] == stamp, rel
     if fmt == "zarr":
         assert sorted(os.listdir(batch.plots_dir(out))) == [".s2scatter-plots", "map0", "map1", "map2"]
+    for i, path in enumerate(inputs):  # finished before, after or across the interrupts: all right
+        np.testing.assert_array_equal(_stored(out, f"map{i}", fmt)["maps"], _direct(path)["maps"])
 
     # Everything complete: a third run writes nothing.
     again = run_batch(inputs, out, job, resume=True, progress=False)
@@ -1069,6 +1076,11 @@ def test_output_that_cannot_be_created_is_exit_3(map_file_args, tmp_path, monkey
 def test_compute_features_and_job_validation(inputs):
     res = compute_features(inputs[1], _job(plot=True))
     assert res["input"].shape == (2, L, 2 * L - 1) and res["arrays"]["maps"].shape[0] == 2
+    np.testing.assert_array_equal(res["input"], read_map(inputs[1], L=L, input_sampling="mw").data)
+    np.testing.assert_array_equal(res["arrays"]["maps"], _direct(inputs[1])["maps"])
+    net = s2scatter.Scattering(_job().config)
+    np.testing.assert_array_equal(res["arrays"]["path_order"], [len(p) for p in net.paths])
+    assert res["attrs"]["arrays"] == ["maps", "path_order", "path_scales"]
     json.dumps(res["attrs"])  # JSON-able
     assert compute_features(inputs[1], _job())["input"] is None
     job = FeatureJob(s2scatter.ScatteringConfig(L=L), read={"input_sampling": "mw"})
