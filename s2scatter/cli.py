@@ -20,9 +20,10 @@ Exit codes:
        ``info``: damaged groups found, named on stderr; ``demo``: round-trip
        error above tolerance; unreadable input file)
     2  usage error (bad option or option value)
-    3  nothing could be done (``features``: the output store cannot be used,
-       the scheduler is unreachable, or every input failed; ``info``: not a
-       store)
+    3  nothing could be done (``features``: the output store cannot be used
+       or created, another run is writing it, the scheduler cannot be reached
+       or is not a Dask scheduler, or every input failed; ``info``: not a
+       store); one line on stderr names the cause
     130 interrupted (Ctrl-C); finished outputs are kept, rerun with ``--resume``
 """
 
@@ -156,8 +157,9 @@ exit codes:
   1    failure (features: some inputs failed, the others were written;
        info: damaged groups found)
   2    usage error
-  3    nothing could be done (features: output store unusable, scheduler
-       unreachable, or every input failed; info: not a store)
+  3    nothing could be done (features: output store unusable or cannot be
+       created, another run is writing it, scheduler unreachable or not Dask,
+       or every input failed; info: not a store)
   130  interrupted; finished outputs are kept (rerun with --resume)
 """
 
