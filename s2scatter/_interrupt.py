@@ -16,9 +16,13 @@ traceback; there a second Ctrl-C raises at once.
 
 The handler replaces only Python's default one, and only in the main thread; a
 program that installed its own SIGINT handler keeps it.  The command line
-installs it while ``s2scatter`` is being imported (:func:`install_for_cli`), so
-a Ctrl-C in the first moments is not lost either; :func:`s2scatter.batch.run_batch`
-installs it for the length of a run.  Standard library only.
+installs it when ``s2scatter`` starts being imported (:func:`install_for_cli`),
+in a deferred section that :func:`s2scatter.cli.main` ends (and then raises):
+a Ctrl-C in the first moments is neither lost nor raised inside jaxlib's
+import, where C++ code that calls back into Python cannot pass an exception
+through and aborts the process (``terminate called after throwing an instance
+of 'nanobind::python_error'``).  :func:`s2scatter.batch.run_batch` installs the
+handler for the length of a run.  Standard library only.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Interrupts:
         self.pending = False
         self._strict = 0  # sections no SIGINT cuts
         self._soft = 0  # sections a second SIGINT cuts
+        self._startup = False  # install_for_cli's section, ended by end_startup()
         self._previous_hook = None
 
     def _handle(self, signum, frame):
@@ -82,6 +87,12 @@ class Interrupts:
             self._previous_hook = None
             self.pending = False
 
+    def end_startup(self) -> None:
+        """End the deferred section :func:`install_for_cli` opened (the caller then checks)."""
+        if self._startup:
+            self._startup = False
+            self._soft -= 1
+
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` if a SIGINT arrived (also one swallowed by a callback)."""
         if self.pending:
@@ -106,18 +117,27 @@ class Interrupts:
 INTERRUPTS = Interrupts()
 
 
+_CLI_MODULES = ("s2scatter", "s2scatter.__main__", "s2scatter.cli")  # each calls cli.main()
+
+
 def _launched_as_cli() -> bool:
     """Whether this process is ``python -m s2scatter ...`` or the ``s2scatter`` console script."""
     argv = sys.argv or [""]
     if argv[0] == "-m":  # `python -m X` while X is being located (and its packages imported)
         orig = getattr(sys, "orig_argv", [])
         if "-m" in orig and orig.index("-m") + 1 < len(orig):
-            return orig[orig.index("-m") + 1].split(".")[0] == "s2scatter"
+            return orig[orig.index("-m") + 1] in _CLI_MODULES
         return False
     return os.path.splitext(os.path.basename(argv[0]))[0] == "s2scatter"
 
 
 def install_for_cli() -> None:
-    """Install :data:`INTERRUPTS` when this process runs the s2scatter command line (else nothing)."""
-    if _launched_as_cli():
-        INTERRUPTS.install()
+    """When this process runs the s2scatter command line, install :data:`INTERRUPTS`, deferred.
+
+    The deferred section (a second Ctrl-C cuts it) lasts until
+    :func:`s2scatter.cli.main` calls :meth:`Interrupts.end_startup`.  Does
+    nothing in any other process.
+    """
+    if _launched_as_cli() and INTERRUPTS.install():
+        INTERRUPTS._startup = True
+        INTERRUPTS._soft += 1

@@ -519,6 +519,8 @@ def main(argv=None) -> int:
 
     installed = INTERRUPTS.install()  # already installed when `s2scatter` runs as a command
     try:
+        INTERRUPTS.end_startup()  # a Ctrl-C while s2scatter was imported: raised here
+        INTERRUPTS.check()
         code = _main(argv)
         if code != 130:  # 130: already reported
             INTERRUPTS.check()

