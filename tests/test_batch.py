@@ -867,7 +867,7 @@ def test_second_writer_in_the_same_process_is_refused(inputs, tmp_path, monkeypa
     assert _no_tmp(out)
 
 
-def test_group_is_complete_only_when_its_arrays_read_back(inputs, tmp_path, monkeypatch):
+def test_group_is_complete_only_when_its_arrays_are_whole(inputs, tmp_path, monkeypatch):
     """An array lost between writing and marking (e.g. deleted by someone else) fails that input."""
     import zarr
 
@@ -883,7 +883,8 @@ def test_group_is_complete_only_when_its_arrays_read_back(inputs, tmp_path, monk
     report = run_batch(inputs, tmp_path / "out", _job(), progress=False)
     assert report.done == [inputs[0], inputs[2]]
     assert list(report.failed) == [inputs[1]]
-    assert "'maps' did not read back as written" in report.failed[inputs[1]]
+    assert ("array 'maps' was not written whole (chunk c/0/0/0/0 missing); the group is not marked "
+            "complete") in report.failed[inputs[1]]
     assert sorted(store_info(tmp_path / "out")["groups"]) == ["map0", "map2"]
     assert _no_tmp(tmp_path / "out")
 
@@ -896,7 +897,7 @@ def test_zarr_listing_never_sees_temporary_groups(inputs, tmp_path, monkeypatch)
 
     out = tmp_path / "out"
     listed = []
-    real_check = batch._store._check_zarr_readback
+    real_check = batch._store._check_zarr_written
 
     def check_and_list(path, arrays):
         real_check(path, arrays)
@@ -904,7 +905,7 @@ def test_zarr_listing_never_sees_temporary_groups(inputs, tmp_path, monkeypatch)
             warnings.simplefilter("error")  # a stray entry in the store would warn
             listed.append(sorted(k for k, _ in zarr.open_group(out, mode="r").groups()))
 
-    monkeypatch.setattr(batch._store, "_check_zarr_readback", check_and_list)
+    monkeypatch.setattr(batch._store, "_check_zarr_written", check_and_list)
     run_batch(inputs, out, _job(), progress=False)
     assert listed == [[], ["map0"], ["map0", "map1"]]
     # What a kill -9 in the middle of a write leaves: a partial group in the workspace.

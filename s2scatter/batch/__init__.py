@@ -23,7 +23,7 @@ store; its root group's attributes hold the job (``config``, ``read``) and one
 child group per input, named after the file (``unique, safe``; the source path
 is in the group's attributes)::
 
-    OUT/zarr.json                 root: {"s2scatter_store": 1, "config", "read", "format", ...}
+    OUT/zarr.json                 root: {"s2scatter_store": 2, "config", "read", "format", ...}
     OUT/<group>/zarr.json         attrs: source, sha256, channels, reader meta, paths, versions, ...
     OUT/<group>/maps              (C, P, *output grid)        output="maps"
     OUT/<group>/mean, power       (C, P), (C, P, L_scal)      output="invariants"
@@ -37,7 +37,7 @@ outside the Zarr hierarchy.
 
 One writer, atomicity: a run holds an exclusive lock on ``OUT`` (a second
 writer gets :class:`BatchError`).  Each group is written in the store's
-workspace, a hidden sibling ``.<OUT name>.s2scatter-tmp/``, read back, marked
+workspace, a hidden sibling ``.<OUT name>.s2scatter-tmp/``, checked whole, marked
 ``"complete": true`` and moved into ``OUT`` with one ``os.replace``; ``.npz``
 files likewise.  A killed run therefore leaves finished groups in ``OUT`` and
 nothing else; the next writer clears the workspace.  Only the process that

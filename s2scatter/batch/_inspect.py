@@ -11,7 +11,6 @@ CRC-32C checksum (Zarr) or its ZIP CRC-32 (``.npz``).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import os
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from ._job import _one_line
 from ._lock import BatchError
-from ._store import _NPZ_MARKER, _TMP, _is_store, _read_store_attrs, resolve_out
+from ._store import (_NPZ_MARKER, _TMP, _is_store, _read_json, _read_store_attrs, _zarr_array_problem,
+                     resolve_out)
 
 # Arrays of a group by output kind (stores written before groups listed their "arrays").
 _ARRAYS = {"maps": ("maps", "path_order", "path_scales"),
@@ -38,56 +38,12 @@ class GroupState:
         return self.attrs.get("source") if self.attrs else None
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def _expected_arrays(attrs) -> tuple:
     names = attrs.get("arrays")
     if isinstance(names, list) and names:
         return tuple(names)
     kind = (attrs.get("output") or {}).get("kind")
     return _ARRAYS.get(kind, ())
-
-
-def _chunk_keys(meta) -> list | None:
-    """Every chunk key of a Zarr v3 array (``c/0/1`` ...), or None for a layout not checked here."""
-    grid, enc = meta.get("chunk_grid", {}), meta.get("chunk_key_encoding", {})
-    if grid.get("name") != "regular" or enc.get("name") != "default":
-        return None
-    sep = (enc.get("configuration") or {}).get("separator", "/")
-    shape, chunks = meta["shape"], grid["configuration"]["chunk_shape"]
-    ranges = [range(-(-s // c)) for s, c in zip(shape, chunks)]
-    return [sep.join(["c", *map(str, idx)]) for idx in itertools.product(*ranges)]
-
-
-def _zarr_array_problem(path, *, all_chunks: bool, verify: bool) -> tuple[dict | None, str | None]:
-    """(array metadata, problem) of the Zarr array at ``path``."""
-    try:
-        meta = _read_json(os.path.join(path, "zarr.json"))
-    except FileNotFoundError:
-        return None, "missing"
-    except (OSError, ValueError) as exc:
-        return None, f"unreadable zarr.json ({_one_line(exc)})"
-    if not isinstance(meta, dict) or meta.get("node_type") != "array":
-        return None, "zarr.json does not describe an array"
-    if all_chunks:
-        try:
-            keys = _chunk_keys(meta)
-        except (KeyError, TypeError, ValueError) as exc:
-            return None, f"bad metadata ({_one_line(exc)})"
-        for key in keys or ():
-            if not os.path.isfile(os.path.join(path, *key.split("/"))):
-                return meta, f"chunk {key} missing"
-    if verify:
-        import zarr
-
-        try:
-            zarr.open_array(path, mode="r")[...]
-        except Exception as exc:  # noqa: BLE001 - any failure to read is damage
-            return meta, f"unreadable data ({_one_line(exc)})"
-    return meta, None
 
 
 def _zarr_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
