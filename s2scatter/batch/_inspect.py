@@ -59,9 +59,12 @@ def _zarr_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
         return GroupState(None, "zarr.json does not describe a group"), {}
     if attrs.get("complete") is not True:
         return GroupState(attrs, "incomplete (no completion marker)"), {}
-    all_chunks = int(attrs.get("s2scatter_store", 1)) >= 2  # version 1 skipped chunks of zeros
+    expected = _expected_arrays(attrs)
+    if not expected:
+        return GroupState(attrs, "attributes do not say which arrays it holds"), {}
+    all_chunks = attrs.get("s2scatter_store", 1) != 1  # version 1 skipped chunks of zeros
     arrays = {}
-    for key in _expected_arrays(attrs):
+    for key in expected:
         arr_meta, problem = _zarr_array_problem(os.path.join(path, key), all_chunks=all_chunks,
                                                 verify=verify)
         if problem:
@@ -81,7 +84,10 @@ def _npz_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
                 return GroupState(None, "metadata is not a JSON object"), {}
             if attrs.get("complete") is not True:
                 return GroupState(attrs, "incomplete (no completion marker)"), {}
-            missing = [k for k in _expected_arrays(attrs) if k not in z.files]
+            expected = _expected_arrays(attrs)
+            if not expected:
+                return GroupState(attrs, "metadata does not say which arrays it holds"), {}
+            missing = [k for k in expected if k not in z.files]
             if missing:
                 return GroupState(attrs, f"array {missing[0]!r}: missing"), {}
             arrays = {}

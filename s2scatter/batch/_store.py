@@ -104,7 +104,8 @@ def _zarr_array_problem(path, *, all_chunks: bool, verify: bool) -> tuple[dict |
         return None, "missing"
     except (OSError, ValueError) as exc:
         return None, f"unreadable zarr.json ({_one_line(exc)})"
-    if not isinstance(meta, dict) or meta.get("node_type") != "array":
+    if not isinstance(meta, dict) or meta.get("node_type") != "array" or not isinstance(
+            meta.get("shape"), list):
         return None, "zarr.json does not describe an array"
     if all_chunks:
         try:
@@ -141,7 +142,7 @@ def _check_zarr_written(path, arrays):
 
 def _check_npz_readback(path, arrays, attrs):
     """Raise ``OSError`` unless the ``.npz`` at ``path`` holds ``arrays`` and ``attrs`` exactly."""
-    with np.load(path) as z:
+    with open(path, "rb") as fh, np.load(fh) as z:
         if "metadata" not in z.files or json.loads(str(z["metadata"])) != attrs:
             raise OSError(f"metadata did not read back as written in {path!r}")
         for key, arr in arrays.items():
