@@ -41,6 +41,7 @@ setup(
         "tqdm",
         "pillow",
         "zarr>=3",
+        "google-crc32c",  # zarr's crc32c codec: every feature-store chunk carries a checksum
         "dask[distributed]",
     ],
     extras_require={

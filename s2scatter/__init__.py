@@ -21,11 +21,15 @@ JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
 """
 
-from . import harmonic, io, sampling, scattering, wavelets, wigner
-from ._limits import get_limits, reset_limits, set_limits
-from ._version import __version__
-from .harmonic import forward, inverse, rotate
-from .scattering import Scattering, ScatteringConfig
+from . import _interrupt
+
+_interrupt.install_for_cli()  # before the slow imports: a Ctrl-C while they run is not lost
+
+from . import harmonic, io, sampling, scattering, wavelets, wigner  # noqa: E402
+from ._limits import get_limits, reset_limits, set_limits  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .harmonic import forward, inverse, rotate  # noqa: E402
+from .scattering import Scattering, ScatteringConfig  # noqa: E402
 
 __all__ = [
     "Scattering",

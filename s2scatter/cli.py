@@ -10,16 +10,20 @@ Commands:
     transform  a map file -> harmonic coefficients (.npy, shape (C, L, 2L-1)),
                or coefficients (.npy) -> a map on a sampling scheme.
     info       what a feature store holds (groups, shapes, job, sources,
-               checksums, versions); ``--json`` for machine-readable output.
+               checksums, versions) and which groups are damaged;
+               ``--json`` for machine-readable output, ``--verify`` to read
+               every array and check its checksums.
 
 Exit codes:
     0  success (``features``: every input written or already complete)
     1  failure (``features``: some inputs failed, the others were written;
-       ``demo``: round-trip error above tolerance; unreadable input file)
+       ``info``: damaged groups found, named on stderr; ``demo``: round-trip
+       error above tolerance; unreadable input file)
     2  usage error (bad option or option value)
-    3  nothing could be done (``features``: the output store cannot be used,
-       the scheduler is unreachable, or every input failed; ``info``: not a
-       store)
+    3  nothing could be done (``features``: the output store cannot be used
+       or created, another run is writing it, the scheduler cannot be reached
+       or is not a Dask scheduler, or every input failed; ``info``: not a
+       store); one line on stderr names the cause
     130 interrupted (Ctrl-C); finished outputs are kept, rerun with ``--resume``
 """
 
@@ -150,10 +154,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 _EXIT_CODES = """\
 exit codes:
   0    success (features: every input written or already complete)
-  1    failure (features: some inputs failed, the others were written)
+  1    failure (features: some inputs failed, the others were written;
+       info: damaged groups found)
   2    usage error
-  3    nothing could be done (features: output store unusable, scheduler
-       unreachable, or every input failed; info: not a store)
+  3    nothing could be done (features: output store unusable or cannot be
+       created, another run is writing it, scheduler unreachable or not Dask,
+       or every input failed; info: not a store)
   130  interrupted; finished outputs are kept (rerun with --resume)
 """
 
@@ -187,7 +193,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         return 2
     try:
         report = run_batch(args.inputs, args.out, job, resume=args.resume, overwrite=args.overwrite,
-                           scheduler=args.scheduler, progress=not args.quiet)
+                           scheduler=args.scheduler, progress=not args.quiet, verify=args.verify)
     except BatchError as exc:
         _error("features", exc)
         return 3
@@ -207,6 +213,9 @@ def _cmd_features(args: argparse.Namespace) -> int:
             print(f"plots: {plots_dir(report.out)}")
     for message in report.failed.values():
         _error("features", message)
+    if report.damaged:
+        _error("features", f"{len(report.damaged)} damaged group(s) left as they were (no input "
+                           f"given for them): {', '.join(sorted(report.damaged))}")
     print(report.summary().splitlines()[0])
     return report.exit_code
 
@@ -272,18 +281,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from s2scatter.batch import BatchError, store_info
 
     try:
-        info = store_info(args.store)
+        info = store_info(args.store, verify=args.verify)
     except BatchError as exc:
         _error("info", exc)
         return 3
     except (OSError, ValueError) as exc:
         _error("info", f"{args.store}: cannot read the store: {exc}")
         return 1
+    damaged = info["damaged"]
+    if damaged:
+        _error("info", f"{len(damaged)} damaged group(s): {', '.join(damaged)}; rerun `s2scatter "
+                       "features` on their inputs with --resume to recompute them")
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return 1 if damaged else 0
     cfg = info["config"] or {}
-    print(f"store: {info['store']} ({info['format']}, {len(info['groups'])} group(s))")
+    print(f"store: {info['store']} ({info['format']}, {len(info['groups'])} group(s)"
+          f"{f', {len(damaged)} damaged' if damaged else ''}"
+          f"{', every array read and checked' if args.verify else ''})")
     print("config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     read = {k: v for k, v in (info["read"] or {}).items() if v is not None}
     if read:
@@ -296,7 +311,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"  sha256: {g['sha256']}")
         print(f"  channels: {', '.join(g['channels'] or [])}; paths: {g['n_paths']}")
         print(f"  arrays: {arrays}")
-    return 0
+    for name, reason in damaged.items():
+        print(f"{name}: DAMAGED: {reason}")
+    return 1 if damaged else 0
 
 
 def _int_at_least(minimum: int, what: str):
@@ -336,6 +353,12 @@ def _index_list(text: str) -> tuple[int, ...]:
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative path indices, got {text!r}")
     return values
+
+
+def _non_empty_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty path")
+    return text
 
 
 def _add_read_options(p) -> None:
@@ -410,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     feat.add_argument("inputs", nargs="+", metavar="INPUT", help="map files")
-    feat.add_argument("-o", "--out", required=True, metavar="OUT",
-                      help="output store (a directory)")
+    feat.add_argument("-o", "--out", required=True, metavar="OUT", type=_non_empty_path,
+                      help="output store (a directory; symbolic links are resolved)")
     net = feat.add_argument_group("scattering network")
     net.add_argument("--L", type=_positive_int, default=128,
                      help="band-limit the inputs are read at, exclusive (default: %(default)s)")
@@ -447,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "checksum) and compute only the missing inputs")
     mode.add_argument("--overwrite", action="store_true",
                       help="replace an existing s2scatter store at OUT")
+    out.add_argument("--verify", action="store_true",
+                     help="with --resume: read every existing group in full first, so groups "
+                          "whose data fail their checksum are recomputed too")
     out.add_argument("--scheduler", metavar="ADDRESS",
                      help="Dask scheduler address (e.g. tcp://host:8786); default: serial")
     out.add_argument("--threads", type=_int_at_least(0, "--threads"),
@@ -493,13 +519,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("store", metavar="STORE", help="the store directory")
     info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    info.add_argument("--verify", action="store_true",
+                      help="read every array in full and check its checksums (finds changed "
+                           "bytes; as much I/O as the store's size)")
     info.set_defaults(handler=_cmd_info)
     return parser
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``s2scatter`` console script; returns the exit code."""
+    """Entry point of the ``s2scatter`` console script; returns the exit code.
+
+    Ctrl-C (SIGINT) anywhere, also one that a callback swallowed, returns 130.
+    """
+    from s2scatter._interrupt import INTERRUPTS
+
+    installed = INTERRUPTS.install()  # already installed when `s2scatter` runs as a command
+    try:
+        INTERRUPTS.end_startup()  # a Ctrl-C while s2scatter was imported: raised here
+        INTERRUPTS.check()
+        code = _main(argv)
+        if code != 130:  # 130: already reported
+            INTERRUPTS.check()
+        return code
+    except KeyboardInterrupt:
+        print("s2scatter: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if installed:
+            INTERRUPTS.uninstall()
+
+
+def _main(argv) -> int:
     import matplotlib
+
+    from s2scatter._interrupt import INTERRUPTS
 
     matplotlib.use("Agg")  # files only; never open windows from the CLI
     import jax
@@ -519,6 +572,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    INTERRUPTS.check()
     return args.handler(args)
 
 

@@ -222,13 +222,18 @@ def test_features_plots_and_info(map_files, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "2 written, 0 skipped" in stdout
     plots = tmp_path / "feats_plots"
-    assert sorted(os.listdir(plots)) == ["sky0", "sky1"]
+    assert sorted(os.listdir(plots)) == [".s2scatter-plots", "sky0", "sky1"]
     assert sorted(os.listdir(plots / "sky0")) == ["features_c0_p000.png", "features_c0_p002.png",
                                                   "input_c0.png"]
     for name in os.listdir(plots / "sky0"):
         with Image.open(plots / "sky0" / name) as image:
             image.verify()
 
+    import zarr
+
+    for i, path in enumerate(map_files):  # the stored features are the network's, bit for bit
+        np.testing.assert_array_equal(zarr.open_group(out, mode="r")[f"sky{i}"]["maps"][...],
+                                      _scattering_maps(path))
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     for piece in ("zarr, 2 group(s)", "sky0:", "sky1:", map_files[0], "sha256:", "L=16",
@@ -248,15 +253,47 @@ def test_features_plots_and_info(map_files, tmp_path, capsys):
     assert "0 written, 2 skipped" in capsys.readouterr().out
 
 
+def _scattering_maps(path, L=16):
+    """The CLI's default network (J_min 2, max_order 2, N 1, lam 2, MW), output="maps", on ``path``."""
+    from s2scatter.io import read_map
+
+    config = s2scatter.ScatteringConfig(L=L, N=1, J_min=2, lam=2.0, max_order=2, output="maps")
+    return np.asarray(s2scatter.Scattering(config)(read_map(path, L=L, input_sampling="mw").data))
+
+
 def test_features_invariants_npz_with_plots(map_files, tmp_path, capsys):
+    import json
+
     out = tmp_path / "inv"
     assert _features(map_files[:1], out, "--output", "invariants", "--format", "npz", "--plot") == 0
     assert sorted(os.listdir(out)) == ["sky0.npz", "store.json"]
+    with np.load(out / "sky0.npz") as z:
+        mean, power, meta = z["mean"], z["power"], json.loads(str(z["metadata"]))
+    # The invariants are those of the scattering maps S[p] f (band-limit L_scal = 4 on MW, where
+    # the forward transform of a band-limited map is exact): the mean over the sphere
+    # f_00 / sqrt(4 pi), and the power per degree sum_m |f_lm|^2 / (2l + 1). Same float64
+    # pipeline, one extra exact transform: equal to ~1e-15; 1e-12 leaves room for summation order.
+    maps = _scattering_maps(map_files[0])
+    flm = np.asarray(s2scatter.forward(maps, 4, reality=True))
+    ell = np.arange(4)
+    np.testing.assert_allclose(mean, flm[..., 0, 3].real / np.sqrt(4 * np.pi), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(power, np.sum(np.abs(flm) ** 2, axis=-1) / (2 * ell + 1), rtol=1e-12,
+                               atol=1e-14)
+    assert meta["output"]["kind"] == "invariants" and meta["source"] == map_files[0]
+    assert meta["arrays"] == ["mean", "path_order", "path_scales", "power"]
+
     pngs = sorted(os.listdir(tmp_path / "inv_plots" / "sky0"))
     assert pngs == ["features_c0_p000.png", "features_c0_p001.png", "features_c0_p002.png",
                     "features_c0_p003.png", "input_c0.png"]
+    for name in pngs:  # real images with something drawn on them
+        with Image.open(tmp_path / "inv_plots" / "sky0" / name) as image:
+            pixels = np.asarray(image.convert("L"), dtype=float)
+        assert min(pixels.shape) > 100 and pixels.std() > 1.0, name
     assert main(["info", str(out)]) == 0
-    assert "npz, 1 group(s)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    for piece in ("npz, 1 group(s)", "mean (1, 7) float64", "power (1, 7, 4) float64",
+                  "path_scales (7, 2) int64"):
+        assert piece in text, piece
 
 
 def test_features_failures_exit_codes(map_files, tmp_path, capsys):
@@ -269,7 +306,11 @@ def test_features_failures_exit_codes(map_files, tmp_path, capsys):
     assert "broken.npy" in captured.err and "table.xyz" in captured.err
     assert "Traceback" not in captured.err
     assert "1 written, 0 skipped (already complete), 2 failed" in captured.out
-    assert os.listdir(tmp_path / "o1" / "sky0")  # the good input was written
+    import zarr
+
+    root = zarr.open_group(tmp_path / "o1", mode="r")  # the good input was written, and only it
+    assert [k for k, _ in root.groups()] == ["sky0"]
+    np.testing.assert_array_equal(root["sky0"]["maps"][...], _scattering_maps(map_files[0]))
 
     assert _features([str(bad)], tmp_path / "o2") == 3  # nothing could be done
     assert "broken.npy" in capsys.readouterr().err
@@ -386,6 +427,12 @@ def test_readme_first_command(tmp_path, capsys):
 
     group = zarr.open_group(out, mode="r")["earth_land_720x360"]
     assert group["maps"].shape == (1, 22, 4, 7)  # the README's description
+    from s2scatter.batch._compute import _network  # the network the run built (cached)
+    from s2scatter.io import read_map
+
+    config = s2scatter.ScatteringConfig(L=128, N=1, J_min=2, lam=2.0, max_order=2, output="maps")
+    np.testing.assert_array_equal(group["maps"][...],
+                                  np.asarray(_network(config)(read_map(sample, L=128).data)))
     assert group.attrs["source"] == sample and len(group.attrs["sha256"]) == 64
     assert sorted(os.listdir(tmp_path / "features_out_plots" / "earth_land_720x360")) == [
         "features_c0_p000.png", "features_c0_p001.png", "features_c0_p002.png",

@@ -1,0 +1,367 @@
+"""The batch driver: reads, computes (serially or on Dask) and writes every input."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import sys
+import time
+
+from .._interrupt import INTERRUPTS
+from ..io._base import file_sha256
+from ._compute import compute_features
+from ._job import FeatureJob, _jsonable, _one_line
+from ._inspect import scan_groups
+from ._lock import BatchError, StoreLock, Workspace
+from ._plots import _write_plots
+from ._store import (_base_name, _check_store, _open_plots_dir, _prepare_store, _unique, _write_npz,
+                     _write_zarr_group, plots_dir, resolve_out)
+
+_CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler and complete its handshake
+
+
+@dataclasses.dataclass
+class BatchReport:
+    """What :func:`run_batch` did.
+
+    Attributes:
+        out: the store (absolute path, symbolic links resolved); format:
+            ``"zarr"`` or ``"npz"``.
+        groups: ``{input path: group name}`` for every input given (the mapping
+            from files to groups; also recorded as ``source`` in each group).
+        done: inputs written in this run (damaged groups of given inputs
+            included); skipped: inputs already complete (``resume``); failed:
+            ``{input path: message}``.
+        damaged: ``{group name: reason}`` of damaged groups in the store that
+            this run left as they were (no input given maps to them); see
+            :func:`store_info`.
+        seconds: wall time of the run; compute_seconds: per written input.
+    """
+
+    out: str
+    format: str
+    groups: dict = dataclasses.field(default_factory=dict)
+    done: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    failed: dict = dataclasses.field(default_factory=dict)
+    damaged: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    compute_seconds: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all inputs ok (written or skipped), 1 some failed, 3 none could be done."""
+        if not self.failed:
+            return 0
+        return 1 if (self.done or self.skipped) else 3
+
+    def summary(self) -> str:
+        lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already complete), "
+                 f"{len(self.failed)} failed, in {self.seconds:.1f} s -> {self.out} ({self.format})"]
+        lines += [f"  failed: {msg}" for msg in self.failed.values()]
+        if self.damaged:
+            lines.append(f"{len(self.damaged)} damaged group(s) left as they were (no input given for "
+                         f"them): {', '.join(sorted(self.damaged))}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _failure_message(path, exc) -> str:
+    from ..io import ReadError
+
+    msg = str(exc) if isinstance(exc, ReadError) else f"{type(exc).__name__}: {exc}"
+    return msg if os.path.basename(path) in msg else f"{path}: {msg}"
+
+
+def _resolve_client(scheduler):
+    """(client or None, whether we own it); a scheduler address is connected within the timeout.
+
+    Every failure to reach a scheduler is a :class:`BatchError` with a one-line
+    message naming the address and the cause, raised within about
+    ``_CONNECT_TIMEOUT`` seconds: malformed address, nothing listening, a
+    service that is not a Dask scheduler (answers junk, or nothing),
+    ``tls://`` without TLS settings.
+    """
+    if scheduler is None:
+        return None, False
+    if isinstance(scheduler, str):
+        return _connect(scheduler), True
+    if hasattr(scheduler, "submit") and hasattr(scheduler, "gather"):
+        return scheduler, False
+    raise BatchError(f"scheduler must be None, an address string or a distributed.Client, "
+                     f"got {type(scheduler).__name__}")
+
+
+def _connect(address):
+    """A ``distributed.Client`` on the scheduler at ``address`` (see :func:`_resolve_client`)."""
+    from distributed import Client
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.security import Security
+
+    try:  # a malformed address fails here, before a Client exists
+        scheme = parse_address(address)[0]
+        if scheme != "inproc":
+            get_address_host_port(address)
+    except ValueError as exc:
+        raise BatchError(f"bad Dask scheduler address {address!r}: {exc}") from None
+    deadline = time.monotonic() + _CONNECT_TIMEOUT
+    if scheme != "inproc":
+        args = Security().get_connection_args("client")  # the Dask configuration, as Client uses it
+        if scheme in ("tls", "wss") and args.get("ssl_context") is None:
+            raise BatchError(f"Dask scheduler address {address!r} needs TLS settings and none are "
+                             "configured (set distributed.comm.tls.ca-file, .client.cert and "
+                             ".client.key in the Dask configuration)")
+        _handshake(address, args, timeout=_CONNECT_TIMEOUT)
+    try:
+        return Client(address, timeout=max(deadline - time.monotonic(), 1.0))
+    except Exception as exc:  # noqa: BLE001 - whatever distributed raises, one line
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: {_one_line(exc)}") from None
+
+
+def _handshake(address, connection_args, *, timeout: float) -> None:
+    """Open a Dask comm to ``address`` and complete its handshake within ``timeout`` seconds.
+
+    ``distributed.Client`` waits for the handshake without a time limit (a TCP
+    service that accepts and stays silent hangs it) and lets a junk answer
+    surface as ``MemoryError`` or ``struct.error``; this runs
+    ``distributed.comm.connect`` under ``asyncio.wait_for`` in a private event
+    loop on a helper thread, and turns every outcome but success into a
+    :class:`BatchError`.
+    """
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    outcome = {}
+
+    async def attempt():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **connection_args), timeout)
+        await comm.close()
+
+    def run():
+        try:
+            asyncio.run(attempt())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="s2scatter-dask-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    exc = outcome.get("error")
+    if thread.is_alive() or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: no Dask handshake within "
+                         f"{timeout:g} s (is a Dask scheduler listening there?)")
+    if isinstance(exc, OSError):
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: {_one_line(exc)}")
+    if exc is not None:
+        raise BatchError(f"cannot connect to the Dask scheduler {address!r}: the service there does "
+                         f"not speak the Dask protocol ({_one_line(exc)})")
+
+
+def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, scheduler=None,
+              progress=True, verify=False) -> BatchReport:
+    """Compute scattering features of every input file and write them to the store ``out``.
+
+    Args:
+        inputs: map files (anything :func:`s2scatter.io.read_map` reads);
+            duplicates are processed once.
+        out: the store: a directory (Zarr v3 store, or ``.npz`` files), see the
+            module docstring for the layout; symbolic links are resolved, an
+            empty path is refused.
+        job: :class:`FeatureJob`.
+        resume: keep the sound groups of an existing store written with the
+            same job and skip the inputs they hold (same source path and SHA-256);
+            inputs whose file changed, and inputs whose group is damaged (see
+            :func:`store_info`), are recomputed and their group replaced.
+            Without it an existing non-empty ``out`` is an error.
+        overwrite: empty an existing s2scatter store at ``out`` and delete its
+            plots directory first.  Deletes only what s2scatter writes: a
+            directory that is not a store, a store holding other entries, or a
+            plots directory without s2scatter's marker is refused or left alone.
+        scheduler: ``None`` (serial, in this process), a Dask scheduler address
+            (``"tcp://host:8786"``) or a ``distributed.Client``.  Workers compute
+            (:func:`compute_features`); this process writes each result as it
+            arrives.  Workers must be able to import s2scatter and read the input
+            paths (use absolute paths or a shared file system).
+        progress: tqdm bar on stderr (only when stderr is a terminal).
+        verify: with ``resume``, read every existing group in full before
+            deciding what to skip, so a group whose data no longer passes its
+            checksum is recomputed too (costs reading the whole store).
+
+    Returns:
+        :class:`BatchReport`; inputs that fail (unreadable, bad shape, NaN, ...)
+        are listed in ``failed`` with their message and the others are written.
+
+    Raises:
+        BatchError: the batch cannot start (see ``resume`` / ``overwrite``), the
+            store cannot be created, another run is writing it, or the
+            scheduler cannot be reached (one-line message naming the cause).
+        KeyboardInterrupt: on Ctrl-C (SIGINT), after removing this run's
+            temporary entries; finished groups stay (rerun with ``resume``).
+            A Ctrl-C while a group is being written lets that write finish
+            first; while an input is computed in this process, the first
+            Ctrl-C takes effect when its computation returns and a second one
+            at once; one swallowed by a callback (JAX's garbage-collection
+            hook) is noticed at the next input.  Python's default SIGINT
+            handler is replaced for the length of the run, see
+            :mod:`s2scatter._interrupt`.
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    out = resolve_out(out)
+    if not isinstance(job, FeatureJob):
+        raise ValueError(f"job must be a FeatureJob, got {type(job).__name__}")
+    installed = INTERRUPTS.install()  # Ctrl-C recorded, never lost; deferred during writes
+    client = owned = bar = None
+    try:
+        client, owned = _resolve_client(scheduler)  # before touching the output
+        with _open_store(out, job, resume=resume, overwrite=overwrite) as (workspace, fmt):
+            INTERRUPTS.check()
+            report = BatchReport(out=out, format=job.format)
+            states = scan_groups(out, fmt, verify=verify)[0]
+            todo = _plan(inputs, states, report)
+            bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map",
+                       desc="features", disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
+            writer = _write_zarr_group if job.format == "zarr" else _write_npz
+            pdir = plots_dir(out)
+
+            def commit(path, result):
+                name = report.groups[path]
+                if job.plot:
+                    _open_plots_dir(pdir, out)
+                    _write_plots(pdir, name, result, job, workspace)
+                with INTERRUPTS.deferred():  # zarr writes on its own thread: let the write finish
+                    writer(out, name, result, workspace)
+                report.done.append(path)
+                report.compute_seconds[path] = result["seconds"]
+
+            def handle(path, get_result):
+                try:
+                    result = get_result()
+                    INTERRUPTS.check()  # a Ctrl-C swallowed by a callback while computing
+                    commit(path, result)
+                except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
+                    INTERRUPTS.check()  # an error caused by a Ctrl-C is not the input's failure
+                    report.failed[path] = _failure_message(path, exc)
+                bar.update(1)
+
+            def compute_here(path):
+                # JAX calls back into Python (ducc0 kernels): an exception raised there becomes a
+                # runtime error with a logged traceback, so a first Ctrl-C waits for this input's
+                # computation; a second one cuts it.
+                with INTERRUPTS.deferred(second_cuts=True):
+                    return compute_features(path, job)
+
+            if client is None:
+                for path in todo:
+                    handle(path, functools.partial(compute_here, path))
+            else:
+                from distributed import as_completed
+
+                futures = {client.submit(compute_features, path, job, pure=False): path for path in todo}
+                try:
+                    for fut in as_completed(futures):
+                        handle(futures[fut], fut.result)
+                        fut.release()
+                except BaseException:
+                    client.cancel(list(futures))
+                    raise
+            INTERRUPTS.check()
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned:
+            client.close()
+        if installed:
+            INTERRUPTS.uninstall()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@contextlib.contextmanager
+def _open_store(out, job, *, resume, overwrite):
+    """Lock ``out``, check it, open this writer's workspace and prepare the store.
+
+    Yields ``(workspace, format)``; on exit removes the
+    workspace, removes ``out`` again if this run created it and never wrote
+    the store's marker, and releases the lock.  ``OSError`` while preparing
+    (read-only parent, disk full, ...) becomes :class:`BatchError`.
+    """
+    lock = StoreLock(out)
+    workspace = Workspace(out)
+    marked = False
+    try:
+        with lock:
+            try:
+                fmt = _check_store(out, job, resume=resume, overwrite=overwrite)
+                workspace.open()
+                _prepare_store(out, job, workspace, fmt=fmt, overwrite=overwrite)
+                marked = True
+                yield workspace, job.format
+            finally:
+                with INTERRUPTS.deferred():  # a second Ctrl-C does not cut the clean-up short
+                    workspace.close()
+                    if lock.created and not marked:
+                        with contextlib.suppress(OSError):
+                            os.rmdir(out)
+    except OSError as exc:
+        if marked:  # raised by the run itself, not by the preparation
+            raise
+        raise BatchError(f"cannot prepare the output store {out!r}: {_os_error_text(exc)}") from None
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``strerror`` and the file an ``OSError`` is about, on one line."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    name = exc.filename if exc.filename is not None else None
+    return f"{text}: {name!r}" if name is not None else text
+
+
+def _plan(inputs, states, report) -> list:
+    """Name every input's group in ``report.groups`` and return the inputs to compute.
+
+    ``states`` are the store's groups (:func:`scan_groups`).  An input already
+    in the store (same absolute path) keeps its group, and is skipped
+    (``report.skipped``) when the group is sound and the file's SHA-256 is
+    unchanged.  A new input gets a unique name among the groups whose source is
+    known, so it may replace a damaged group of unknown source with its name.
+    Damaged groups no input maps to are listed in ``report.damaged``.
+    Duplicates are planned once.
+    """
+    by_source = {}
+    for name, state in states.items():  # sound groups win over damaged ones of the same source
+        if state.source and (state.source not in by_source or state.problem is None):
+            by_source[state.source] = name
+    taken = {name for name, state in states.items() if state.source}
+    todo = []
+    for raw in inputs:
+        path = os.path.abspath(os.fspath(raw))
+        if path in report.groups:
+            continue
+        if path in by_source:
+            name = by_source[path]
+            state = states[name]
+            try:
+                same = (state.problem is None and os.path.isfile(path)
+                        and file_sha256(path) == state.attrs.get("sha256"))
+            except OSError:
+                same = False
+            report.groups[path] = name
+            if same:
+                report.skipped.append(path)
+                continue
+        else:
+            name = _unique(_base_name(path), taken)
+            taken.add(name)
+            report.groups[path] = name
+        todo.append(path)
+    planned = set(report.groups.values())
+    report.damaged = {name: state.problem for name, state in states.items()
+                      if state.problem is not None and name not in planned}
+    return todo
