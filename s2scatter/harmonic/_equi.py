@@ -42,7 +42,8 @@ part ways in three places, all fixed here:
    ``2L`` gives and an inverse one of length ``L`` hands to ring data with the
    same moments; ducc0's ``leg2alm`` on those ``L`` rings then gives the exact
    quadrature, at the cost of a Gauss-Legendre analysis plus two real
-   transforms along theta (2-3x faster than ducc0's own ``F1`` analysis).
+   transforms along theta (1.6-2.4x faster than ducc0's own ``F1`` analysis,
+   ``scripts/bench_transforms.py``).
 
 Users: the ``"ducc"`` method (:func:`fix_input` / :func:`fix_input_T` before
 ducc0's ``MW``/``CC`` analysis and after its adjoint, :func:`dh_analysis_into`,
@@ -149,28 +150,46 @@ def fix_input(maps, L: int, spin: int, sampling: str):
     (``sampling="mw"``) or ``CC`` (``"mwss"``) analysis gives this module's operator
     (a pooled buffer; ``spin`` is ducc0's ``|s|``): ``maps + v (x) odd`` (the pole
     correction of the odd columns) ``- (-1)^t (x) even`` (mwss: the Nyquist term of the
-    even ones).  Cost: two passes over the map, 1-5% of the analysis at L >= 256
-    (~20% at L = 64, where the analysis itself takes 0.3 ms)."""
+    even ones).  Cost: two passes over the map, 1-3% of the analysis at L >= 128
+    (~0.05 ms, 10-20%, at L = 64)."""
     from ._buffers import output_empty
 
-    v, kappa = _pole_fix(L, sampling)
+    _, kappa = _pole_fix(L, sampling)
     if not kappa and sampling == "mw":  # L = 1: nothing to correct
         return maps
-    dt = maps.dtype
-    rows, cols = [], []  # the correction is sum_k rows[k] (x) cols[k]
+    U = _correction_rows(L, sampling, maps.dtype.str)  # (T, K)
+    W = np.empty((maps.shape[0], U.shape[1], maps.shape[2]), maps.dtype)  # the correction: U W[c]
+    k = 0
     if kappa:
-        rows.append(v)
-        cols.append(_phi_project(sum(kappa[p] * maps[:, p] for p in kappa), spin, True))
+        pole = sum(kp * maps[:, p] for p, kp in kappa.items())
+        W[:, 0] = _phi_project(pole, spin, True)
+        k = 1
     if sampling == "mwss":
-        rows.append(-_alternating(L))
-        cols.append(_phi_project(_ring_sum(maps, _nyquist_weights(L)), spin, False))
-    U = np.stack(rows, axis=1).astype(dt)  # (T, K)
-    W = np.stack(cols, axis=1).astype(dt)  # (ncomp, K, nphi)
-    out = output_empty(maps.shape, dt)
+        W[:, k] = _phi_project(_nyquist_coefficient(maps, L), spin, False)
+    out = output_empty(maps.shape, maps.dtype)
     for c in range(maps.shape[0]):
         np.einsum("tk,kp->tp", U, W[c], out=out[c])  # einsum's own loop: no BLAS threads (see _ring_sum)
     out += maps
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _correction_rows(L: int, sampling: str, dtype: str):
+    """``(T, K)``: the ring profiles of :func:`fix_input`'s rank-``K`` correction."""
+    v, kappa = _pole_fix(L, sampling)
+    rows = ([v] if kappa else []) + ([-_alternating(L)] if sampling == "mwss" else [])
+    U = np.ascontiguousarray(np.stack(rows, axis=1), dtype=dtype)
+    U.setflags(write=False)
+    return U
+
+
+def _nyquist_coefficient(maps, L: int):
+    """The Nyquist coefficient ``sum_t a_t maps[:, t]`` of even columns' 2L-periodic
+    extension, ``a = (1, 2 (-1)^t, (-1)^L) / 2L`` (interior rings appear twice in the
+    extension, the poles once), as slice sums."""
+    interior = maps[:, 2:L:2].sum(axis=1) - maps[:, 1:L:2].sum(axis=1)
+    pole = maps[:, 0] + maps[:, L] if L % 2 == 0 else maps[:, 0] - maps[:, L]
+    return (interior + 0.5 * pole) / L
 
 
 def fix_input_T(ct, L: int, spin: int, sampling: str):
@@ -178,10 +197,12 @@ def fix_input_T(ct, L: int, spin: int, sampling: str):
     v, kappa = _pole_fix(L, sampling)
     dt = ct.dtype
     odd = _phi_project(_ring_sum(ct, v), spin, True).astype(dt) if kappa else None
-    even = _phi_project(_ring_sum(ct, _alternating(L)), spin, False).astype(dt) if sampling == "mwss" else None
+    even = None
+    if sampling == "mwss":
+        even = _phi_project(ct[:, 0::2].sum(axis=1) - ct[:, 1::2].sum(axis=1), spin, False).astype(dt)
     for p, k in kappa.items():
         ct[:, p] += k * odd
-    if even is not None:  # ct[:, t] -= a_t even, a = (1, 2 (-1)^t, (-1)^L) / 2L (_nyquist_weights)
+    if even is not None:  # ct[:, t] -= a_t even (a: _nyquist_coefficient)
         for c in range(ct.shape[0]):
             e = even[c] / L
             ct[c, 1:L:2] += e
@@ -201,16 +222,6 @@ def _ring_sum(maps, weights):
 @functools.cache
 def _alternating(L: int):
     return (-1.0) ** np.arange(L + 1)
-
-
-@functools.cache
-def _nyquist_weights(L: int):
-    """``a_t``: the even column's Nyquist coefficient of its 2L-periodic extension is
-    ``sum_t a_t x_t`` (interior rings appear twice in the extension, the poles once)."""
-    a = 2.0 * _alternating(L)
-    a[0] /= 2
-    a[L] /= 2
-    return a / (2 * L)
 
 
 # --------------------------------------------------------------------------
