@@ -82,16 +82,18 @@ def transforms(L, spin, sampling, nside, reality, method, iter=3):
     return _jitted("inverse", b, **kw), _jitted("forward", b, **fwd_kw)
 
 
-# sampling, nside, L: a ring grid with odd-length rings, one exact-quadrature
-# grid, and HEALPix.
-GRIDS = [("mw", None, 5), ("gl", None, 4), ("healpix", 2, 4)]
+# sampling, nside, L: a ring grid with odd-length rings, one with even-length rings
+# and both poles, dh (its own Legendre stage on the ducc path), one exact-quadrature
+# grid, and HEALPix.  The forward transforms run on generic (not band-limited) maps,
+# so their pole, Nyquist and dh corrections are in every gradient and adjoint below.
+GRIDS = [("mw", None, 5), ("mwss", None, 4), ("dh", None, 5), ("gl", None, 4), ("healpix", 2, 4)]
 SIGNALS = [(0, True), (0, False), (2, False)]
 
 # The jax method compiles each configuration (and its JVP and VJP) separately,
 # ~1-2 s each here (~3x that on the recursion path).  The default run covers
 # spin 0 real, spin 2 complex and HEALPix on the jax paths; the rest is slow.
 JAX_DEFAULT = {
-    "jax": {("mw", 0, True), ("mw", 2, False), ("healpix", 0, True)},
+    "jax": {("mw", 0, True), ("mw", 2, False), ("dh", 2, False), ("healpix", 0, True)},
     "jax-rec": {("mw", 2, False)},  # the recursion path's own code: Legendre stage and its transpose
 }
 

@@ -10,8 +10,8 @@ registers eight linear host operators with :mod:`._primitive`:
 ==============  ==========================  ==================================
 name            maps                        host kernel
 ==============  ==========================  ==================================
-``fwd``         f -> flm                    ``analysis_2d`` / iterated healpix
-``fwd_T``       JAX transpose of ``fwd``    ``adjoint_analysis_2d``
+``fwd``         f -> flm                    the operator of :mod:`._equi` / iterated healpix
+``fwd_T``       JAX transpose of ``fwd``    its adjoint
 ``inv``         flm -> f                    ``synthesis_2d`` / ``synthesis``
 ``inv_T``       JAX transpose of ``inv``    ``adjoint_synthesis_2d``
 ==============  ==========================  ==================================
@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from . import _buffers, _mw_gl, _primitive
+from . import _buffers, _equi, _mw_gl, _primitive
 
 __all__ = ["DuccSpec", "set_num_threads", "get_num_threads", "set_heap_trim_limit"]
 
@@ -231,20 +231,25 @@ def _k_map2alm_raw(kind, maps, spin, spec, out=None):
 
 
 def _analysis_into(maps, L_alm, L, spin, sampling, out, nthreads):
-    """Exact analysis at band-limit ``L`` of real components ``(ncomp, ntheta, nphi)`` on an
-    equiangular grid, written into ``out`` ``(ncomp, nalm(L_alm))`` (healpy order,
-    ``l < L`` entries only): Gauss-Legendre from its two stages, MW through the GL path
-    where it serves (:mod:`._mw_gl`), ducc0 ``analysis_2d`` otherwise."""
+    """The forward operator (:mod:`._equi`) at band-limit ``L`` of real components
+    ``(ncomp, ntheta, nphi)`` on an equiangular grid, written into ``out``
+    ``(ncomp, nalm(L_alm))`` (healpy order, ``l < L`` entries only): Gauss-Legendre
+    from its two stages, dh on Chebyshev rings (:func:`._equi.dh_analysis_into`), MW
+    through the GL path where it serves (:mod:`._mw_gl`), otherwise ducc0
+    ``analysis_2d`` of the input corrected by :func:`._equi.fix_input` (ducc0 drops
+    the pole samples of odd columns and keeps the mwss Nyquist term)."""
     import ducc0
 
     mstart = _alm_mstart(L_alm, L)
     if sampling == "gl":
         return _gl_analysis(maps, spin, L, nthreads, alm=out, mstart=mstart)
+    if sampling == "dh":
+        return _equi.dh_analysis_into(maps, L_alm, L, spin=spin, out=out, mstart=mstart, nthreads=nthreads)
     if sampling == "mw" and maps.shape[-2:] == (L, 2 * L - 1) and _mw_gl.available(L, maps.dtype):
         return _mw_gl.analysis_into(maps, L_alm, L, spin=spin, out=out, nthreads=nthreads)
     return ducc0.sht.experimental.analysis_2d(
-        map=maps, spin=spin, lmax=L - 1, mmax=L - 1, geometry=_GEOMETRY[sampling], alm=out,
-        mstart=mstart, lstride=1, nthreads=nthreads)
+        map=_equi.fix_input(maps, L, spin, sampling), spin=spin, lmax=L - 1, mmax=L - 1,
+        geometry=_GEOMETRY[sampling], alm=out, mstart=mstart, lstride=1, nthreads=nthreads)
 
 
 @functools.lru_cache(maxsize=64)
@@ -329,10 +334,17 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
     if spec.sampling == "healpix":
         raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
     ntheta, nphi = _ring_shape(spec)
-    return ducc0.sht.experimental.adjoint_analysis_2d(
+    if spec.sampling == "dh":
+        if out is None:
+            out = np.empty((alm.shape[0], ntheta, nphi), dtype=real_dtype)
+        return _equi.dh_adjoint_analysis_into(alm, spec.L, spin=spin, out=out, nthreads=nt)
+    res = ducc0.sht.experimental.adjoint_analysis_2d(
         alm=alm, spin=spin, lmax=spec.L - 1, geometry=_GEOMETRY[spec.sampling],
         ntheta=ntheta, nphi=nphi, nthreads=nt, map=out,
     )
+    if spec.sampling == "gl":
+        return res
+    return _equi.fix_input_T(res, spec.L, spin, spec.sampling)
 
 
 @functools.cache

@@ -6,11 +6,13 @@ Every sampling is handled by the same three stages:
    for the equatorial belt and one chirp-z convolution of common length for
    all polar-cap rings, whatever their lengths, so the graph stays small;
    phases ``e^{-i m phi0}`` applied per ring): ``f(theta_t, phi) -> f_m(theta_t)``.
-2. **Exact resampling in theta** (forward only, equiangular grids): the
-   periodic extension ``f_m(2 pi - theta) = (-1)^{m+s} f_m(theta)`` is a
-   trigonometric polynomial of degree ``< L``, so Dirichlet-kernel
-   interpolation maps the native rings *exactly* onto the ``L`` Gauss-Legendre
-   nodes (two real ``L x T`` matrices, one per parity of ``m + s``).
+2. **Exact resampling in theta** (forward only, mw/mwss/dh): two real
+   ``L x T`` matrices, one per parity of ``m + s``, map the native rings onto
+   values at the ``L`` Gauss-Legendre nodes whose quadrature is the forward
+   operator of the sampling (:mod:`._equi`, the same operator as the
+   ``"ducc"`` method's, for any samples): the trigonometric interpolant of the
+   periodic extension ``f_m(2 pi - theta) = (-1)^{m+s} f_m(theta)`` on mw/mwss
+   (pole samples included), the Driscoll-Healy quadrature's representer on dh.
 3. **Legendre stage** with ``P[m, l, t] = (-1)^s sqrt((2l+1)/4pi) d^l_{m,-s}(theta_t)``:
    synthesis ``f_m(theta_t) = sum_l flm P``; analysis on Gauss-Legendre nodes
    ``flm = sum_t w_t f_m(theta_t) P``, exact for every spin because the
@@ -364,38 +366,14 @@ _register()
 # --------------------------------------------------------------------------
 
 
-def _dirichlet(x, L, N):
-    """(1/N) sum_{|j|<L} e^{ijx} (real), stable at x = 0 mod 2pi."""
-    s = np.sin(x / 2)
-    num = np.sin((2 * L - 1) * x / 2)
-    small = np.abs(s) < 1e-14
-    return np.where(small, (2 * L - 1) / N * np.cos((2 * L - 1) * x / 2) / np.where(small, np.cos(x / 2), 1.0),
-                    num / (N * np.where(small, 1.0, s)))
-
-
 @functools.lru_cache(maxsize=8)
 def _resampler(L, sampling, dtype):
-    """(R_even, R_odd), each (L_gl, T): native rings -> GL nodes for parity of m+s."""
-    th = thetas(L, sampling=sampling)
-    tgl = thetas(L, sampling="gl")
-    if sampling == "mw":
-        N = 2 * L - 1
-    elif sampling == "mwss":
-        N = 2 * L
-    elif sampling == "dh":
-        N = 4 * L
-    else:  # pragma: no cover
-        raise AssertionError(sampling)
-    diff = tgl[:, None] - th[None, :]
-    refl = tgl[:, None] - (2 * np.pi - th[None, :])
-    direct = _dirichlet(diff, L, N)
-    mirror = _dirichlet(refl, L, N)
-    # rings on the poles (theta = 0 or pi) are their own mirror images
-    self_mirror = np.isclose(th, np.pi) | np.isclose(th, 0.0)
-    mirror = np.where(self_mirror[None, :], 0.0, mirror)
-    out = (direct + mirror, direct - mirror)
+    """(R_even, R_odd), each (L_gl, T): native rings -> GL nodes for parity of m+s
+    (the forward operator of :mod:`._equi`, shared with the ``"ducc"`` method)."""
+    from ._equi import gl_resampler
+
     with jax.ensure_compile_time_eval():
-        return tuple(jnp.asarray(r, dtype=dtype) for r in out)
+        return tuple(jnp.asarray(r, dtype=dtype) for r in gl_resampler(L, sampling))
 
 
 def _resample(fm, L, spin, sampling, ms, dtype):

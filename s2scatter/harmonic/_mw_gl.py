@@ -6,23 +6,24 @@ cheaper road to the same coefficients:
 
 1. FFT along phi (ducc0 ``r2c``): the ring Fourier modes ``G_m(theta_t)`` on
    the L MW rings ``theta_t = pi (2t+1) / (2L-1)``;
-2. for a band-limited spin-s field, ``G_m`` extended to the whole circle by
-   ``G_m(2 pi - theta) = (-1)^(m+s) G_m(theta)`` is a trigonometric
-   polynomial of degree < L, known exactly from its 2L-1 equispaced samples,
-   so its values at the L GL nodes are one fixed real matrix (Dirichlet-kernel
-   interpolation, one per parity of m + s, GL weights folded in) times the
-   MW samples: two dense products per component (BLAS);
-3. the Legendre stage of GL analysis (ducc0 ``leg2alm``) at the GL nodes,
-   exact for band-limit L.
+2. ``G_m`` extended to the whole circle by
+   ``G_m(2 pi - theta) = (-1)^(m+s) G_m(theta)`` has a trigonometric
+   interpolant of degree < L (its 2L-1 equispaced samples), whose values at
+   the L GL nodes are one fixed real matrix (one per parity of m + s, GL
+   weights folded in, :func:`._equi.gl_resampler`) times the MW samples: two
+   dense products per component (BLAS);
+3. the Legendre stage of GL analysis (ducc0 ``leg2alm``) at the GL nodes:
+   the exact integral of that interpolant against ``Y_lm``, the MW forward
+   operator (:mod:`._equi`) for any samples.
 
-The matrices are built once per L in extended precision (``np.longdouble``)
-from ducc0's own GL nodes and weights, so the result matches ducc0's MW
-analysis to rounding (~1e-13 relative at L = 256, tested).  The products run
+The matrices are built once per L in extended precision (``np.longdouble``),
+so the result matches the other implementations of the operator to rounding
+(~1e-13 relative at L = 256, tested).  The products run
 in this module's worker threads with single-threaded OpenBLAS: OpenBLAS's own
 worker threads keep spinning after a call and would halve the speed of the
 ducc0 transform that follows.  Where numpy's BLAS is not an OpenBLAS whose
 thread count can be set, :func:`available` is False and callers use ducc0's
-MW analysis.
+MW analysis (with :func:`._equi.fix_input`).
 
 Cost: O(L^3) flops in BLAS (``4 L^3`` per real component) plus one GL
 Legendre stage; faster than ducc0's MW analysis for ``MIN_L <= L <= MAX_L``
@@ -81,29 +82,16 @@ def available(L: int, dtype=np.float64) -> bool:
 @functools.lru_cache(maxsize=8)
 def _plan(L: int):
     """GL nodes, the two interpolation matrices (weights folded in) and the m order."""
-    import ducc0
+    from ..sampling import quadrature_weights, thetas
+    from ._equi import gl_resampler
 
-    n = 2 * L - 1
-    theta = ducc0.misc.GL_thetas(L)  # ascending, as leg2alm gets them
-    weights = ducc0.misc.GL_weights(L, n)  # quadrature weight * 2 pi / nphi
-    ld = np.longdouble
-    T = theta.astype(ld)[:, None]
-    t = np.arange(L)
-    tt = np.arccos(ld(-1)) * (2 * t.astype(ld) + 1) / n  # MW nodes, extended precision
-    # Dirichlet kernel D(x) = sin(n x / 2) / (n sin(x / 2)) of the 2L-1 extended samples;
-    # its numerators at x = T -+ tt reduce exactly to -+(-1)^t cos(n T / 2).
-    sgn = np.where(t % 2 == 0, 1.0, -1.0).astype(ld)
-    c = np.cos(n * T / 2)
-    d_minus = -sgn * c / (n * np.sin((T - tt) / 2))
-    d_plus = sgn * c / (n * np.sin((T + tt) / 2))
-    mats = {}
-    for par in (1, -1):
-        A = d_minus + par * d_plus
-        A[:, L - 1] = d_minus[:, L - 1]  # theta = pi is its own mirror: counted once
-        mats[par] = np.ascontiguousarray((A * weights.astype(ld)[:, None]).astype(np.float64))
-    even, odd = np.arange(0, L, 2), np.arange(1, L, 2)
-    mval = np.concatenate([even, odd]).astype(np.uintp)
-    return theta, mats, len(even), mval
+    theta = thetas(L, sampling="gl")  # ascending, as leg2alm gets them
+    weights = quadrature_weights(L, sampling="gl") * (2 * np.pi / (2 * L - 1))  # times 2 pi / nphi
+    even, odd = gl_resampler(L, "mw")
+    mats = {par: np.ascontiguousarray(R * weights[:, None]) for par, R in ((1, even), (-1, odd))}
+    even_m, odd_m = np.arange(0, L, 2), np.arange(1, L, 2)
+    mval = np.concatenate([even_m, odd_m]).astype(np.uintp)
+    return theta, mats, len(even_m), mval
 
 
 _BLAS_LOCK = threading.Lock()
@@ -142,7 +130,8 @@ def analysis_into(maps, L_alm, L, *, spin, out, nthreads):
     """Exact MW analysis of real components ``(ncomp, L, 2L-1)`` (float64) at band-limit
     ``L``, written into ``out`` ``(ncomp, nalm(L_alm))`` (healpy order for ``L_alm >= L``;
     entries with ``l >= L`` untouched); ``ncomp = 1`` for spin 0, 2 for a spin pair (Q, U).
-    Same values as ducc0 ``analysis_2d(geometry="MW")`` to rounding.
+    The MW forward operator of :mod:`._equi` (ducc0 ``analysis_2d(geometry="MW")`` of
+    :func:`._equi.fix_input`'s output, to rounding).
     """
     import ducc0
 
