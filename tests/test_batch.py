@@ -924,7 +924,7 @@ def dask_client():
     distributed = pytest.importorskip("distributed")
     # Worker processes are spawned with this process's sys.path, so they import this checkout.
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")  # any free port: parallel runs must not collide on 8787
     client = distributed.Client(cluster)
     yield client
     client.close()
