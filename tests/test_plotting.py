@@ -48,9 +48,30 @@ def test_mollweide_healpix(tmp_path, rng):
 
 
 def test_mollweide_complex_parts(tmp_path, rng):
-    f = rng.standard_normal(SHAPES["mw"]) + 1j * rng.standard_normal(SHAPES["mw"])
-    for part in ("real", "imag", "abs"):
-        plot_mollweide(f, L, part=part, path=tmp_path / f"{part}.png")
+    """Each ``part`` draws that part: constants exactly, smooth fields to the bilinear bound.
+
+    Real part cos(theta), imaginary part sin(theta) cos(phi) (both l = 1): bilinear
+    resampling is within 0.06 of each (see test_resampling_reproduces_a_smooth_field).
+    ``abs`` of a constant 2 - 3j is sqrt(13) everywhere; an unknown part is refused.
+    """
+    theta = plotting._thetas(L, "mw")[:, None]
+    phi = 2 * np.pi * np.arange(2 * L - 1)[None, :] / (2 * L - 1)
+    f = np.cos(theta) + 1j * np.sin(theta) * np.cos(phi)
+    lon_c = np.linspace(-np.pi, np.pi, 2 * 180 + 1)
+    lat_c = np.linspace(-np.pi / 2, np.pi / 2, 180 + 1)
+    lon_c, lat_c = 0.5 * (lon_c[1:] + lon_c[:-1]), 0.5 * (lat_c[1:] + lat_c[:-1])
+    th, ph = np.pi / 2 - lat_c[:, None], lon_c[None, :]
+    exact = {"real": np.cos(th) + 0 * ph, "imag": np.sin(th) * np.cos(ph)}
+    for part in ("real", "imag"):
+        ax = plot_mollweide(f, L, part=part, path=tmp_path / f"{part}.png")
+        drawn = np.asarray(ax.collections[0].get_array()).reshape(exact[part].shape)
+        assert np.max(np.abs(drawn - exact[part])) < 0.06, part
+        assert _is_png(tmp_path / f"{part}.png")
+    const = np.full(SHAPES["mw"], 2.0 - 3.0j)
+    for part, value in (("real", 2.0), ("imag", -3.0), ("abs", np.sqrt(13.0))):
+        ax = plot_mollweide(const, L, part=part, colorbar=False,
+                            ax=Figure().add_subplot(projection="mollweide"))
+        np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()), value, rtol=1e-14)
     with pytest.raises(ValueError, match="part"):
         plot_mollweide(f, L, part="phase")
 
