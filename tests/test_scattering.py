@@ -89,10 +89,11 @@ def test_bad_input_shape_is_reported(rng):
 # --------------------------------------------------------------------------- filter bank
 
 
-@pytest.mark.parametrize("N", [1, 2, 3])
-def test_filter_bank_partition_of_unity(N):
-    """Energy normalisation: nu^2 + sum_j sum_n w_n |h_jn|^2 = 1 for every l (admissibility)."""
-    cfg = ScatteringConfig(L=32, N=N, J_min=2)
+@pytest.mark.parametrize("N, lam", [(1, 2.0), (2, 2.0), (3, 2.0), (2, 1.7)])
+def test_filter_bank_partition_of_unity(N, lam):
+    """Energy normalisation: nu^2 + sum_j sum_n w_n |h_jn|^2 = 1 for every l (admissibility).
+    lam = 1.7 (L = 32 is not a power of it): the finest scale ceil(log_lam L) must be there."""
+    cfg = ScatteringConfig(L=32, N=N, J_min=2, lam=lam)
     bank = filter_bank(cfg)
     acc = np.zeros(cfg.L)
     acc[: cfg.L_scal] += bank.nu**2
@@ -382,6 +383,29 @@ def _hand_modulus(u, Lu, ks_j, L_out, Lg):
     return ulm[:L_out, Lg - L_out : Lg + L_out - 1], energy, P_mw
 
 
+def expected_paths(cfg):
+    """Paths from the documented rules, scales J_min..J_max with the wavelet layer's J_max
+    (s2wav's ceil(log_lam L)): depth first, children in decreasing scale."""
+    J_max = s2scatter.wavelets.scales(cfg.L, lam=cfg.lam, J_min=cfg.J_min).J_max
+    out = []
+
+    def visit(p):
+        out.append(p)
+        if len(p) == cfg.max_order:
+            return
+        if not p:
+            nxt = range(J_max, cfg.J_min - 1, -1)
+        elif cfg.paths == "one_step":
+            nxt = [p[-1] - 1] if p[-1] > cfg.J_min else []
+        else:
+            nxt = range(p[-1] - 1, cfg.J_min - 1, -1)
+        for j in nxt:
+            visit(p + (j,))
+
+    visit(())
+    return tuple(out)
+
+
 def hand_scattering(flm, cfg, paths):
     """S[p] for every path, (n_paths, L_scal, 2L_scal-1), with no s2scatter.scattering code."""
     ks, nu = _kappa_s(cfg.L, cfg.N, cfg.J_min, cfg.lam)
@@ -436,6 +460,7 @@ def test_paths_match_independent_computation(rng, kw):
         flm = s2scatter.sampling.random_flm(L, slope=0.5, rng=rng)
         f = np.asarray(s2scatter.inverse(flm, L))
     net = Scattering(cfg)
+    assert net.paths == expected_paths(cfg)
     S = np.asarray(net.harmonic(f))
     expected = hand_scattering(flm, cfg, net.paths)
     assert S.shape == expected.shape
