@@ -202,8 +202,10 @@ MUTATIONS = [
       "return max(int(math.floor(math.log(self.L) / math.log(self.lam) + 1e-12)), 0)",
       "J_max rounded down: the finest scale is missing"),
     # ------------------------------------------------------------------ io
-    M("io", RES, "flm[m: ltop + 1, L - 1 - m] = (-1) ** m * np.conj(vals)",
-      "flm[m: ltop + 1, L - 1 - m] = np.conj(vals)", "grid analysis: m < 0 without (-1)^m"),
+    # (Not listed: dropping (-1)^m from the m < 0 half in io._resample._alm_to_flm is an
+    # equivalent mutation -- the real inverse that follows reads only m >= 0.)
+    M("io", READ, "np.multiply(rgb[:, :, c], 1.0 / 255.0, out=arr[c])",
+      "np.multiply(rgb[:, :, 0], 1.0 / 255.0, out=arr[c])", "every colour channel read from the red plane"),
     M("io", RES, "L_a = min(L, 3 * nside)", "L_a = min(L, 2 * nside)", "HEALPix FITS analysed at 2 nside"),
     M("io", READ, 'geometry, registration, phi0 = "F1", "pixel-centred", -np.pi + np.pi / W',
       'geometry, registration, phi0 = "F1", "pixel-centred", -np.pi', "images: half-pixel longitude shift"),

@@ -104,8 +104,10 @@ def test_resampling_reproduces_a_smooth_field(sampling):
     ~0.022 in phi. A polar cap without a ring is filled from the ring mean,
     off by 1 - cos(theta_0) ~ 0.02. Measured worst case is 0.048 (MW); allow 0.06.
     """
-    theta = plotting._thetas(L, sampling)
-    phi = 2 * np.pi * np.arange(plotting._nphi(L, sampling)) / plotting._nphi(L, sampling)
+    import s2scatter
+
+    theta = s2scatter.sampling.thetas(L, sampling=sampling)  # the grid, not plotting's copy of it
+    phi = s2scatter.sampling.phis_equiang(L, sampling=sampling)
 
     def field(t, p):
         return np.cos(t) + np.sin(t) * np.cos(p)
@@ -138,6 +140,32 @@ def test_power_spectrum(tmp_path, rng):
     np.testing.assert_allclose(line.get_ydata(), [1.0, 9.0 / 5.0])
     with pytest.raises(ValueError, match="shape"):
         plot_power_spectrum(flm[:-1], L)
+
+
+@pytest.mark.parametrize("sampling", sorted(SHAPES))
+def test_ring_geometry_matches_the_sampling_layer(sampling):
+    """plotting's private ring colatitudes and longitudes equal s2scatter.sampling's."""
+    import s2scatter
+
+    np.testing.assert_allclose(plotting._thetas(L, sampling), s2scatter.sampling.thetas(L, sampling=sampling),
+                               rtol=0, atol=1e-14)
+    assert plotting._nphi(L, sampling) == s2scatter.sampling.nphi(L, sampling=sampling)
+
+
+def test_failed_move_into_place_leaves_nothing(tmp_path, rng, monkeypatch):
+    """A save that fails after the temporary file was written (here: the final rename)
+    removes the temporary file and leaves an existing target untouched."""
+    target = tmp_path / "map.png"
+    target.write_bytes(b"previous")
+
+    def refuse(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plotting.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        plot_mollweide(rng.standard_normal(SHAPES["mw"]), L, path=target)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["map.png"] and target.read_bytes() == b"previous"
 
 
 def test_failed_save_leaves_nothing(tmp_path, rng):
