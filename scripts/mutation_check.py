@@ -96,7 +96,8 @@ MUTATIONS = [
       "DH quadrature weights halved"),
     M("sampling", SAMP, "w = 2.0 * np.sin(theta) ** 2 / dp_s2**2", "w = 2.0 * np.sin(theta) / dp_s2**2",
       "GL weights: sin(theta) instead of sin^2(theta)"),
-    M("sampling", SAMP, "phi0 = np.where(shifted, np.pi / nphi, 0.0)", "phi0 = np.where(shifted, 2 * np.pi / nphi, 0.0)",
+    M("sampling", SAMP, "phi0 = np.where(shifted, np.pi / nphi, 0.0)",
+      "phi0 = np.where(shifted, 2 * np.pi / nphi, 0.0)",
       "HEALPix first pixel a whole pixel east instead of half"),
     M("sampling", SAMP, "return 2.0 * rings.nphi / (12.0 * int(nside) ** 2)",
       "return rings.nphi / (12.0 * int(nside) ** 2)", "HEALPix ring weights sum to 1, not 2"),
@@ -111,7 +112,8 @@ MUTATIONS = [
       "flm[:, : L - 1] = (np.conj(flm[:, L:]))[:, ::-1]", "random_flm(reality=True) without (-1)^m"),
     # ------------------------------------------------------------------ harmonic
     M("harmonic", DUCC, 'g["ringfactor"] = np.full(g["theta"].size, 4 * np.pi / (12 * nside**2))',
-      'g["ringfactor"] = np.full(g["theta"].size, 4 * np.pi / (12 * nside))', "HEALPix pixel area uses nside, not nside^2"),
+      'g["ringfactor"] = np.full(g["theta"].size, 4 * np.pi / (12 * nside))',
+      "HEALPix pixel area uses nside, not nside^2"),
     M("harmonic", DUCC, "for _ in range(spec.iter):", "for _ in range(spec.iter - 1):",
       "HEALPix forward does one Jacobi step fewer than asked", nth=1),
     M("harmonic", DUCC, "return ducc0.misc.GL_thetas(ntheta), ducc0.misc.GL_weights(ntheta, nphi)[:, None]",
@@ -147,7 +149,8 @@ MUTATIONS = [
     M("wavelets", KER, "return np.sqrt(k_lam(t, lam))", "return k_lam(t, lam)", "nu_lam without the square root"),
     M("wavelets", FIL, "g = min(N - 1, el) if (N + el) % 2 else min(N - 1, el - 1)", "g = min(N - 1, el)",
       "directional weights: binomial order ignores the parity of l"),
-    M("wavelets", FIL, "nu = 1.0 if N % 2 else 1j", "nu = 1.0", "even-N wavelets not imaginary (not real on the sphere)"),
+    M("wavelets", FIL, "nu = 1.0 if N % 2 else 1j", "nu = 1.0",
+      "even-N wavelets not imaginary (not real on the sphere)"),
     M("wavelets", FIL, "psi = (kappa * (np.sqrt((2 * ell + 1) / 8.0) / np.pi))[:, :, None] * s[None]",
       "psi = (kappa * (np.sqrt((2 * ell + 1) / 4.0) / np.pi))[:, :, None] * s[None]",
       "wavelet normalisation sqrt((2l+1)/4pi^2) instead of /8pi^2"),
@@ -183,7 +186,8 @@ MUTATIONS = [
       "grid_floor=0 does not switch the floors off"),
     M("scattering", CORE, "wts.append(2.0 if (config.reality and n > 0) else 1.0)", "wts.append(1.0)",
       "real input: the n < 0 orientation modes are not folded in (energy lost)"),
-    M("scattering", CORE, "nu = phi * np.sqrt(4 * np.pi / (2 * ell + 1))", "nu = phi * np.sqrt(8 * np.pi**2 / (2 * ell + 1))",
+    M("scattering", CORE, "nu = phi * np.sqrt(4 * np.pi / (2 * ell + 1))",
+      "nu = phi * np.sqrt(8 * np.pi**2 / (2 * ell + 1))",
       "scaling kernel with the wavelet normalisation"),
     M("scattering", CORE, "rows.append((-1.0) ** n * np.conj(col) * to_kappa[:Lj])",
       "rows.append((-1.0) ** n * np.conj(col))", "propagator filters not normalised to kappa"),
@@ -192,15 +196,33 @@ MUTATIONS = [
     M("scattering", CORE, "return jnp.sqrt(jnp.maximum(x2, 0.0))", "return jnp.maximum(x2, 0.0)",
       "jax method: the pooled modulus without its square root"),
     M("scattering", CORE, "return max(cfg.L_scal, max(cfg.L_j(jc) for jc in child_js))",
-      "return max(cfg.L_scal, min(cfg.L_j(jc) for jc in child_js))", "intermediate kept at the smallest child's band-limit"),
-    M("scattering", FUSED, "ti = t[0] + t[1]", "ti = t[0]", "ducc method: one component of each spin field dropped (N > 1)"),
-    M("scattering", FUSED, "p = w * w if real else (w.real**2 + w.imag**2)", "p = w * w if real else (w.real**2 - w.imag**2)",
+      "return max(cfg.L_scal, min(cfg.L_j(jc) for jc in child_js))",
+      "intermediate kept at the smallest child's band-limit"),
+    M("scattering", FUSED, "ti = t[0] + t[1]", "ti = t[0]",
+      "ducc method: one component of each spin field dropped (N > 1)"),
+    M("scattering", FUSED, "p = w * w if real else (w.real**2 + w.imag**2)",
+      "p = w * w if real else (w.real**2 - w.imag**2)",
       "ducc gradient: |w|^2 wrong for spin fields (N > 1)"),
     M("scattering", CFG, "return [p + (j,) for j in reversed(range(config.J_min, last))]",
       "return [p + (j,) for j in reversed(range(config.J_min, last + 1))]", "paths may repeat a scale"),
     M("scattering", CFG, "return max(int(math.ceil(math.log(self.L) / math.log(self.lam) - 1e-12)), 0)",
       "return max(int(math.floor(math.log(self.L) / math.log(self.lam) + 1e-12)), 0)",
       "J_max rounded down: the finest scale is missing"),
+    # Held out: written after the scattering tests above were, and only then run against them.
+    M("scattering", CORE, "out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]",
+      "out[path] = _truncate(ulm, Lu, Ls)", "outputs not projected onto the scaling function"),
+    M("scattering", CORE, "Lg = grid_L(cfg, Lj, L_next)", "Lg = grid_L(cfg, Lj)",
+      "modulus grid sized for L_out = L_j whatever the next band-limit"),
+    M("scattering", CORE, "nrange = range(0, config.N) if config.reality else range(-(config.N - 1), config.N)",
+      "nrange = range(0, config.N)", "complex input: the n < 0 orientation modes are dropped"),
+    M("scattering", CORE, "        return max(base, Lj)", "        return base",
+      "grid_floor=0: the grid may be coarser than the field's own band-limit"),
+    M("scattering", FUSED, "real = step.reality and n == 0", "real = n == 0",
+      "ducc method, complex input: the n = 0 field synthesised as real"),
+    M("scattering", FUSED, "Pbar = np.where(U > 0, Ubar / (2 * U), 0.0)", "Pbar = np.where(U > 0, Ubar / U, 0.0)",
+      "ducc gradient twice too large"),
+    M("scattering", SCAT, "return config.sampling, None, f_shape(Ls, sampling=config.sampling)",
+      'return "mw", None, f_shape(Ls, sampling="mw")', "output maps always on MW, whatever the input's sampling"),
     # ------------------------------------------------------------------ io
     # (Not listed: dropping (-1)^m from the m < 0 half in io._resample._alm_to_flm is an
     # equivalent mutation -- the real inverse that follows reads only m >= 0.)
@@ -243,7 +265,8 @@ MUTATIONS = [
       "f = np.concatenate([np.full((1, nphi), 0.0), f])", "north cap filled with 0, not the ring mean"),
     M("plotting", PLOT, "x = phi_c / (2 * np.pi / nphi)", "x = phi_c / (2 * np.pi / (nphi - 1))",
       "longitude spacing off by one sample"),
-    M("plotting", PLOT, "lon_edges = np.linspace(-np.pi, np.pi, n_lon + 1)", "lon_edges = np.linspace(0, 2 * np.pi, n_lon + 1)",
+    M("plotting", PLOT, "lon_edges = np.linspace(-np.pi, np.pi, n_lon + 1)",
+      "lon_edges = np.linspace(0, 2 * np.pi, n_lon + 1)",
       "longitudes 0..2pi: half the map drawn off the Mollweide axes"),
     M("plotting", PLOT, "cl = np.sum(np.abs(flm) ** 2, axis=-1) / (2 * ell + 1)",
       "cl = np.sum(np.abs(flm) ** 2, axis=-1) / (ell + 1)", "power spectrum: wrong number of m per l"),
@@ -378,9 +401,9 @@ def table(results, baselines):
                           "not_applied": len(rs) - len(applied),
                           "survived": [r["index"] for r in applied if r["outcome"] == "survived"],
                           "baseline": baselines.get(layer)}
+        survivors = ", ".join(f"{r['index']} ({r['breaks']})" for r in applied if r["outcome"] == "survived")
         rows.append(f"{layer:<11} {len(caught):>3}/{len(applied):<3} {100 * rate:6.1f}%   "
-                    f"not applied: {len(rs) - len(applied):<2} survived: "
-                    + (", ".join(f"{r['index']} ({r['breaks']})" for r in applied if r['outcome'] == 'survived') or "-"))
+                    f"not applied: {len(rs) - len(applied):<2} survived: {survivors or '-'}")
     applied = [r for r in results if r["outcome"] != "not applied"]
     caught = [r for r in applied if r["outcome"] in ("caught", "caught (collection)", "timeout")]
     rows.append(f"{'total':<11} {len(caught):>3}/{len(applied):<3} "
