@@ -347,6 +347,8 @@ BAD_CALLS = [
     ("inf flm", lambda m: s2scatter.inverse(INF_FLM, L_ERR, method=m), "non-finite"),
     ("unknown sampling", lambda m: s2scatter.inverse(FLM, L_ERR, sampling="cubed", method=m), r"\bsampling\b"),
     ("reality with spin", lambda m: s2scatter.inverse(FLM, L_ERR, spin=1, reality=True, method=m), r"\breality\b"),
+    ("reality with negative spin", lambda m: s2scatter.forward(F_MW, L_ERR, spin=-2, reality=True, method=m),
+     r"\breality\b"),
     ("complex map with reality", lambda m: s2scatter.forward(F_MW + 1j, L_ERR, reality=True, method=m),
      r"\breality\b"),
     ("iter negative", lambda m: s2scatter.forward(np.ones(48), L_ERR, sampling="healpix", nside=2, iter=-1,

@@ -354,3 +354,45 @@ def test_round_trip_large_L(rng, record_error):
     # Rounding grows ~ eps * L * sqrt(L) over the Legendre recursion and FFTs:
     # measured 3.2e-12, inside 1e-11.
     assert err <= 1e-11
+
+
+def _resample_rings(f, n_out, L_keep):
+    """Rings of f resampled to n_out equispaced points keeping the Fourier modes |m| < L_keep
+    (exact for rings band-limited there; for other rings, the same |m| < L_keep modes)."""
+    n_in = f.shape[-1]
+    F = np.fft.fft(f, axis=-1)
+    G = np.zeros(f.shape[:-1] + (n_out,), complex)
+    G[..., :L_keep], G[..., n_out - L_keep + 1:] = F[..., :L_keep], F[..., n_in - L_keep + 1:]
+    return np.fft.ifft(G, axis=-1) * (n_out / n_in)
+
+
+@pytest.mark.parametrize("method", ["ducc", "jax"])
+@pytest.mark.parametrize("spin, reality", [(0, True), (0, False), (-2, False)])
+def test_gl_grid_pair_matches_pyssht(rng, method, spin, reality):
+    """The scattering layer's GL-grid pair on an FFT-friendly grid (L_grid = 16: 32 longitudes,
+    not 2 L_grid - 1 = 31), against pyssht's GL transforms at L_grid.
+
+    Synthesis of band-limit-8 coefficients is exact, so it equals pyssht's map resampled
+    in longitude; analysis of an *arbitrary* grid map (not band-limited) onto l < 8 is GL
+    quadrature, which pyssht computes from the same |m| < L_grid ring modes. Tolerance
+    PYSSHT_QUAD_TOL: pyssht's GL transforms are accurate to ~1e-11.
+    """
+    from s2scatter.harmonic._spherical import forward_from_gl_grid, gl_grid_shape, inverse_to_gl_grid
+
+    L, Lg = 8, 16
+    ntheta, nphi = gl_grid_shape(Lg)
+    assert (ntheta, nphi) == (16, 32)
+    flm = random_flm(rng, L, spin=spin, reality=reality)
+    pad = np.zeros((Lg, 2 * Lg - 1), complex)
+    pad[:L, Lg - L : Lg + L - 1] = flm
+    ref = _resample_rings(pyssht.inverse(smp.flm_to_1d(pad, Lg), Lg, Spin=spin, Method="GL"), nphi, Lg)
+    got = np.asarray(inverse_to_gl_grid(flm, L, Lg, spin=spin, reality=reality, method=method))
+    assert got.shape == (ntheta, nphi)
+    assert max_err(got, ref.real if reality else ref) < PYSSHT_QUAD_TOL * np.max(np.abs(flm))
+    g = rng.standard_normal((ntheta, nphi))
+    if not reality:
+        g = g + 1j * rng.standard_normal((ntheta, nphi))
+    expected = smp.flm_from_1d(pyssht.forward(_resample_rings(g, 2 * Lg - 1, Lg), Lg, Spin=spin, Method="GL"), Lg)
+    expected = expected[:L, Lg - L : Lg + L - 1]
+    got = np.asarray(forward_from_gl_grid(g, L, Lg, spin=spin, reality=reality, method=method))
+    assert max_err(got, expected) < PYSSHT_QUAD_TOL * np.max(np.abs(expected))

@@ -139,6 +139,20 @@ def test_wmap_to_healpix_matches_healpy():
     np.testing.assert_allclose(m.data[0], ref, atol=1e-10 * np.abs(ref).max())
 
 
+def test_wmap_at_three_nside_matches_healpy():
+    """HEALPix inputs are analysed up to 3 nside (healpy's default lmax), not 2 nside:
+    at L = 3 nside = 96 the map equals healpy's map2alm(lmax=95, iter=3) + alm2map.
+    Same tolerance as above (agreement ~1e-13)."""
+    import healpy as hp
+
+    L, nside = 96, 32
+    m = read_map(WMAP, L=L, sampling="healpix", nside=nside, field=0)
+    assert m.meta["resampling"]["L_analysis"] == L
+    raw = hp.read_map(str(WMAP), field=0, dtype=np.float64)
+    ref = hp.alm2map(hp.map2alm(raw, lmax=L - 1, iter=3), nside, lmax=L - 1)
+    np.testing.assert_allclose(m.data[0], ref, atol=1e-10 * np.abs(ref).max())
+
+
 # --------------------------------------------------------------------------
 # netCDF reader on the real NCEP zonal wind
 # --------------------------------------------------------------------------
@@ -240,6 +254,21 @@ def test_netcdf_exact_for_bandlimited(tmp_path, rng, geometry, H, W, lon0, recor
         err = np.abs(got - want).max() / np.abs(flm).max()
         record_error(f"{geometry}_L{L}", err)
         assert err < 1e-12
+
+
+def test_rgb_channels_are_kept_apart(tmp_path):
+    """Each colour channel is read from its own plane, scaled by 1/255; alpha is dropped.
+    Constant planes are band-limited (l = 0), so the maps are those constants to rounding."""
+    from PIL import Image
+
+    H = 16
+    planes = np.zeros((H, 2 * H, 4), np.uint8)
+    planes[..., 0], planes[..., 1], planes[..., 2], planes[..., 3] = 0, 128, 255, 64
+    Image.fromarray(planes).save(tmp_path / "rgba.png")
+    m = read_map(tmp_path / "rgba.png", L=8)
+    assert m.channels == ("R", "G", "B")
+    for c, value in enumerate((0.0, 128 / 255, 1.0)):
+        np.testing.assert_allclose(m.data[c], value, atol=1e-12)
 
 
 def test_image_exact_for_bandlimited(tmp_path, rng):

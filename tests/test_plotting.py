@@ -48,9 +48,30 @@ def test_mollweide_healpix(tmp_path, rng):
 
 
 def test_mollweide_complex_parts(tmp_path, rng):
-    f = rng.standard_normal(SHAPES["mw"]) + 1j * rng.standard_normal(SHAPES["mw"])
-    for part in ("real", "imag", "abs"):
-        plot_mollweide(f, L, part=part, path=tmp_path / f"{part}.png")
+    """Each ``part`` draws that part: constants exactly, smooth fields to the bilinear bound.
+
+    Real part cos(theta), imaginary part sin(theta) cos(phi) (both l = 1): bilinear
+    resampling is within 0.06 of each (see test_resampling_reproduces_a_smooth_field).
+    ``abs`` of a constant 2 - 3j is sqrt(13) everywhere; an unknown part is refused.
+    """
+    theta = plotting._thetas(L, "mw")[:, None]
+    phi = 2 * np.pi * np.arange(2 * L - 1)[None, :] / (2 * L - 1)
+    f = np.cos(theta) + 1j * np.sin(theta) * np.cos(phi)
+    lon_c = np.linspace(-np.pi, np.pi, 2 * 180 + 1)
+    lat_c = np.linspace(-np.pi / 2, np.pi / 2, 180 + 1)
+    lon_c, lat_c = 0.5 * (lon_c[1:] + lon_c[:-1]), 0.5 * (lat_c[1:] + lat_c[:-1])
+    th, ph = np.pi / 2 - lat_c[:, None], lon_c[None, :]
+    exact = {"real": np.cos(th) + 0 * ph, "imag": np.sin(th) * np.cos(ph)}
+    for part in ("real", "imag"):
+        ax = plot_mollweide(f, L, part=part, path=tmp_path / f"{part}.png")
+        drawn = np.asarray(ax.collections[0].get_array()).reshape(exact[part].shape)
+        assert np.max(np.abs(drawn - exact[part])) < 0.06, part
+        assert _is_png(tmp_path / f"{part}.png")
+    const = np.full(SHAPES["mw"], 2.0 - 3.0j)
+    for part, value in (("real", 2.0), ("imag", -3.0), ("abs", np.sqrt(13.0))):
+        ax = plot_mollweide(const, L, part=part, colorbar=False,
+                            ax=Figure().add_subplot(projection="mollweide"))
+        np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()), value, rtol=1e-14)
     with pytest.raises(ValueError, match="part"):
         plot_mollweide(f, L, part="phase")
 
@@ -83,8 +104,10 @@ def test_resampling_reproduces_a_smooth_field(sampling):
     ~0.022 in phi. A polar cap without a ring is filled from the ring mean,
     off by 1 - cos(theta_0) ~ 0.02. Measured worst case is 0.048 (MW); allow 0.06.
     """
-    theta = plotting._thetas(L, sampling)
-    phi = 2 * np.pi * np.arange(plotting._nphi(L, sampling)) / plotting._nphi(L, sampling)
+    import s2scatter
+
+    theta = s2scatter.sampling.thetas(L, sampling=sampling)  # the grid, not plotting's copy of it
+    phi = s2scatter.sampling.phis_equiang(L, sampling=sampling)
 
     def field(t, p):
         return np.cos(t) + np.sin(t) * np.cos(p)
@@ -117,6 +140,32 @@ def test_power_spectrum(tmp_path, rng):
     np.testing.assert_allclose(line.get_ydata(), [1.0, 9.0 / 5.0])
     with pytest.raises(ValueError, match="shape"):
         plot_power_spectrum(flm[:-1], L)
+
+
+@pytest.mark.parametrize("sampling", sorted(SHAPES))
+def test_ring_geometry_matches_the_sampling_layer(sampling):
+    """plotting's private ring colatitudes and longitudes equal s2scatter.sampling's."""
+    import s2scatter
+
+    np.testing.assert_allclose(plotting._thetas(L, sampling), s2scatter.sampling.thetas(L, sampling=sampling),
+                               rtol=0, atol=1e-14)
+    assert plotting._nphi(L, sampling) == s2scatter.sampling.nphi(L, sampling=sampling)
+
+
+def test_failed_move_into_place_leaves_nothing(tmp_path, rng, monkeypatch):
+    """A save that fails after the temporary file was written (here: the final rename)
+    removes the temporary file and leaves an existing target untouched."""
+    target = tmp_path / "map.png"
+    target.write_bytes(b"previous")
+
+    def refuse(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plotting.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        plot_mollweide(rng.standard_normal(SHAPES["mw"]), L, path=target)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["map.png"] and target.read_bytes() == b"previous"
 
 
 def test_failed_save_leaves_nothing(tmp_path, rng):
