@@ -50,6 +50,7 @@ setup(
             "s2fft",
             "scipy",
             "pillow",
+            "sympy",
             "xarray",
             "netCDF4",
         ],
