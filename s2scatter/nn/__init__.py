@@ -6,11 +6,21 @@ Spherical CNNs" (ICLR 2021), under the scattering front end of McEwen, Wallis &
 Mavor-Parker (ICLR 2022):
 
 * Clebsch-Gordan coefficients: :func:`clebsch_gordan`, :func:`cg_pair_table`.
+* Signals: :class:`Signal`, :class:`SignalSpec`, :func:`from_flm` / :func:`to_flm`,
+  :func:`from_flmn` / :func:`to_flmn`, :func:`rotate_signal`.
 """
 
 from ._clebsch_gordan import cg_pair_table, clebsch_gordan
+from ._signal import Signal, SignalSpec, from_flm, from_flmn, rotate_signal, to_flm, to_flmn
 
 __all__ = [
+    "Signal",
+    "SignalSpec",
     "cg_pair_table",
     "clebsch_gordan",
+    "from_flm",
+    "from_flmn",
+    "rotate_signal",
+    "to_flm",
+    "to_flmn",
 ]
