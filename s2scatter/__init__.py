@@ -3,7 +3,9 @@
 Layers, bottom up: :mod:`s2scatter.sampling` (grids, NumPy only) ->
 :mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms) ->
 :mod:`s2scatter.wavelets` (scale-discretised wavelets) ->
-:mod:`s2scatter.scattering` (the equivariant scattering front end);
+:mod:`s2scatter.scattering` (the equivariant scattering front end) ->
+:mod:`s2scatter.nn` (learnable generalised layers and the hybrid model, Flax NNX;
+imported on first use);
 :mod:`s2scatter.io` reads maps from files (FITS, images, netCDF, arrays) onto a sampling.
 The most used functions are re-exported here::
 
@@ -12,27 +14,40 @@ The most used functions are re-exported here::
     f = s2scatter.inverse(flm, L)          # and back
     flmn = s2scatter.wigner.forward(g, L, N)
     flm_rot = s2scatter.rotate(flm, L, (alpha, beta, gamma))
+    errs = s2scatter.assert_equivariant(model_or_layer, x)   # rotate-then-apply checks
 
 JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
 """
 
 from . import harmonic, io, sampling, scattering, wavelets, wigner
+from ._equivariance import assert_equivariant
 from ._version import __version__
 from .harmonic import forward, inverse, rotate
 from .scattering import Scattering, ScatteringConfig
 
 __all__ = [
     "Scattering",
+    "assert_equivariant",
     "ScatteringConfig",
     "__version__",
     "forward",
     "harmonic",
     "inverse",
     "io",
+    "nn",
     "rotate",
     "sampling",
     "scattering",
     "wavelets",
     "wigner",
 ]
+
+
+def __getattr__(name):
+    # s2scatter.nn imports Flax (~1-3 s): loaded on first access, not with the package
+    if name == "nn":
+        import importlib
+
+        return importlib.import_module(".nn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

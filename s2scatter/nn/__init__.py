@@ -8,6 +8,8 @@ Mavor-Parker (ICLR 2022):
 * Clebsch-Gordan coefficients: :func:`clebsch_gordan`, :func:`cg_pair_table`.
 * Signals: :class:`Signal`, :class:`SignalSpec`, :func:`from_flm` / :func:`to_flm`,
   :func:`from_flmn` / :func:`to_flmn`, :func:`rotate_signal`.
+
+Check any of them with :func:`s2scatter.assert_equivariant`.
 """
 
 from ._clebsch_gordan import cg_pair_table, clebsch_gordan
