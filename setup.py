@@ -42,6 +42,7 @@ setup(
         "pillow",
         "zarr>=3",
         "dask[distributed]",
+        "flax",
     ],
     extras_require={
         "test": [
