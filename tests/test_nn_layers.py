@@ -305,8 +305,8 @@ def test_doctests():
 
     from s2scatter import _equivariance
     from s2scatter.harmonic import _rotate
-    from s2scatter.nn import _clebsch_gordan, _degree_sets, _functional, _layers, _signal
+    from s2scatter.nn import _clebsch_gordan, _degree_sets, _functional, _layers, _model, _signal
 
-    for mod in (_clebsch_gordan, _degree_sets, _signal, _functional, _layers, _equivariance, _rotate):
+    for mod in (_clebsch_gordan, _degree_sets, _signal, _functional, _layers, _model, _equivariance, _rotate):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0, mod.__name__

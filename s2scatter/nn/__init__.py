@@ -15,6 +15,7 @@ Mavor-Parker (ICLR 2022):
 * Flax NNX modules over that core: :class:`Linear`, :class:`TensorProduct`,
   :class:`ConstrainedConvolution`, :class:`S2Activation`, :class:`SO3Activation`,
   :class:`EquivariantNorm`, :class:`InvariantReadout`.
+* The hybrid model: :class:`HybridConfig`, :class:`HybridModel`.
 
 Check any of them with :func:`s2scatter.assert_equivariant`.
 """
@@ -43,6 +44,7 @@ from ._layers import (
     SO3Activation,
     TensorProduct,
 )
+from ._model import HybridConfig, HybridModel
 from ._signal import Signal, SignalSpec, from_flm, from_flmn, rotate_signal, to_flm, to_flmn
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "ConstrainedConvolution",
     "DEGREE_SETS",
     "EquivariantNorm",
+    "HybridConfig",
+    "HybridModel",
     "InvariantReadout",
     "Linear",
     "S2Activation",
