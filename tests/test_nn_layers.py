@@ -310,3 +310,18 @@ def test_doctests():
     for mod in (_clebsch_gordan, _degree_sets, _signal, _functional, _layers, _model, _equivariance, _rotate):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0, mod.__name__
+
+
+@pytest.mark.parametrize("channels", ["channelwise", "full"])
+def test_tensor_product_reality_halves_the_work_same_result(rng, channels):
+    """Real signals (conjugate-symmetric fragments): m < 0 outputs follow from m >= 0."""
+    L = 5
+    flm = np.stack([s2scatter.sampling.random_flm(L, reality=True, rng=rng) for _ in range(4)]).reshape(2, 2, L, -1)
+    x = nn.from_flm(flm)
+    for degrees in ("full", "mst"):
+        full = nn.tensor_product(x, nn.tensor_product_plan(x.spec, L_out=2 * L - 1, degrees=degrees,
+                                                           channels=channels))
+        half = nn.tensor_product(x, nn.tensor_product_plan(x.spec, L_out=2 * L - 1, degrees=degrees,
+                                                           channels=channels, reality=True))
+        for a, b in zip(full.fragments, half.fragments):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-12)

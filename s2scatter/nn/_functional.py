@@ -119,7 +119,9 @@ class TensorProductPlan:
         L_out: output band-limit.
         triples: the degree-mixing set, ``(l1, l2, l)`` with ``l1 <= l2``.
         channels: ``"channelwise"`` or ``"full"``.
-        cost: complex multiply-adds per batch element (useful work, no padding).
+        cost: complex multiply-adds per batch element (useful work, no padding;
+            half of it is done with ``reality``).
+        reality: the inputs are fragments of real signals (see :func:`tensor_product_plan`).
 
     Output layout: for each output degree ``l``, the fragments are ordered by
     ``(l1, l2, t1, t2)`` over the triples ``(l1, l2, l)`` and the pairs of input
@@ -135,8 +137,10 @@ class TensorProductPlan:
     channels: str
     cost: int
     groups: tuple
-    out_rows: tuple  # per output l: int array of rows into the concatenated group outputs
+    out_index: tuple  # per output l: (tau_l, 2l+1) indices into the flattened, concatenated group outputs
+    out_sign: tuple  # reality: per output l, (tau_l, 2l+1) factor of conj(g_|m|) for m < 0 (0: m >= 0)
     mult: tuple  # per input degree: fragments per group-channel (tau, or C tau for "full")
+    reality: bool = False
 
     def __repr__(self):
         return (f"TensorProductPlan(L_in={self.spec_in.L}, L_out={self.L_out}, channels={self.channels!r}, "
@@ -174,7 +178,8 @@ def _split_group(a, items):
     return split if cost(split) < cost(whole) else whole
 
 
-def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels="channelwise") -> TensorProductPlan:
+def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels="channelwise",
+                        reality=False) -> TensorProductPlan:
     """Precompute a Clebsch-Gordan tensor product of a signal of spec ``spec`` with itself.
 
     Args:
@@ -185,6 +190,12 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
         channels: ``"channelwise"`` (products of fragments of the same channel;
             ``C`` output channels) or ``"full"`` (products of every pair of
             fragments across channels; one output channel).
+        reality: the input fragments are those of real signals,
+            ``f_{-m} = (-1)^m conj(f_m)`` (e.g. ``from_flm`` of real maps).  The
+            outputs then obey ``g_{-m} = (-1)^{l1+l2-l} (-1)^m conj(g_m)``: only
+            ``m >= 0`` is computed (half the work), ``m < 0`` follows.  Inputs
+            that are not conjugate-symmetric give wrong results, as with
+            ``reality=True`` in the transforms.
 
     Returns:
         :class:`TensorProductPlan` (Clebsch-Gordan blocks, output rows,
@@ -212,7 +223,7 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     for a, b, l in triples:
         by_l1.setdefault(a, []).append((b, l))
     groups, rows_per_l = [], {l: [] for l in range(L_out)}
-    row0 = 0
+    base = 0
     for a in sorted(by_l1):
         for items in _split_group(a, by_l1[a]):
             pairs = {}
@@ -229,29 +240,45 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
                     C[j, k, Mg - l : Mg + l + 1, :] = T[l - (b - a), (a + b) - l : (a + b) + l + 1, :]
             Mb = max(mult[int(b)] for b in l2s)
             Ma = mult[a]
+            sign = np.zeros((J, K))
+            for j, b in enumerate(l2s):
+                for k, l in enumerate(pairs[b]):
+                    sign[j, k] = (-1.0) ** (a + int(b) - l)
             groups.append(_Group(a, l2s, Mg, C, Mb, max(int(l2s[-1]), Mg + 1)))
+            width = Mg + 1 if reality else 2 * Mg + 1
             # rows of this group's output, flattened as (Ma, Mb, J, K); t1 <= t2 when l1 = l2
             for j, b in enumerate(l2s):
                 t1, t2 = np.meshgrid(np.arange(Ma), np.arange(mult[int(b)]), indexing="ij")
                 keep = (t1 <= t2) if b == a else np.ones(t1.shape, bool)
                 t1, t2 = t1[keep], t2[keep]
                 for k, l in enumerate(pairs[b]):
-                    r = row0 + ((t1 * Mb + t2) * J + j) * K + k
-                    rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, int(b)), t1, t2, r))
-            row0 += Ma * Mb * J * K
-    out_rows = []
+                    # where m = 0 of the fragment lies in the flattened, concatenated group outputs
+                    # (each row holds m = -Mg..Mg, or m = 0..Mg with reality)
+                    zero = base + (((t1 * Mb + t2) * J + j) * K + k) * width + (0 if reality else Mg)
+                    sgn = np.full(t1.shape, sign[j, k])
+                    rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, int(b)), t1, t2, zero, sgn))
+            base += Ma * Mb * J * K * width
+    out_index, out_sign = [], []
     for l in range(L_out):
         if not rows_per_l[l]:
-            out_rows.append(np.zeros((0,), np.int32))
+            out_index.append(np.zeros((0, 2 * l + 1), np.int32))
+            out_sign.append(np.zeros((0, 2 * l + 1)))
             continue
-        a_, b_, t1_, t2_, r_ = (np.concatenate(v) for v in zip(*rows_per_l[l]))
-        out_rows.append(r_[np.lexsort((t2_, t1_, b_, a_))].astype(np.int32))
-    out_rows = tuple(out_rows)
+        a_, b_, t1_, t2_, zero, sg = (np.concatenate(v) for v in zip(*rows_per_l[l]))
+        order = np.lexsort((t2_, t1_, b_, a_))
+        zero, sg = zero[order], sg[order]
+        m = np.arange(-l, l + 1)[None, :]
+        idx = zero[:, None] + (np.abs(m) if reality else m)
+        out_index.append(idx.astype(np.int64 if base >= 2**31 else np.int32))
+        # reality: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m); sign 0 marks m >= 0 (taken as is)
+        out_sign.append(np.where(m < 0, sg[:, None] * (-1.0) ** m, 0.0) if reality else np.zeros((0, 2 * l + 1)))
+    out_index = tuple(out_index)
     G = spec.channels if channels == "channelwise" else 1
-    spec_out = SignalSpec(L_out, G, tuple(len(r) for r in out_rows))
+    spec_out = SignalSpec(L_out, G, tuple(len(r) for r in out_index))
     cost = G * sum(tensor_product_cost([(a, b, l)]) * (mult[a] * (mult[b] + 1) // 2 if a == b else mult[a] * mult[b])
                    for a, b, l in triples)
-    return TensorProductPlan(spec, spec_out, L_out, triples, channels, int(cost), tuple(groups), out_rows, mult)
+    return TensorProductPlan(spec, spec_out, L_out, triples, channels, int(cost), tuple(groups), out_index,
+                             tuple(out_sign), mult, bool(reality))
 
 
 def tensor_product(x: Signal, plan: TensorProductPlan) -> Signal:
@@ -322,24 +349,30 @@ def _tensor_product(x, plan):
         # block is zero.
         off = a + bw - Mg  # <= I (the triangle rule gives Mg >= max l2 - a): the view stays in range
         flat = prod.reshape(prod.shape[:-2] + (I * n,))[..., off : off + I * (n - 1)]
-        band = flat.reshape(prod.shape[:-2] + (I, n - 1))[..., : 2 * Mg + 1]  # (*b, G, Ma, Mb, J, I, 2Mg+1)
-        K = g.C.shape[1]
+        m0 = Mg if plan.reality else 0  # reality: m >= 0 only
+        band = flat.reshape(prod.shape[:-2] + (I, n - 1))[..., m0 : 2 * Mg + 1]  # (*b, G, Ma, Mb, J, I, M)
+        Cb = g.C[:, :, m0:, :]
+        K = Cb.shape[1]
         if K <= _SMALL_K:  # few outputs per pair: a fused multiply-reduce, no matrix product
-            Ct = jnp.asarray(np.swapaxes(g.C, -1, -2), dtype=rdt)  # (J, K, I, 2Mg+1)
+            Ct = jnp.asarray(np.swapaxes(Cb, -1, -2), dtype=rdt)  # (J, K, I, M)
             y = jnp.sum(Ct * band[..., :, None, :, :], axis=-2)
         else:
-            C = jnp.asarray(g.C, dtype=rdt)  # (J, K, 2Mg+1, I)
+            C = jnp.asarray(Cb, dtype=rdt)  # (J, K, M, I)
             re = jnp.einsum("jkmi,...jim->...jkm", C, band.real)
             im = jnp.einsum("jkmi,...jim->...jkm", C, band.imag)
-            y = jax.lax.complex(re, im)  # (*b, G, Ma, Mb, J, K, 2Mg+1)
-        y = y.reshape(batch + (G, -1, 2 * Mg + 1))
-        pad = [(0, 0)] * (len(batch) + 2) + [(L_out - 1 - Mg, L_out - 1 - Mg)]
-        outs.append(jnp.pad(y, pad))
-    Y = jnp.concatenate(outs, axis=-2) if len(outs) > 1 else outs[0]
+            y = jax.lax.complex(re, im)  # (*b, G, Ma, Mb, J, K, M)
+        outs.append(y.reshape(batch + (G, -1)))
+    Y = jnp.concatenate(outs, axis=-1) if len(outs) > 1 else outs[0]  # (*b, G, all outputs flat)
     frags = []
-    for l, r in enumerate(plan.out_rows):
-        sel = jnp.take(Y, jnp.asarray(r), axis=-2) if len(r) else Y[..., :0, :]
-        frags.append(sel[..., L_out - 1 - l : L_out + l])
+    for l, idx in enumerate(plan.out_index):
+        if not idx.size:
+            frags.append(jnp.zeros(batch + (G, 0, 2 * l + 1), Y.dtype))
+            continue
+        v = jnp.take(Y, jnp.asarray(idx.reshape(-1)), axis=-1).reshape(batch + (G,) + idx.shape)
+        if plan.reality:  # m < 0 from m > 0: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m)
+            sg = plan.out_sign[l]
+            v = jnp.where(jnp.asarray(sg != 0), jnp.asarray(sg, dtype=rdt) * jnp.conj(v), v)
+        frags.append(v)
     return Signal.tree_unflatten(None, frags)
 
 

@@ -154,12 +154,15 @@ class TensorProduct(nnx.Module):
         L_out: output band-limit (``<= 2L - 1``).
         degrees: ``"full"``, ``"mst"`` (default), ``"log"`` or explicit pairs.
         channels: ``"channelwise"`` (default) or ``"full"``.
+        reality: the inputs are real signals (conjugate-symmetric fragments): half the work
+            (:func:`s2scatter.nn.tensor_product_plan`).
 
     ``out_spec`` and ``plan.cost`` (multiply-adds per batch element) describe the output.
     """
 
-    def __init__(self, in_spec, *, L_out, degrees="mst", channels="channelwise"):
-        self.plan = F.tensor_product_plan(_check_spec(in_spec), L_out=L_out, degrees=degrees, channels=channels)
+    def __init__(self, in_spec, *, L_out, degrees="mst", channels="channelwise", reality=False):
+        self.plan = F.tensor_product_plan(_check_spec(in_spec), L_out=L_out, degrees=degrees, channels=channels,
+                                          reality=reality)
         self.in_spec = self.plan.spec_in
         self.out_spec = self.plan.spec_out
 
