@@ -208,3 +208,13 @@ def test_wigner_D_is_a_unitary_representation(rng):
 def test_wigner_D_rejects_bad_rotation(bad):
     with pytest.raises(ValueError, match="rotation"):
         wigner_D(4, bad)
+
+
+def test_cg_rows_equal_the_table_rows():
+    from s2scatter.nn import cg_rows
+
+    for l1, l2, ls in [(3, 5, [2, 8, 5]), (7, 7, [0]), (2, 9, [7, 11])]:
+        T = cg_pair_table(l1, l2)
+        np.testing.assert_array_equal(cg_rows(l1, l2, ls), T[[l - abs(l1 - l2) for l in ls]])
+    with pytest.raises(ValueError, match="degrees must lie"):
+        cg_rows(2, 3, [6])

@@ -5,7 +5,7 @@ Wigner-D matrix ``D^l``) and the layers of Cobb et al., "Efficient Generalised
 Spherical CNNs" (ICLR 2021), under the scattering front end of McEwen, Wallis &
 Mavor-Parker (ICLR 2022):
 
-* Clebsch-Gordan coefficients: :func:`clebsch_gordan`, :func:`cg_pair_table`.
+* Clebsch-Gordan coefficients: :func:`clebsch_gordan`, :func:`cg_pair_table`, :func:`cg_rows`.
 * Signals: :class:`Signal`, :class:`SignalSpec`, :func:`from_flm` / :func:`to_flm`,
   :func:`from_flmn` / :func:`to_flmn`, :func:`rotate_signal`.
 * Functional core (pure JAX): :func:`linear`, :func:`tensor_product` with
@@ -20,7 +20,7 @@ Mavor-Parker (ICLR 2022):
 Check any of them with :func:`s2scatter.assert_equivariant`.
 """
 
-from ._clebsch_gordan import cg_pair_table, clebsch_gordan
+from ._clebsch_gordan import cg_pair_table, cg_rows, clebsch_gordan
 from ._degree_sets import DEGREE_SETS, degree_mixing_set, tensor_product_cost
 from ._functional import (
     ACTIVATIONS,
@@ -64,6 +64,7 @@ __all__ = [
     "TensorProductPlan",
     "batch_statistics",
     "cg_pair_table",
+    "cg_rows",
     "clebsch_gordan",
     "degree_mixing_set",
     "equivariant_norm",

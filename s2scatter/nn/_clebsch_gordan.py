@@ -46,7 +46,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["clebsch_gordan", "cg_pair_table"]
+__all__ = ["clebsch_gordan", "cg_pair_table", "cg_rows"]
 
 _RESCALE = 1e100  # unnormalised recursions are rescaled beyond this (no overflow for any l)
 
@@ -155,16 +155,43 @@ def _pair_table(l1: int, l2: int) -> np.ndarray:
 
 
 def _compute_pair_table(l1: int, l2: int) -> np.ndarray:
-    lmin, lmax = abs(l1 - l2), l1 + l2
-    ls = np.concatenate([np.full(2 * l + 1, l) for l in range(lmin, lmax + 1)])
-    ms = np.concatenate([np.arange(-l, l + 1) for l in range(lmin, lmax + 1)])
-    c, lo, n = _recursion(l1, l2, ls, ms)
-    out = np.zeros((lmax - lmin + 1, 2 * lmax + 1, 2 * l1 + 1))
-    i = np.arange(c.shape[1])[None, :]
-    k, ii = np.nonzero(i < n[:, None])
-    out[ls[k] - lmin, ms[k] + lmax, lo[k] + ii + l1] = c[k, ii]
+    out = _cg_rows(l1, l2, range(abs(l1 - l2), l1 + l2 + 1))
     out.flags.writeable = False
     return out
+
+
+def _cg_rows(l1: int, l2: int, degrees) -> np.ndarray:
+    """``T[i, (l1+l2) + m, l1 + m1] = C^{l m}_{l1 m1, l2 (m - m1)}`` for ``l = degrees[i]`` (not cached)."""
+    degrees = [int(l) for l in degrees]
+    lmax = l1 + l2
+    ls = np.concatenate([np.full(2 * l + 1, l) for l in degrees])
+    ms = np.concatenate([np.arange(-l, l + 1) for l in degrees])
+    row = np.concatenate([np.full(2 * l + 1, i) for i, l in enumerate(degrees)])
+    c, lo, n = _recursion(l1, l2, ls, ms)
+    out = np.zeros((len(degrees), 2 * lmax + 1, 2 * l1 + 1))
+    i = np.arange(c.shape[1])[None, :]
+    k, ii = np.nonzero(i < n[:, None])
+    out[row[k], ms[k] + lmax, lo[k] + ii + l1] = c[k, ii]
+    return out
+
+
+def cg_rows(l1: int, l2: int, degrees) -> np.ndarray:
+    """The rows of :func:`cg_pair_table` for the output degrees ``degrees`` only (computed, not cached).
+
+    Returns ``(len(degrees), 2 (l1 + l2) + 1, 2 l1 + 1)``; the same recursion,
+    with a cost proportional to the rows asked for: what a sparse degree-mixing
+    set needs (a few output degrees per pair).
+    """
+    l1, l2 = _check_degree(l1, "l1"), _check_degree(l2, "l2")
+    degrees = [_check_degree(l, "l") for l in degrees]
+    if any(not abs(l1 - l2) <= l <= l1 + l2 for l in degrees):
+        raise ValueError(f"degrees must lie in [|l1 - l2|, l1 + l2] = [{abs(l1 - l2)}, {l1 + l2}], got {degrees}")
+    key = (l1, l2)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit[[l - abs(l1 - l2) for l in degrees]]
+    return _cg_rows(l1, l2, degrees)
 
 
 def cg_pair_table(l1: int, l2: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid
 from ..harmonic import wigner_forward, wigner_inverse
 from ..scattering import safe_modulus
-from ._clebsch_gordan import cg_pair_table
+from ._clebsch_gordan import cg_pair_table, cg_rows
 from ._degree_sets import degree_mixing_set, tensor_product_cost
 from ._signal import Signal, SignalSpec, from_flm, from_flmn, to_flm, to_flmn
 
@@ -235,9 +235,13 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
             J = len(l2s)
             C = np.zeros((J, K, 2 * Mg + 1, 2 * a + 1))
             for j, b in enumerate(l2s):
-                T = cg_pair_table(a, int(b))  # (l - |a-b|, (a+b) + m, a + m1)
-                for k, l in enumerate(pairs[b]):
-                    C[j, k, Mg - l : Mg + l + 1, :] = T[l - (b - a), (a + b) - l : (a + b) + l + 1, :]
+                b = int(b)
+                if 2 * len(pairs[b]) > 2 * a + 1:  # most of the pair's outputs: the cached table
+                    T = cg_pair_table(a, b)[[l - (b - a) for l in pairs[b]]]
+                else:  # a few outputs (sparse sets): only their rows
+                    T = cg_rows(a, b, pairs[b])
+                for k, l in enumerate(pairs[b]):  # T[k, (a+b) + m, a + m1]
+                    C[j, k, Mg - l : Mg + l + 1, :] = T[k, (a + b) - l : (a + b) + l + 1, :]
             Mb = max(mult[int(b)] for b in l2s)
             Ma = mult[a]
             sign = np.zeros((J, K))
