@@ -55,6 +55,9 @@ setup(
             "xarray",
             "netCDF4",
         ],
+        "bench": [
+            "e3nn-jax",
+        ],
         "io": [
             "xarray",
             "netCDF4",
