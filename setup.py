@@ -43,6 +43,7 @@ setup(
         "zarr>=3",
         "google-crc32c",  # zarr's crc32c codec: every feature-store chunk carries a checksum
         "dask[distributed]",
+        "flax",
     ],
     extras_require={
         "test": [
@@ -52,8 +53,12 @@ setup(
             "s2fft",
             "scipy",
             "pillow",
+            "sympy",
             "xarray",
             "netCDF4",
+        ],
+        "bench": [
+            "e3nn-jax",
         ],
         "io": [
             "xarray",

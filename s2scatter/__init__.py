@@ -3,7 +3,9 @@
 Layers, bottom up: :mod:`s2scatter.sampling` (grids, NumPy only) ->
 :mod:`s2scatter.harmonic` (spherical-harmonic, Wigner and rotation transforms) ->
 :mod:`s2scatter.wavelets` (scale-discretised wavelets) ->
-:mod:`s2scatter.scattering` (the equivariant scattering front end);
+:mod:`s2scatter.scattering` (the equivariant scattering front end) ->
+:mod:`s2scatter.nn` (learnable generalised layers and the hybrid model, Flax NNX;
+imported on first use);
 :mod:`s2scatter.io` reads maps from files (FITS, images, netCDF, arrays) onto a sampling.
 The most used functions are re-exported here::
 
@@ -12,6 +14,7 @@ The most used functions are re-exported here::
     f = s2scatter.inverse(flm, L)          # and back
     flmn = s2scatter.wigner.forward(g, L, N)
     flm_rot = s2scatter.rotate(flm, L, (alpha, beta, gamma))
+    errs = s2scatter.assert_equivariant(model_or_layer, x)   # rotate-then-apply checks
 
 Work that cannot fit is refused before it allocates (scales, paths, decoded
 inputs, memory estimates): :func:`get_limits` / :func:`set_limits` hold the
@@ -26,6 +29,7 @@ from . import _interrupt
 _interrupt.install_for_cli()  # before the slow imports: a Ctrl-C while they run is not lost
 
 from . import harmonic, io, sampling, scattering, wavelets, wigner  # noqa: E402
+from ._equivariance import assert_equivariant  # noqa: E402
 from ._limits import get_limits, reset_limits, set_limits  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .harmonic import forward, inverse, rotate  # noqa: E402
@@ -33,14 +37,17 @@ from .scattering import Scattering, ScatteringConfig  # noqa: E402
 
 __all__ = [
     "Scattering",
+    "assert_equivariant",
     "ScatteringConfig",
     "__version__",
+    "datasets",
     "forward",
     "get_limits",
     "harmonic",
     "inverse",
     "io",
     "reset_limits",
+    "nn",
     "rotate",
     "sampling",
     "scattering",
@@ -48,3 +55,13 @@ __all__ = [
     "wavelets",
     "wigner",
 ]
+
+
+def __getattr__(name):
+    # s2scatter.nn imports Flax (~1-3 s), datasets builds on the transforms only when used:
+    # both are loaded on first access, not with the package
+    if name in ("nn", "datasets"):
+        import importlib
+
+        return importlib.import_module(".nn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

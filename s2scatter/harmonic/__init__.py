@@ -6,6 +6,7 @@ Public functions take data first and keyword-only options::
     f = inverse(flm, L, ...)
     flmn = wigner_forward(f, L, N, ...);  f = wigner_inverse(flmn, L, N, ...)
     flm_rot = rotate(flm, L, (alpha, beta, gamma))
+    D = wigner_D(L, (alpha, beta, gamma))          # the matrices rotate() applies, per l
 
 Methods: ``"ducc"`` (compiled ducc0 kernels on the host, wrapped as a JAX
 primitive with hand-written adjoints), ``"jax"`` (pure JAX, for GPU/TPU) and
@@ -16,24 +17,36 @@ and reverse mode.
 from ._buffers import get_output_cache, set_output_cache
 from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
 from ._jax import get_kernel_budget, set_kernel_budget
-from ._rotate import rotate
-from ._spherical import METHODS, forward, inverse, resolve_method
+from ._rotate import rotate, wigner_D
+from ._spherical import (
+    METHODS,
+    forward,
+    forward_from_gl_grid,
+    gl_grid_shape,
+    inverse,
+    inverse_to_gl_grid,
+    resolve_method,
+)
 from ._wigner import forward as wigner_forward
 from ._wigner import inverse as wigner_inverse
 
 __all__ = [
     "METHODS",
     "forward",
+    "forward_from_gl_grid",
     "get_kernel_budget",
     "get_num_threads",
     "get_output_cache",
+    "gl_grid_shape",
     "inverse",
+    "inverse_to_gl_grid",
     "resolve_method",
     "rotate",
     "set_heap_trim_limit",
     "set_kernel_budget",
     "set_num_threads",
     "set_output_cache",
+    "wigner_D",
     "wigner_forward",
     "wigner_inverse",
 ]
