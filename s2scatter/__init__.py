@@ -63,5 +63,5 @@ def __getattr__(name):
     if name in ("nn", "datasets"):
         import importlib
 
-        return importlib.import_module(".nn", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
