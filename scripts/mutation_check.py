@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -386,6 +387,15 @@ def _env(root):
     return env
 
 
+def _default_sigint():
+    """In the test process: SIGINT handled as Python's default (the batch tests send real ones).
+
+    A script started in the background of a non-interactive shell (``cmd &``, ``nohup``)
+    inherits SIGINT ignored, and Python then leaves it ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_tests(root, files, timeout, keyword=None):
     """(returncode or None on timeout, seconds, first failing test or message)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files]
@@ -394,7 +404,7 @@ def run_tests(root, files, timeout, keyword=None):
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=_default_sigint)
     except subprocess.TimeoutExpired:
         return None, time.perf_counter() - start, "timeout"
     out = proc.stdout + proc.stderr
