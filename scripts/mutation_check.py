@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,10 @@ KER, FIL, TRA = "s2scatter/wavelets/_kernels.py", "s2scatter/wavelets/_filters.p
 CFG, CORE = "s2scatter/scattering/_config.py", "s2scatter/scattering/_core.py"
 FUSED, SCAT = "s2scatter/scattering/_fused.py", "s2scatter/scattering/_scattering.py"
 RES, READ, BASE = "s2scatter/io/_resample.py", "s2scatter/io/_readers.py", "s2scatter/io/_base.py"
-BATCH, PLOT = "s2scatter/batch.py", "s2scatter/plotting.py"
+PLOT = "s2scatter/plotting.py"
+STORE, DRIVER, INSPECT = "s2scatter/batch/_store.py", "s2scatter/batch/_driver.py", "s2scatter/batch/_inspect.py"
+LOCK, COMPUTE = "s2scatter/batch/_lock.py", "s2scatter/batch/_compute.py"
+CLI, INTERRUPT = "s2scatter/cli.py", "s2scatter/_interrupt.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------------ sampling
@@ -241,22 +245,78 @@ MUTATIONS = [
       "nan='mean' averages inf / UNSEEN too"),
     M("io", BASE, "miss |= (x >= lo) & (x <= hi)", "miss |= x == lo", "HEALPix UNSEEN not recognised"),
     # ------------------------------------------------------------------ batch
-    M("batch", BATCH, 'if attrs.get("complete") is True:', "if attrs is not None:",
-      "groups without their completion marker count as complete (--resume skips them)"),
-    M("batch", BATCH, "os.replace(dst, old)", "_rmtree(dst)",
+    # 0-7: the mutations of the single-file batch.py, retargeted to the package's modules.
+    M("batch", INSPECT, 'if attrs.get("complete") is not True:', 'if attrs.get("complete") is False:',
+      "groups without their completion marker count as complete (--resume skips them)", nth=1),
+    M("batch", STORE, "os.replace(dst, old)", "_rmtree(dst)",
       "rewrite deletes the previous good group before the new one is in place"),
-    M("batch", BATCH, 'stem = _SAFE.sub("_", stem).lstrip("._-")', 'stem = _SAFE.sub("_", stem)',
-      "group names may start with '.', e.g. '.tmp-' (then cleaned as temporary)"),
-    M("batch", BATCH, "while name in taken or name.lower() in {t.lower() for t in taken}:", "while name in taken:",
+    M("batch", STORE, 'stem = _SAFE.sub("_", stem).lstrip("._-")', 'stem = _SAFE.sub("_", stem)',
+      "group names may start with '.' (hidden, or taken for a temporary entry)"),
+    M("batch", STORE, "while name in taken or name.lower() in {t.lower() for t in taken}:", "while name in taken:",
       "group names that differ only in case collide on case-insensitive file systems"),
-    M("batch", BATCH, 'same = os.path.isfile(path) and file_sha256(path) == attrs.get("sha256")',
-      "same = os.path.isfile(path)", "--resume skips inputs whose file changed"),
-    M("batch", BATCH, "return 1 if (self.done or self.skipped) else 3", "return 1 if self.done else 3",
+    M("batch", DRIVER, 'and file_sha256(path) == state.attrs.get("sha256"))',
+      'and bool(state.attrs.get("sha256")))', "--resume skips inputs whose file changed"),
+    M("batch", DRIVER, "return 1 if (self.done or self.skipped) else 3", "return 1 if self.done else 3",
       "exit code 3 when the others were all skipped"),
-    M("batch", BATCH, 'for sect in ("config", "read") for k, v in want[sect].items()',
+    M("batch", STORE, 'for sect in ("config", "read") for k, v in want[sect].items()',
       'for sect in ("config",) for k, v in want[sect].items()', "--resume ignores changed read options"),
-    M("batch", BATCH, "K = max(net.config.max_order, 1)", "K = net.config.max_order",
+    M("batch", COMPUTE, "K = max(net.config.max_order, 1)", "K = net.config.max_order",
       "max_order=0: path_scales has no column"),
+    # 8-: the logic of the package (issue 11 items 1-5 and 11) and the CLI's features / info handlers.
+    M("batch", LOCK, "fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+      "fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)", "shared lock: two writers on one store"),
+    M("batch", LOCK, 'return os.path.join(parent, f".{name}{_WORK_SUFFIX}")',
+      'return os.path.join(out, f".{name}{_WORK_SUFFIX}")',
+      "workspace inside the store: Zarr lists partial temporary groups"),
+    M("batch", LOCK, "if os.path.lexists(root) and not os.path.isfile(os.path.join(root, _WORK_MARKER)):",
+      "if os.path.lexists(root) and not os.path.isdir(root):",
+      "an unmarked directory where the workspace goes is taken for it, and emptied"),
+    M("batch", STORE, "if ours:", "if os.path.isdir(pdir):",
+      ".tmp-* entries cleaned in a plots directory s2scatter did not write", nth=1),
+    M("batch", STORE, 'return entry == "zarr.json" or os.path.isfile(os.path.join(path, "zarr.json"))',
+      'return entry == "zarr.json" or os.path.isdir(path)',
+      "--overwrite deletes a user's directory inside the store (any directory counts as a group)"),
+    M("batch", STORE, "return os.path.realpath(text)", "return os.path.abspath(text)",
+      "symbolic link in -o not resolved"),
+    M("batch", STORE, "    if all_chunks:", "    if verify:",
+      "chunk files checked only with verify: a group marked complete with a chunk missing"),
+    M("batch", INSPECT, 'all_chunks = attrs.get("s2scatter_store", 1) != 1',
+      'all_chunks = attrs.get("s2scatter_store", 1) > 2',
+      "store version 2 taken for version 1: a missing chunk file not seen as damage"),
+    M("batch", INSPECT, "except Exception as exc:  # noqa: BLE001 - BadZipFile",
+      "except (OSError, ValueError) as exc:  # noqa: BLE001 - BadZipFile",
+      "a truncated .npz (BadZipFile) crashes info and --resume"),
+    M("batch", DRIVER, "taken = {name for name, state in states.items() if state.source}",
+      "taken = set(states)", "a damaged group of unknown source keeps its name: the input gets '-2'"),
+    M("batch", STORE, "return (ZstdCodec(), Crc32cCodec())", "return (ZstdCodec(),)",
+      "chunks written without a checksum: changed bytes read back silently"),
+    M("batch", STORE, 'config={"write_empty_chunks": True},', 'config={"write_empty_chunks": False},',
+      "chunks of zeros not written (then a missing chunk cannot mean damage)"),
+    M("batch", DRIVER, "states = scan_groups(out, fmt, verify=verify)[0]", "states = scan_groups(out, fmt)[0]",
+      "--resume --verify does not read the data: groups failing their checksum are skipped"),
+    M("batch", CLI, "progress=not args.quiet, verify=args.verify)", "progress=not args.quiet)",
+      "features --verify ignored"),
+    M("batch", CLI, "info = store_info(args.store, verify=args.verify)", "info = store_info(args.store)",
+      "info --verify ignored"),
+    M("batch", CLI, "return 1 if damaged else 0", "return 0", "info --json exits 0 with damaged groups", nth=1),
+    M("batch", CLI, 'state = ("written" if path in report.done else "skipped" if path in report.skipped',
+      'state = ("written" if path in report.skipped else "skipped" if path in report.done',
+      "features listing: written and skipped swapped"),
+    M("batch", CLI, "return 130", "return 1", "features: Ctrl-C exits 1, not 130", nth=1),
+    M("batch", CLI, "if code != 130:", "if code == 130:",
+      "a Ctrl-C swallowed during a command is not reported (exit 0, not 130)"),
+    M("batch", INTERRUPT, "if self._strict == 0 and (self._soft == 0 or second):",
+      "if self._strict == 0 and self._soft == 0:", "a second Ctrl-C does not cut a computation"),
+    M("batch", DRIVER, "except Exception as exc:  # noqa: BLE001 - reported per input",
+      "except BaseException as exc:  # noqa: BLE001 - reported per input",
+      "Ctrl-C during an input recorded as that input's failure; the batch goes on"),
+    M("batch", DRIVER, "    except OSError as exc:", "    except PermissionError as exc:",
+      "an OSError other than EACCES while preparing the store is a traceback, not exit 3"),
+    M("batch", DRIVER, "if thread.is_alive() or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):",
+      "if thread.is_alive():", "a silent non-Dask service: the timeout reported as an OSError"),
+    M("batch", STORE, 'grid = ("pixel",) if attrs["output"]["sampling"] == "healpix" else ("theta", "phi")',
+      'grid = ("pixel",) if attrs["output"]["sampling"] == "healpix" else ("phi", "theta")',
+      "dimension names of the map axes swapped"),
     # ------------------------------------------------------------------ plotting
     M("plotting", PLOT, "return np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)",
       "return np.pi * (2 * np.arange(L) + 1) / (2 * L)", "MW rings at DH colatitudes"),
@@ -327,6 +387,15 @@ def _env(root):
     return env
 
 
+def _default_sigint():
+    """In the test process: SIGINT handled as Python's default (the batch tests send real ones).
+
+    A script started in the background of a non-interactive shell (``cmd &``, ``nohup``)
+    inherits SIGINT ignored, and Python then leaves it ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_tests(root, files, timeout, keyword=None):
     """(returncode or None on timeout, seconds, first failing test or message)."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files]
@@ -335,7 +404,7 @@ def run_tests(root, files, timeout, keyword=None):
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=_default_sigint)
     except subprocess.TimeoutExpired:
         return None, time.perf_counter() - start, "timeout"
     out = proc.stdout + proc.stderr
@@ -432,11 +501,14 @@ def main(argv=None):
         try:
             for k, m in todo:
                 pristine = os.path.join(root, m.file)
-                with open(pristine, encoding="utf-8") as fh:
-                    text = fh.read()
-                why = apply(m, root)
-                with open(pristine, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+                if not os.path.isfile(pristine):
+                    why = "file not found"
+                else:
+                    with open(pristine, encoding="utf-8") as fh:
+                        text = fh.read()
+                    why = apply(m, root)
+                    with open(pristine, "w", encoding="utf-8") as fh:
+                        fh.write(text)
                 print(f"{m.layer}:{k:<3} {m.file}: {m.breaks}" + (f"  [{why}]" if why else ""))
         finally:
             shutil.rmtree(os.path.dirname(root), ignore_errors=True)

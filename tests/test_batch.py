@@ -216,14 +216,16 @@ def test_array_units_follow_the_input():
 
 def test_group_names_are_unique_and_safe(tmp_path):
     paths = []
-    for sub, name in [("a", "x y.npy"), ("b", "x y.npy"), ("c", ".hidden.npy"), ("d", "zarr.npy")]:
+    for sub, name in [("a", "x y.npy"), ("b", "x y.npy"), ("c", ".hidden.npy"), ("d", "zarr.npy"),
+                      ("e", "X Y.npy")]:
         (tmp_path / sub).mkdir()
         np.save(tmp_path / sub / name, _map(0))
         paths.append(str(tmp_path / sub / name))
     report = run_batch(paths + [paths[0]], tmp_path / "out", _job(), progress=False)
-    assert list(report.groups.values()) == ["x_y", "x_y-2", "hidden", "zarr_"]
+    # Names that differ only in case are different names too (case-insensitive file systems).
+    assert list(report.groups.values()) == ["x_y", "x_y-2", "hidden", "zarr_", "X_Y-3"]
     assert report.done == paths  # the duplicate is processed once
-    assert sorted(store_info(tmp_path / "out")["groups"]) == ["hidden", "x_y", "x_y-2", "zarr_"]
+    assert sorted(store_info(tmp_path / "out")["groups"]) == ["X_Y-3", "hidden", "x_y", "x_y-2", "zarr_"]
 
 
 # --------------------------------------------------------------------------
@@ -250,6 +252,18 @@ def test_bad_inputs_are_reported_and_the_rest_written(inputs, tmp_path):
 
     only_bad = run_batch(bad, tmp_path / "out2", _job(), progress=False)
     assert only_bad.exit_code == 3 and not only_bad.done
+    # Some failed, every other input already complete: something was done (1), not nothing (3).
+    again = run_batch([inputs[0], str(corrupt)], tmp_path / "out", _job(), resume=True, progress=False)
+    assert again.skipped == [inputs[0]] and list(again.failed) == [str(corrupt)] and not again.done
+    assert again.exit_code == 1
+
+
+@pytest.mark.parametrize("done, skipped, failed, code", [
+    ([], [], {}, 0), (["a"], [], {}, 0), ([], ["a"], {}, 0), (["a"], ["b"], {"c": "x"}, 1),
+    (["a"], [], {"c": "x"}, 1), ([], ["b"], {"c": "x"}, 1), ([], [], {"c": "x"}, 3)])
+def test_exit_code_of_a_report(done, skipped, failed, code):
+    report = batch.BatchReport(out="o", format="zarr", done=done, skipped=skipped, failed=failed)
+    assert report.exit_code == code
 
 
 def test_existing_output_needs_resume_or_overwrite(inputs, tmp_path):
@@ -259,6 +273,9 @@ def test_existing_output_needs_resume_or_overwrite(inputs, tmp_path):
         run_batch(inputs, out, _job(), progress=False)
     with pytest.raises(BatchError, match=r"different job \(config.max_order: 2 \(store\) vs 1"):
         run_batch(inputs, out, FeatureJob(s2scatter.ScatteringConfig(L=L, max_order=1), read=READ),
+                  resume=True, progress=False)
+    with pytest.raises(BatchError, match=r"different job \(read.nan: 'error' \(store\) vs 'zero'\)"):
+        run_batch(inputs, out, FeatureJob(_job().config, read=ReadOptions(input_sampling="mw", nan="zero")),
                   resume=True, progress=False)
     with pytest.raises(BatchError, match="format 'zarr'"):
         run_batch(inputs, out, _job(format="npz"), resume=True, progress=False)
@@ -319,9 +336,12 @@ def test_overwrite_leaves_a_plots_directory_it_did_not_write(inputs, tmp_path):
     mine = tmp_path / "sky_plots"
     mine.mkdir()
     (mine / "figure.png").write_bytes(b"mine")
+    (mine / ".tmp-draft").mkdir()  # named like s2scatter's old temporary entries, but not its
+    (mine / ".tmp-draft" / "notes.txt").write_text("mine")
     report = run_batch(inputs[1:], out, _job(), overwrite=True, progress=False)
     assert report.exit_code == 0 and sorted(store_info(out)["groups"]) == ["map1", "map2"]
     assert (mine / "figure.png").read_bytes() == b"mine"
+    assert (mine / ".tmp-draft" / "notes.txt").read_text() == "mine"
     # A run that would write plots there is refused before it changes anything.
     before = _snapshot(tmp_path)
     for mode in ({"overwrite": True}, {"resume": True}):
@@ -337,12 +357,15 @@ def test_overwrite_deletes_only_what_s2scatter_wrote(inputs, tmp_path):
     pdir = batch.plots_dir(out)
     assert sorted(os.listdir(pdir)) == [".s2scatter-plots", "map0", "map1"]
     (out / "README.txt").write_text("notes")  # someone else's file inside the store
+    (out / "my_notes").mkdir()  # and directory: no zarr.json in it, so not a group
+    (out / "my_notes" / "a.txt").write_text("notes")
     before = _snapshot(tmp_path)
-    with pytest.raises(BatchError, match=r"store .* holds entries s2scatter did not write \(README.txt\); "
-                                         "nothing was deleted"):
+    with pytest.raises(BatchError, match=r"store .* holds entries s2scatter did not write \(README.txt, "
+                                         r"my_notes\); nothing was deleted"):
         run_batch(inputs[2:], out, job, overwrite=True, progress=False)
     assert _snapshot(tmp_path) == before
     os.remove(out / "README.txt")
+    shutil.rmtree(out / "my_notes")
     (tmp_path / "out_plots" / "notes.txt").write_text("notes")
     before = _snapshot(tmp_path)
     with pytest.raises(BatchError, match=r"plots directory .* holds entries s2scatter did not write "
@@ -515,6 +538,9 @@ def test_damaged_group_is_named_by_info_and_recomputed_by_resume(inputs, tmp_pat
     captured = capsys.readouterr()
     assert "1 damaged group(s): map1" in captured.err and "Traceback" not in captured.err
     assert f"map1: DAMAGED: {reason}" in captured.out
+    assert main(["info", str(out), "--json"]) == 1
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(listed["groups"]) == ["map0", "map2"] and listed["damaged"]["map1"].startswith(reason)
 
     report = run_batch(inputs, out, job, resume=True, progress=False)
     assert report.done == [inputs[1]] and report.skipped == [inputs[0], inputs[2]]
@@ -565,10 +591,15 @@ def test_changed_bytes_fail_the_checksum_and_verify_finds_them(inputs, tmp_path,
     assert f"map1: DAMAGED: {reason}" in captured.out and "1 damaged group(s): map1" in captured.err
     assert store_info(out, verify=True)["damaged"]["map1"].startswith(reason)
 
-    if fmt == "zarr":  # a sound layout: without verify, --resume trusts it
+    if fmt == "zarr":  # a sound layout: without verify, --resume trusts it ...
         assert run_batch(inputs[:2], out, job, resume=True, progress=False).done == []
-    report = run_batch(inputs[:2], out, job, resume=True, verify=True, progress=False)
-    assert report.done == [inputs[1]] and report.skipped == [inputs[0]]
+        # ... and `features --resume --verify` reads the data first and recomputes the group
+        assert main(["features", *inputs[:2], "-o", str(out), "--L", str(L), "--input-sampling", "mw",
+                     "--quiet", "--resume", "--verify"]) == 0
+        assert "1 written, 1 skipped" in capsys.readouterr().out
+    else:
+        report = run_batch(inputs[:2], out, job, resume=True, verify=True, progress=False)
+        assert report.done == [inputs[1]] and report.skipped == [inputs[0]]
     np.testing.assert_array_equal(_stored(out, "map1", fmt)["maps"], _direct(inputs[1])["maps"])
     assert not store_info(out, verify=True)["damaged"]
 
@@ -621,6 +652,34 @@ def test_failed_rewrite_keeps_the_previous_group(tmp_path, monkeypatch, fmt):
     report = run_batch([src], out, job, resume=True, progress=False)
     assert report.done == [str(src)]
     np.testing.assert_array_equal(_stored(out, "m", fmt)["maps"], _direct(src)["maps"])
+
+
+def test_rewrite_deletes_the_old_group_only_once_the_new_one_is_in_place(tmp_path, monkeypatch):
+    """A changed input's group is replaced by two renames; the old one is deleted after both."""
+    src = tmp_path / "m.npy"
+    np.save(src, _map(5))
+    out = tmp_path / "out"
+    run_batch([src], out, _job(), progress=False)
+    old_sha = store_info(out)["groups"]["m"]["sha256"]
+    np.save(src, _map(6))
+    new_sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    real_rmtree = batch._store._rmtree
+    deletions = []  # what the store held each time a copy of the old group was deleted
+
+    def watched_rmtree(path):
+        meta = os.path.join(path, "zarr.json")
+        if os.path.isfile(meta):
+            with open(meta) as fh:
+                if json.load(fh).get("attributes", {}).get("sha256") == old_sha:
+                    deletions.append(store_info(out)["groups"].get("m", {}).get("sha256"))
+        real_rmtree(path)
+
+    monkeypatch.setattr(batch._store, "_rmtree", watched_rmtree)
+    report = run_batch([src], out, _job(), resume=True, progress=False)
+    assert report.done == [str(src)]
+    assert deletions == [new_sha]  # deleted once, when the new group was already in the store
+    np.testing.assert_array_equal(_zarr_arrays(out)["m"]["maps"], _direct(src)["maps"])
+    assert _no_tmp(out)
 
 
 def test_killed_cli_process_leaves_no_partial_group(tmp_path):
@@ -846,6 +905,19 @@ def test_second_concurrent_process_is_refused(tmp_path):
     report = run_batch([str(p) for p in many[:3]], out, _job(), resume=True, progress=False)
     assert report.exit_code == 0 and len(report.done) + len(report.skipped) == 3
     assert _no_tmp(out)
+
+
+def test_unmarked_directory_at_the_workspace_path_is_never_emptied(inputs, tmp_path):
+    """Someone's `.<OUT>.s2scatter-tmp` without s2scatter's marker: the run is refused, nothing changes."""
+    out = tmp_path / "out"
+    work = batch._lock.workspace_dir(str(out))
+    os.makedirs(os.path.join(work, "sub"))
+    with open(os.path.join(work, "sub", "mine.txt"), "w") as fh:
+        fh.write("keep")
+    before = _snapshot(tmp_path)
+    with pytest.raises(BatchError, match="exists but is not an s2scatter workspace"):
+        run_batch(inputs[:1], out, _job(), progress=False)
+    assert _snapshot(tmp_path) == before  # `out`, created for the lock, removed again
 
 
 def test_second_writer_in_the_same_process_is_refused(inputs, tmp_path, monkeypatch):
@@ -1076,6 +1148,22 @@ def test_output_that_cannot_be_created_is_exit_3(map_file_args, tmp_path, monkey
     assert err == (f"s2scatter features: error: cannot prepare the output store {str(out)!r}: No space "
                    f"left on device: {str(out / 'zarr.json')!r}\n")
     assert not out.exists() and not os.path.lexists(batch._lock.workspace_dir(str(out)))
+
+
+def test_max_order_zero_store(inputs, tmp_path):
+    """max_order = 0: one path (the low-pass alone), path_scales one column of -1, path_order [0]
+    (a chunk of zeros, written like any other: a missing chunk file always means damage)."""
+    job = FeatureJob(s2scatter.ScatteringConfig(L=L, J_min=2, max_order=0), read=READ)
+    out = tmp_path / "out"
+    report = run_batch(inputs[:1], out, job, progress=False)
+    assert report.exit_code == 0 and report.done == inputs[:1]
+    g = _zarr_arrays(out)["map0"]
+    assert g["path_order"].tolist() == [0] and g["path_scales"].tolist() == [[-1]]
+    net = s2scatter.Scattering(job.config)
+    assert list(net.paths) == [()]
+    np.testing.assert_array_equal(g["maps"], np.asarray(net(read_map(inputs[0], L=L, input_sampling="mw").data)))
+    assert os.path.isfile(out / "map0" / "path_order" / "c" / "0")
+    assert not store_info(out)["damaged"]
 
 
 # --------------------------------------------------------------------------

@@ -337,6 +337,73 @@ def test_features_usage_errors_exit_2(map_files, tmp_path, capsys, argv, message
     assert not (tmp_path / "out").exists()
 
 
+def test_features_lists_each_input_with_its_state(map_files, tmp_path, capsys):
+    """Without --quiet: one line per input, `path -> group  [written|skipped|FAILED]`."""
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"not numpy")
+    out = tmp_path / "o"
+    argv = ["features", "-o", str(out), "--L", "16", "--input-sampling", "mw"]
+    assert main([*argv, map_files[0]]) == 0
+    text = capsys.readouterr().out
+    assert f"  {map_files[0]} -> sky0  [written]\n" in text and "1 written, 0 skipped" in text
+    assert main([*argv, *map_files, str(bad), "--resume"]) == 1  # one failed, the others done
+    text = capsys.readouterr().out
+    for line in (f"  {map_files[0]} -> sky0  [skipped]", f"  {map_files[1]} -> sky1  [written]",
+                 f"  {bad} -> broken  [FAILED]", "1 written, 1 skipped (already complete), 1 failed"):
+        assert line in text, (line, text)
+
+
+def test_features_ctrl_c_exits_130(map_files, tmp_path, capsys, monkeypatch):
+    """A Ctrl-C during the batch (here: raised by the computation) is exit 130, one line."""
+    from s2scatter import batch
+
+    def interrupted(path, job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch._driver, "compute_features", interrupted)
+    out = tmp_path / "o"
+    assert _features(map_files, out) == 130
+    captured = capsys.readouterr()
+    assert captured.err == (f"s2scatter features: error: interrupted; finished outputs in {out} are kept "
+                            "(rerun with --resume to add the rest)\n")
+    assert "written" not in captured.out
+    assert sorted(os.listdir(out)) == ["zarr.json"]
+
+
+def test_ctrl_c_swallowed_during_a_command_exits_130(capsys, monkeypatch):
+    """A real SIGINT whose KeyboardInterrupt a garbage-collection callback swallowed (as JAX's
+    does) while a command ran: the command's own exit code 0 becomes 130."""
+    import gc
+    import signal
+
+    from s2scatter._interrupt import INTERRUPTS
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main() installs its own
+    seen = []
+
+    def command_with_a_swallowed_ctrl_c(argv):
+        def callback(phase, info):
+            if phase == "start":
+                signal.raise_signal(signal.SIGINT)  # KeyboardInterrupt here, swallowed by gc
+
+        gc.callbacks.append(callback)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(callback)
+        seen.append("command went on")
+        return 0
+
+    monkeypatch.setattr(cli, "_main", command_with_a_swallowed_ctrl_c)
+    try:
+        assert main(["info", "somewhere"]) == 130
+    finally:
+        INTERRUPTS.pending = False
+    assert seen == ["command went on"]
+    assert capsys.readouterr().err == "s2scatter: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
 def test_features_help_lists_exit_codes(capsys):
     assert main(["features", "--help"]) == 0
     text = capsys.readouterr().out
