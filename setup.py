@@ -64,6 +64,13 @@ setup(
             "xarray",
             "netCDF4",
         ],
+        # the documentation site: `mkdocs build --strict` (mkdocs.yml); tests/test_docs.py
+        "docs": [
+            "mkdocs>=1.6",
+            "mkdocs-material>=9.5",
+            "mkdocstrings>=0.27",
+            "mkdocstrings-python>=1.16",
+        ],
     },
     entry_points={
         "console_scripts": [
