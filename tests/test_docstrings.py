@@ -10,6 +10,7 @@
   Modules whose doctests already run in another test file are listed in
   ``DOCTESTED_ELSEWHERE`` and skipped here; ``test_doctested_elsewhere_is_true`` checks
   that those files still run them, so no module falls through.
+* ``test_doctests_in_pages``: the ``>>>`` examples on the documentation pages run too.
 """
 
 import ast
@@ -193,3 +194,21 @@ def test_doctested_elsewhere_is_true():
         body = text[start:start + 1500]
         short = module_name.rsplit(".", 1)[1]
         assert short in body or module_name in body, f"{test_file} no longer doctests {module_name}"
+
+
+# ----------------------------------------------------------------------------- pages
+PAGES_WITH_EXAMPLES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")
+                             if ">>> " in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
+def test_doctests_in_pages(page):
+    """``pycon`` examples (``>>>``) on the documentation pages run too (conventions: the
+    Condon-Shortley phase, normalisation, healpy / pyssht conversions)."""
+    result = doctest.testfile(str(ROOT / page), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {page}"
+
+
+def test_conventions_page_has_examples():
+    assert "docs/conventions.md" in PAGES_WITH_EXAMPLES
