@@ -1,6 +1,7 @@
 """Griffe extension for the API reference: docstrings written for ``help()`` and doctest
 become Markdown that mkdocstrings renders well.
 
+* the indented block under an ``Example:`` line is dedented to the line's level;
 * a run of doctest lines (``>>>``, ``...`` and their expected output) becomes a fenced
   ``pycon`` block;
 * a reST literal-block marker (a line ending in ``::``) ends in a single colon: the
@@ -46,9 +47,34 @@ def _fence_doctests(text: str) -> str:
     return "\n".join(out)
 
 
+def _dedent_example_blocks(text: str) -> str:
+    """Bring the indented block under an ``Example:`` / ``Examples:`` line back to the line's
+    own indentation (Markdown would otherwise show it, fences and all, as literal code)."""
+    lines = text.split("\n")
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        if line.strip() not in ("Example:", "Examples:"):
+            continue
+        base = len(line) - len(line.lstrip())
+        block = []
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > base):
+            block.append(lines[i])
+            i += 1
+        while block and not block[-1].strip():  # trailing blank lines stay after the block
+            block.pop()
+            i -= 1
+        indents = [len(b) - len(b.lstrip()) for b in block if b.strip()]
+        cut = min(indents) - base if indents else 0
+        out.extend(b[cut:] if b.strip() else "" for b in block)
+    return "\n".join(out)
+
+
 def rewrite(text: str) -> str:
     """Return ``text`` (a docstring) with doctests fenced and Sphinx roles as code."""
-    return _ROLE.sub(r"`\1`", _fence_doctests(text))
+    return _ROLE.sub(r"`\1`", _fence_doctests(_dedent_example_blocks(text)))
 
 
 def _walk(obj, seen):

@@ -15,21 +15,23 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# each public module and its API page (docs/api/<page>.md)
-API_PAGES = {
-    "s2scatter": "s2scatter",
-    "s2scatter.sampling": "sampling",
-    "s2scatter.harmonic": "harmonic",
-    "s2scatter.wigner": "wigner",
-    "s2scatter.wavelets": "wavelets",
-    "s2scatter.scattering": "scattering",
-    "s2scatter.nn": "nn",
-    "s2scatter.datasets": "datasets",
-    "s2scatter.io": "io",
-    "s2scatter.batch": "batch",
-    "s2scatter.plotting": "plotting",
-    "s2scatter.cli": "cli",
-}
+# public modules: the top level, every subpackage it lists in __all__, and the modules
+# outside the layers; each has an API page docs/api/<last name>.md
+EXTRA_PUBLIC = ("s2scatter.batch", "s2scatter.plotting", "s2scatter.cli")
+
+
+def public_modules():
+    """``s2scatter``, the modules named in ``s2scatter.__all__`` and ``EXTRA_PUBLIC``."""
+    import inspect
+
+    import s2scatter
+
+    names = ["s2scatter"]
+    names += [f"s2scatter.{n}" for n in s2scatter.__all__ if inspect.ismodule(getattr(s2scatter, n))]
+    return names + [m for m in EXTRA_PUBLIC if m not in names]
+
+
+API_PAGES = {m: m.rsplit(".", 1)[-1] for m in public_modules()}
 
 
 def _require_mkdocs():
@@ -85,6 +87,17 @@ def test_every_image_in_the_pages_is_in_the_site(site):
         assert built.resolve().is_file(), f"{md.name}: {target} not in the built site"
 
 
+def test_every_public_module_has_an_api_page():
+    """A new public module (a subpackage added to ``s2scatter.__all__``) needs its page:
+    ``docs/api/<name>.md`` with ``::: s2scatter.<name>``, listed in mkdocs.yml's nav."""
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for module, page in API_PAGES.items():
+        path = ROOT / "docs" / "api" / f"{page}.md"
+        assert path.is_file(), f"{module}: add {path.relative_to(ROOT)} (see docs/api/io.md)"
+        assert f"::: {module}\n" in path.read_text(encoding="utf-8"), f"{path.name} must render {module}"
+        assert f"api/{page}.md" in nav, f"add api/{page}.md to the nav in mkdocs.yml"
+
+
 def test_docs_extra_lists_the_build_tools():
     """``pip install ".[docs]"`` brings what mkdocs.yml uses."""
     setup = (ROOT / "setup.py").read_text(encoding="utf-8")
@@ -94,3 +107,17 @@ def test_docs_extra_lists_the_build_tools():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     command = 'pip install ".[test,docs]" && python -m pytest -q'
     assert command in ci and command in readme, "CI must run the README's second command verbatim"
+
+
+def test_docstring_examples_render_as_code():
+    """The Griffe extension turns doctest examples under ``Example:`` into fenced code and
+    Sphinx roles into code spans (what the API pages show)."""
+    pytest.importorskip("griffe", reason="griffe (mkdocstrings-python) is not installed: pip install '.[docs]'")
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from _griffe_doctest import rewrite
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    text = "Sum.\n\nSee :func:`~s2scatter.forward`.\n\nExample:\n    >>> 1 + 1\n    2\n\nCost: none.\n"
+    assert rewrite(text) == ("Sum.\n\nSee `s2scatter.forward`.\n\nExample:\n\n```pycon\n>>> 1 + 1\n2\n```\n\n"
+                             "Cost: none.\n")

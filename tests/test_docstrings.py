@@ -27,20 +27,11 @@ import s2scatter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-PUBLIC_MODULES = (
-    "s2scatter",
-    "s2scatter.sampling",
-    "s2scatter.harmonic",
-    "s2scatter.wigner",
-    "s2scatter.wavelets",
-    "s2scatter.scattering",
-    "s2scatter.nn",
-    "s2scatter.datasets",
-    "s2scatter.io",
-    "s2scatter.batch",
-    "s2scatter.plotting",
-    "s2scatter.cli",
-)
+# the public modules of the API reference (tests/test_docs.py): s2scatter, the subpackages
+# it lists in __all__, batch, plotting and cli
+PUBLIC_MODULES = tuple(["s2scatter"] + [f"s2scatter.{n}" for n in s2scatter.__all__
+                                        if inspect.ismodule(getattr(s2scatter, n))]
+                       + ["s2scatter.batch", "s2scatter.plotting", "s2scatter.cli"])
 
 # module -> the test file whose test_*doctests runs its doctests
 DOCTESTED_ELSEWHERE = {

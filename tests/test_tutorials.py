@@ -77,3 +77,19 @@ def test_tutorial_earth_features(tmp_path, monkeypatch):
     assert results["assert_equivariant"] < 2e-3
     assert results["equivariance_mean"] < 1e-2
     _check_figures("earth_features", out)
+
+
+def test_tutorial_hybrid_digits(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn", reason="the digits come from scikit-learn (test extra)")
+    results, out = _run("hybrid_digits", tmp_path, monkeypatch)
+    assert results["L"] == 16 and results["epochs"] == 2
+    hybrid, mlp = results["hybrid"], results["mlp"]
+    assert all(np.isfinite(hybrid["loss"])) and all(np.isfinite(mlp["loss"]))
+    assert hybrid["loss"][-1] < hybrid["loss"][0] and mlp["loss"][-1] < mlp["loss"][0]
+    # the hybrid model's logits are rotation invariant up to the front end's aliasing
+    # (~1e-3), so it scores the same on rotated and unrotated test digits; the pixel
+    # MLP learns the NR digits quickly and fails on rotated ones
+    assert results["logit_rotation_error"] < 1e-2
+    assert abs(hybrid["nr"][-1] - hybrid["r"][-1]) < 0.05
+    assert mlp["nr"][-1] > mlp["r"][-1] + 0.2
+    _check_figures("hybrid_digits", out)
