@@ -70,6 +70,7 @@ setup(
             "mkdocs-material>=9.5",
             "mkdocstrings>=0.27",
             "mkdocstrings-python>=1.16",
+            "pymdown-extensions>=10.2",  # snippets with sections: tutorial pages show the scripts' code
         ],
     },
     entry_points={

@@ -101,7 +101,7 @@ def test_every_public_module_has_an_api_page():
 def test_docs_extra_lists_the_build_tools():
     """``pip install ".[docs]"`` brings what mkdocs.yml uses."""
     setup = (ROOT / "setup.py").read_text(encoding="utf-8")
-    for pkg in ("mkdocs", "mkdocs-material", "mkdocstrings", "mkdocstrings-python"):
+    for pkg in ("mkdocs", "mkdocs-material", "mkdocstrings", "mkdocstrings-python", "pymdown-extensions"):
         assert f'"{pkg}>=' in setup, pkg
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
