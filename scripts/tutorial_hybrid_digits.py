@@ -68,7 +68,7 @@ def main(argv=None):
 
     # --8<-- [start:models]
     if args.small:   # CI: one generalised layer, so that compilation takes seconds
-        config = nn.HybridConfig(L=L, num_classes=10, channels=(8,), hidden=16, dtype="float32")
+        config = nn.HybridConfig(L=L, num_classes=10, channels=(16,), hidden=32, dtype="float32")
     else:            # the default hybrid model: 3 generalised layers, 71k parameters at L = 32
         config = nn.HybridConfig(L=L, num_classes=10, dtype="float32")
     hybrid = nn.HybridModel(config, rngs=nnx.Rngs(0))

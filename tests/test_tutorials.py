@@ -85,11 +85,14 @@ def test_tutorial_hybrid_digits(tmp_path, monkeypatch):
     assert results["L"] == 16 and results["epochs"] == 2
     hybrid, mlp = results["hybrid"], results["mlp"]
     assert all(np.isfinite(hybrid["loss"])) and all(np.isfinite(mlp["loss"]))
-    assert hybrid["loss"][-1] < hybrid["loss"][0] and mlp["loss"][-1] < mlp["loss"][0]
+    for hist in (hybrid, mlp):  # mean loss of the last epoch below that of the first
+        per_epoch = len(hist["loss"]) // results["epochs"]
+        assert np.mean(hist["loss"][-per_epoch:]) < np.mean(hist["loss"][:per_epoch])
     # the hybrid model's logits are rotation invariant up to the front end's aliasing
     # (~1e-3), so it scores the same on rotated and unrotated test digits; the pixel
     # MLP learns the NR digits quickly and fails on rotated ones
     assert results["logit_rotation_error"] < 1e-2
+    assert hybrid["nr"][-1] > 0.15  # above chance (0.1) after two short epochs
     assert abs(hybrid["nr"][-1] - hybrid["r"][-1]) < 0.05
     assert mlp["nr"][-1] > mlp["r"][-1] + 0.2
     _check_figures("hybrid_digits", out)
