@@ -64,6 +64,14 @@ setup(
             "xarray",
             "netCDF4",
         ],
+        # the documentation site: `mkdocs build --strict` (mkdocs.yml); tests/test_docs.py
+        "docs": [
+            "mkdocs>=1.6",
+            "mkdocs-material>=9.5",
+            "mkdocstrings>=0.27",
+            "mkdocstrings-python>=1.16",
+            "pymdown-extensions>=10.2",  # snippets with sections: tutorial pages show the scripts' code
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -58,6 +58,7 @@ class BatchReport:
         return 1 if (self.done or self.skipped) else 3
 
     def summary(self) -> str:
+        """Human-readable report: counts, time, store, and one line per failure."""
         lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already complete), "
                  f"{len(self.failed)} failed, in {self.seconds:.1f} s -> {self.out} ({self.format})"]
         lines += [f"  failed: {msg}" for msg in self.failed.values()]
@@ -67,6 +68,7 @@ class BatchReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """The report as JSON-serialisable values."""
         return _jsonable(dataclasses.asdict(self))
 
 

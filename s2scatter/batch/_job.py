@@ -15,6 +15,7 @@ import numpy as np
 from ..scattering import ScatteringConfig
 
 FORMATS = ("zarr", "npz")
+"""Store formats of :class:`FeatureJob` (``format=``): a Zarr store or a folder of ``.npz`` files."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

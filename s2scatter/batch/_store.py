@@ -18,6 +18,7 @@ from ._job import _json_default, _jsonable, _one_line, versions
 from ._lock import BatchError, Workspace, _rmtree
 
 STORE_VERSION = 2  # 2: CRC-32C on every chunk, every chunk written, groups list their arrays
+"""Layout version written into every feature store (checked when a store is opened again)."""
 _TMP = ".tmp-"  # temporary entries inside the store, made by s2scatter before the workspace
 _NPZ_MARKER = "store.json"
 _PLOTS_MARKER = ".s2scatter-plots"  # in <OUT>_plots: the directory is s2scatter's

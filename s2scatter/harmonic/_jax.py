@@ -61,6 +61,7 @@ def set_kernel_budget(nbytes: int) -> None:
 
 
 def get_kernel_budget() -> int:
+    """The current kernel budget in bytes (see :func:`set_kernel_budget`; default 1 GiB)."""
     return _BUDGET["bytes"]
 
 

@@ -30,6 +30,7 @@ __all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "
 log = logging.getLogger("s2scatter")
 
 METHODS = ("auto", "ducc", "jax")
+"""Values of ``method=``: ``"auto"`` picks ``"ducc"`` on CPU, ``"jax"`` on accelerators."""
 
 
 def resolve_method(method: str, L: int, sampling: str) -> str:

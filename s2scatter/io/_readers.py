@@ -528,11 +528,10 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
         nan: missing values (NaN, inf, HEALPix ``UNSEEN``): ``"error"``
             (default), ``"mean"`` (mean of the finite values, per channel),
             ``"zero"`` or ``"value"`` (``fill_value``).
-        fill_value: the value for ``nan="value"``.
-
-        Options that do not apply to the chosen reader are ignored and listed in
-        ``meta["ignored_options"]`` (one set of options can serve a batch of
-        mixed files).
+        fill_value: the value for ``nan="value"``.  Options that do not apply
+            to the chosen reader are ignored and listed in
+            ``meta["ignored_options"]`` (one set of options can serve a batch of
+            mixed files).
 
     Returns:
         :class:`SphereMap` with ``data`` of shape ``(C, *f_shape(L, ...))``.

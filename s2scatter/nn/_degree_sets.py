@@ -37,6 +37,7 @@ import numpy as np
 __all__ = ["degree_mixing_set", "DEGREE_SETS", "tensor_product_cost"]
 
 DEGREE_SETS = ("full", "mst", "log")
+"""Degree-mixing sets of the tensor products (:func:`degree_mixing_set`): all pairs, minimum spanning tree, logarithmic."""
 
 
 def _admissible(l1, l2, l):

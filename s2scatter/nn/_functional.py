@@ -390,6 +390,7 @@ ACTIVATIONS = {
     "softplus": jax.nn.softplus,
     "abs": jnp.abs,
 }
+"""Pointwise non-linearities the sampling activations accept by name (``fn=``); any callable works too."""
 
 
 def _activation_fn(fn):

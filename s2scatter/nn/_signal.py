@@ -115,10 +115,12 @@ class Signal:
 
     # -- pytree ---------------------------------------------------------------
     def tree_flatten(self):
+        """JAX pytree protocol: the fragments are the leaves."""
         return self.fragments, None
 
     @classmethod
     def tree_unflatten(cls, aux, children):
+        """JAX pytree protocol: the inverse of :meth:`tree_flatten` (no checks)."""
         obj = object.__new__(cls)
         obj.fragments = tuple(children)  # no checks: JAX may pass placeholders
         return obj
@@ -126,26 +128,32 @@ class Signal:
     # -- metadata -------------------------------------------------------------
     @property
     def L(self) -> int:
+        """Band-limit: the number of degrees ``l = 0 .. L-1``."""
         return len(self.fragments)
 
     @property
     def channels(self) -> int:
+        """Number of channels ``C``."""
         return int(self.fragments[0].shape[-3])
 
     @property
     def taus(self) -> tuple:
+        """Multiplicities ``tau_l``, one per degree."""
         return tuple(int(f.shape[-2]) for f in self.fragments)
 
     @property
     def spec(self) -> SignalSpec:
+        """The static description ``SignalSpec(L, channels, taus)``."""
         return SignalSpec(self.L, self.channels, self.taus)
 
     @property
     def batch_shape(self) -> tuple:
+        """Leading batch axes of every fragment."""
         return tuple(self.fragments[0].shape[:-3])
 
     @property
     def dtype(self):
+        """Dtype of the fragments (all equal)."""
         return self.fragments[0].dtype
 
     def __getitem__(self, l):

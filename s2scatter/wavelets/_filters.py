@@ -232,25 +232,31 @@ class WaveletFilters:
 
     @property
     def L(self) -> int:
+        """Band-limit ``L`` (exclusive) of the bank."""
         return self.scales.L
 
     @property
     def lam(self) -> float:
+        """Scale factor ``lam``."""
         return self.scales.lam
 
     @property
     def J_min(self) -> int:
+        """First wavelet scale."""
         return self.scales.J_min
 
     @property
     def J_max(self) -> int:
+        """Last wavelet scale, ``ceil(log_lam L)``."""
         return self.scales.J_max
 
     def tree_flatten(self):
+        """JAX pytree protocol: the filter arrays are the leaves, the settings static."""
         return (self.psi_n, self.phi), (self.scales, self.N, self.spin, self.quadrature)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
+        """JAX pytree protocol: the inverse of :meth:`tree_flatten`."""
         return cls(children[0], children[1], *aux)
 
 

@@ -498,8 +498,8 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
     Args:
         f_wav: list over ``j = J_min .. J_max`` of ``(..., 2N_j-1, *f_shape(L_j, sampling))``.
         f_scal: scaling map ``(..., *f_shape(L_scal, sampling))``.
-        L, N, J_min, lam, spin, sampling, nside, multiresolution, method,
-            filters, iter: as :func:`analysis` (must be the same).
+        L, N, J_min, lam, spin, sampling, nside: as :func:`analysis` (must be the same).
+        multiresolution, method, filters, iter: as :func:`analysis` (must be the same).
         reality: the signal is real: only ``n >= 0`` modes are transformed and
             the output is the real part; complex ``f_wav`` or ``f_scal`` raise
             ``ValueError`` (on every method).
