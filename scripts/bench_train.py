@@ -138,7 +138,8 @@ def run_cli_defaults(res, args, paths):
         m = json.load(fh)
     res.put(key, {"command": " ".join(["s2scatter", *cmd[3:]]), "n_train": args.n_train, "n_test": args.n_test,
                   "L": args.L, "wall_seconds": wall, "feature_seconds": m["feature_seconds"],
-                  "test_accuracy": m["test_accuracy"], "epochs": m["epochs"], "num_params": m["num_params"],
+                  "test_accuracy": m["test_accuracy"], "epochs": m["epochs_done"], "num_params": m["num_params"],
+                  "history": m["epochs"],
                   "resumed": resumed, "target_seconds": 900})
 
 
@@ -325,9 +326,10 @@ def table(data):
     lines = []
     cli = r.get("cli_defaults")
     if cli:
+        epochs = cli["epochs"] if isinstance(cli["epochs"], int) else len(cli["epochs"])
         lines.append(f"`{cli['command']}`: {cli['wall_seconds'] / 60:.1f} min wall "
                      f"(features {cli['feature_seconds']:.0f} s), test accuracy {100 * cli['test_accuracy']:.2f}% "
-                     f"({cli['n_train']} maps, L = {cli['L']}, {cli['epochs']} epochs; target < 15 min)")
+                     f"({cli['n_train']} maps, L = {cli['L']}, {epochs} epochs; target < 15 min)")
     lines.append("")
     lines.append("| spherical Fashion-MNIST, L = 32 | params | NR/NR | R/R | NR/R | wall NR train | wall R train |")
     lines.append("|---|---|---|---|---|---|---|")

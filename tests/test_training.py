@@ -95,6 +95,16 @@ def test_feature_cache_reused_and_keyed_by_front_end(digits, tmp_path):
     from s2scatter.harmonic import forward
     ref = np.asarray(forward(direct, 4, sampling="mw", reality=True))
     np.testing.assert_allclose(flm, ref.astype(np.complex64), rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+    # ... and what the model's own front end computes from the maps (float64 model; the cache
+    # is complex64, so agreement to float32 rounding of the largest coefficient)
+    from flax import nnx
+
+    from s2scatter.nn import HybridModel
+
+    model64 = HybridModel(model_config(TrainConfig(**TINY, dtype="float64"), L=L, sampling="mw", nside=None,
+                                       num_classes=10), rngs=nnx.Rngs(0))
+    own = np.asarray(model64.front_end_flm(nr[:20].astype(np.float64)))
+    np.testing.assert_allclose(flm, own, rtol=0, atol=1e-6 * np.abs(own).max())
     again, info2 = front_end_features(data, cfg, cache_dir=tmp_path)
     assert info2["computed"] == 0 and info2["reused"] == 1 and info2["store"] == info["store"]
     np.testing.assert_array_equal(again, flm)
