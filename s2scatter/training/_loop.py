@@ -330,8 +330,8 @@ def train(config: TrainConfig, *, train, test, output, train_labels=None, test_l
         from s2scatter.datasets import load_digits_sphere, save_npz
         from s2scatter.training import TrainConfig, train
         maps, labels = load_digits_sphere(16)
-        result = train(TrainConfig(epochs=5), train=(maps[:1500], labels[:1500]),
-                       test=(maps[1500:], labels[1500:]), output="runs/digits") # needs L: TrainConfig(L=16)
+        result = train(TrainConfig(L=16, epochs=5), train=(maps[:1500], labels[:1500]),
+                       test=(maps[1500:], labels[1500:]), output="runs/digits")  # L: arrays carry no L
     """
     import jax
     from tqdm import tqdm
