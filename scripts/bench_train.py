@@ -299,7 +299,7 @@ def run_gng(res, args, L, level):
         for c in (0, 1):
             m = te.maps[te.labels == c].reshape((te.labels == c).sum(), -1).astype(np.float64)
             m = m - m.mean(axis=1, keepdims=True)
-            skew[c] = float(np.mean((m ** 3).mean(axis=1) / (m ** 2).mean(axis=1) ** 1.5))
+            skew[str(c)] = float(np.mean((m ** 3).mean(axis=1) / (m ** 2).mean(axis=1) ** 1.5))
         res.put(key, {**base, "model": "power spectrum + logistic regression", "accuracy": acc,
                       "wall_seconds": time.perf_counter() - t, "mean_skewness": skew,
                       "generate_seconds": gen_seconds})
