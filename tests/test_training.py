@@ -291,7 +291,7 @@ def _train_cmd(small, run, *extra, epochs):
                                                                 "cache_dir": small / "cache"}), *extra]
 
 
-@pytest.mark.slow  # three processes, each compiling the step (~20-60 s on 2 shared cores)
+# ~23 s on an idle 2-core machine (three processes sharing a persistent compilation cache)
 def test_kill_and_resume_reproduces_metrics(small, tmp_path):
     """Must show: a `s2scatter train` process killed (SIGKILL) after epoch k and resumed with
     --resume ends with the same metrics as the uninterrupted run (every column but wall time)."""
@@ -344,7 +344,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.slow  # a subprocess compiling the step for 1 and 2 devices (~45 s)
+# ~18 s on an idle 2-core machine (one subprocess, the step compiled for 1 and 2 devices)
 def test_data_parallel_two_devices_matches_one(small, tmp_path):
     """Batch sharded over 2 host devices, parameters replicated: the loss trajectory equals the
     single-device one to float32 summation order."""
@@ -365,7 +365,7 @@ def test_data_parallel_two_devices_matches_one(small, tmp_path):
 # --------------------------------------------------------------------------- must show: rotated digits
 
 
-@pytest.mark.slow  # 1,400 maps x 15 epochs plus compilation: ~60-100 s on 2 shared cores
+# ~24 s on an idle 2-core machine (1,400 maps x 15 epochs plus one compilation)
 def test_rotated_digits_after_training_on_unrotated(digits, tmp_path, record_error):
     """Must show: trained only on unrotated (NR) spherical digits, the hybrid model classifies
     the same held-out digits, each under its own uniform random rotation (R), well above chance.
