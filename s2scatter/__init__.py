@@ -52,6 +52,7 @@ __all__ = [
     "sampling",
     "scattering",
     "set_limits",
+    "training",
     "wavelets",
     "wigner",
 ]
@@ -59,8 +60,8 @@ __all__ = [
 
 def __getattr__(name):
     # s2scatter.nn imports Flax (~1-3 s), datasets builds on the transforms only when used:
-    # both are loaded on first access, not with the package
-    if name in ("nn", "datasets"):
+    # both are loaded on first access, not with the package (training too: it builds on nn)
+    if name in ("nn", "datasets", "training"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

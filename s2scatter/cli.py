@@ -9,6 +9,10 @@ Commands:
                docs/pipeline.md).
     transform  a map file -> harmonic coefficients (.npy, shape (C, L, 2L-1)),
                or coefficients (.npy) -> a map on a sampling scheme.
+    train      train a hybrid spherical CNN on labelled maps (.npz or a feature
+               store), with a feature cache, checkpoints, metrics and curves;
+               ``--resume`` continues an interrupted run (docs/training.md).
+    evaluate   accuracy and confusion matrix of a trained run on labelled maps.
     info       what a feature store holds (groups, shapes, job, sources,
                checksums, versions) and which groups are damaged;
                ``--json`` for machine-readable output, ``--verify`` to read
@@ -384,6 +388,180 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# --------------------------------------------------------------------------- train / evaluate
+
+_TRAIN_HELP = {
+    "scattering": "use the scattering front end (--no-scattering: the generalised CNN on the map's "
+                  "own coefficients)",
+    "J_min": "front end's first wavelet scale (default: min(3, J_max))",
+    "N": "front end's azimuthal band-limit", "lam": "front end's scale factor",
+    "max_order": "front end's depth",
+    "channels": "channels of the generalised layers, comma-separated",
+    "band_limits": "band-limit of each generalised layer, comma-separated",
+    "degrees": "degree-mixing set of the tensor products: mst, log or full",
+    "hidden": "width of the dense head's hidden layer (0: none)",
+    "norm": "layer, batch or none", "dtype": "float32 or float64",
+    "num_classes": "number of classes (default: largest label + 1)",
+    "optimizer": "adamw, adam or sgd", "learning_rate": "peak learning rate",
+    "schedule": "cosine (warm-up then cosine decay to 0) or constant (warm-up then flat)",
+    "warmup_epochs": "length of the linear warm-up, in epochs", "weight_decay": "decoupled weight decay",
+    "momentum": "momentum of sgd (Nesterov)", "clip_norm": "clip the gradient's global norm (0: off)",
+    "epochs": "number of epochs", "batch_size": "maps per step, split over the devices",
+    "seed": "seed of the initialisation and the data order", "devices": "devices to use (default: all visible)",
+    "cache_dir": "feature cache directory (default: $S2SCATTER_CACHE/features or "
+                 "~/.cache/s2scatter/features)",
+    "L": "band-limit of the maps where the data file does not say",
+    "sampling": "sampling of the maps where the data file does not say", "nside": "HEALPix nside, likewise",
+}
+
+
+def _train_options(args) -> dict:
+    """The TrainConfig options of ``s2scatter train``: the --config file, then the flags given."""
+    from s2scatter.training import RUN_KEYS, TrainConfig, load_toml
+
+    opts = load_toml(args.config) if args.config else {}
+    for name in TrainConfig.fields():
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = value
+    run = {k: opts.pop(k) for k in RUN_KEYS if k in opts}
+    for key, flag in (("train", "train"), ("test", "test"), ("output", "output"),
+                      ("train_labels", "train_labels"), ("test_labels", "test_labels")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            run[key] = value
+    for key in ("train", "test", "output"):
+        if not run.get(key):
+            raise ValueError(f"--{key if key != 'output' else 'output/-o'} is required (or `{key} = ...` in "
+                             "the --config file)")
+    return opts, run
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from s2scatter.training import TrainConfig, train
+
+    try:
+        opts, run = _train_options(args)
+        config = TrainConfig(**opts)
+    except (ValueError, OSError) as exc:
+        _error("train", exc)
+        return 2
+    try:
+        result = train(config, train=run["train"], test=run["test"], output=run["output"],
+                       train_labels=run.get("train_labels"), test_labels=run.get("test_labels"),
+                       resume=args.resume, progress=not args.quiet,
+                       log=(lambda msg: None) if args.quiet else None)
+    except ValueError as exc:
+        _error("train", exc)
+        return 2
+    except KeyboardInterrupt:
+        _error("train", f"interrupted; checkpoints in {run['output']} are kept (rerun with --resume)")
+        return 130
+    print(f"test accuracy {100 * result.test_accuracy:.2f}% after {result.history[-1]['epoch']} epochs, "
+          f"{result.num_params:,} parameters, {result.seconds:.1f} s "
+          f"(features {result.feature_seconds:.1f} s); run in {result.run_dir}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from s2scatter.training import evaluate
+
+    try:
+        result = evaluate(args.run_dir, args.data, labels=args.labels, batch_size=args.batch_size)
+    except ValueError as exc:
+        _error("evaluate", exc)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    k = len(result.confusion)
+    print(f"accuracy {100 * result.accuracy:.2f}% ({int(np.trace(result.confusion))}/{result.n}), "
+          f"loss {result.loss:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(4, len(str(int(result.confusion.max()))) + 1)
+    print(" " * 6 + "".join(f"{j:>{width}d}" for j in range(k)))
+    for i in range(k):
+        print(f"{i:>5d} " + "".join(f"{v:>{width}d}" for v in result.confusion[i]))
+    return 0
+
+
+def _add_train_parsers(sub) -> None:
+    import dataclasses as dc
+
+    from s2scatter.training import TrainConfig
+
+    tp = sub.add_parser(
+        "train",
+        help="train a hybrid spherical CNN on labelled maps (.npz), with checkpoints and curves",
+        description=(
+            "Train a scattering + generalised spherical CNN on TRAIN and report on TEST after every "
+            "epoch. TRAIN/TEST are .npz files with `maps` (n, *f_shape(L, sampling)) and integer "
+            "`labels` (n,) (and `L`, `sampling`, `nside` when known), or feature stores written by "
+            "`s2scatter features --output maps` with a labels file (CSV: input, label). The front end "
+            "is computed once and cached. Writes RUN_DIR/run.json, metrics.csv, metrics.json "
+            "(`test_accuracy`), curves.png and an Orbax checkpoint per epoch. Options may also come "
+            "from a TOML file (--config; flags override it). Guide: docs/training.md."
+        ),
+        epilog=_EXIT_CODES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tp.add_argument("--config", metavar="FILE.toml", help="TOML file of options (same names, underscores)")
+    tp.add_argument("--train", metavar="TRAIN", help="training data (.npz or feature store)")
+    tp.add_argument("--test", metavar="TEST", help="test data (.npz or feature store)")
+    tp.add_argument("--train-labels", metavar="FILE", help="labels file of a training feature store")
+    tp.add_argument("--test-labels", metavar="FILE", help="labels file of a test feature store")
+    tp.add_argument("-o", "--output", metavar="RUN_DIR", help="run directory (new or empty, or with --resume)")
+    tp.add_argument("--resume", action="store_true",
+                    help="continue the run in RUN_DIR from its newest checkpoint (same options and data)")
+    tp.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    defaults = {f.name: f.default for f in dc.fields(TrainConfig)}
+    groups = {"model": tp.add_argument_group("model"), "optimiser": tp.add_argument_group("optimiser (Optax)"),
+              "loop": tp.add_argument_group("loop and data")}
+    for f in dc.fields(TrainConfig):
+        name, ann = f.name, str(f.type)
+        group = (groups["model"] if name in ("scattering", "J_min", "N", "lam", "max_order", "channels",
+                                              "band_limits", "degrees", "hidden", "norm", "dtype", "num_classes")
+                 else groups["optimiser"] if name in ("optimizer", "learning_rate", "schedule", "warmup_epochs",
+                                                      "weight_decay", "momentum", "clip_norm")
+                 else groups["loop"])
+        d = defaults[name]
+        shown = ",".join(map(str, d)) if isinstance(d, tuple) else d
+        help_text = f"{_TRAIN_HELP.get(name, name)} (default: {shown})"
+        flag = "--" + (name.replace("_", "-") if name not in ("L", "N") else name)
+        if ann == "bool":
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            typ = int if "int" in ann else float if "float" in ann else str
+            group.add_argument(flag, dest=name, type=typ, default=None, help=help_text)
+    tp.set_defaults(handler=_cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="accuracy and confusion matrix of a trained run on labelled maps",
+        description="Load RUN_DIR's newest checkpoint and classify DATA (.npz of maps and labels on the "
+                    "run's L and sampling, or a feature store with --labels); print the accuracy and the "
+                    "confusion matrix, or with --json {\"accuracy\": ..., \"loss\": ..., \"n\": ..., "
+                    "\"confusion\": [[...]]}.",
+        epilog=_EXIT_CODES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `s2scatter train`")
+    ev.add_argument("data", metavar="DATA", help=".npz of maps and labels (or a feature store)")
+    ev.add_argument("--labels", metavar="FILE", help="labels file of a feature store")
+    ev.add_argument("--batch-size", type=_positive_int, default=256, help="maps per forward call (default: 256)")
+    ev.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    ev.set_defaults(handler=_cmd_evaluate)
+
+
+_EXIT_CODES_TRAIN = """\
+exit codes:
+  0    success
+  2    bad option, option value, config file, data or run directory (one line on
+       stderr names it; nothing is written)
+  130  interrupted; finished epochs are checkpointed (rerun with --resume)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``s2scatter``."""
     from s2scatter._version import __version__
@@ -523,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="read every array in full and check its checksums (finds changed "
                            "bytes; as much I/O as the store's size)")
     info.set_defaults(handler=_cmd_info)
+    _add_train_parsers(sub)
     return parser
 
 

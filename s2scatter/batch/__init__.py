@@ -11,6 +11,10 @@ The scale-out layer above :mod:`s2scatter.io` and :mod:`s2scatter.scattering`:
 * :func:`run_batch` -- reads, computes and writes every input; skips finished
   ones with ``resume=True``; records failures and carries on; returns a
   :class:`BatchReport`.
+* :func:`run_batch_arrays` -- the same for in-memory arrays of maps (one group
+  per array, source ``array:<name>``, fingerprint :func:`array_sha256`), with
+  :func:`compute_array_features` as the computation (the training feature
+  cache of :mod:`s2scatter.training` is such a store).
 * :func:`store_info` -- what a store holds (used by ``s2scatter info``).
 
 One private module per concern: ``_job`` (the frozen job), ``_compute`` (the
@@ -54,8 +58,8 @@ Example::
     0
 """
 
-from ._compute import compute_features
-from ._driver import BatchReport, run_batch
+from ._compute import array_sha256, compute_array_features, compute_features
+from ._driver import BatchReport, run_batch, run_batch_arrays
 from ._inspect import store_info
 from ._job import FORMATS, FeatureJob, ReadOptions, versions
 from ._store import STORE_VERSION, BatchError, plots_dir
@@ -66,7 +70,10 @@ __all__ = [
     "BatchReport",
     "BatchError",
     "compute_features",
+    "compute_array_features",
+    "array_sha256",
     "run_batch",
+    "run_batch_arrays",
     "store_info",
     "plots_dir",
     "versions",

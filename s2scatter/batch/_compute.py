@@ -1,4 +1,4 @@
-"""The pure computation: one map file -> its scattering features (runs in Dask workers)."""
+"""The pure computation: one map file, or an array of maps -> scattering features (runs in Dask workers)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..sampling import f_shape
 from ..scattering import Scattering, ScatteringConfig, output_grid
 from ._job import FeatureJob, _jsonable, versions
 from ._store import STORE_VERSION
@@ -48,6 +49,65 @@ def compute_features(path, job: FeatureJob) -> dict:
 
     Raises :class:`s2scatter.io.ReadError` (names the file) for unreadable inputs.
     """
+    from ..io import read_map
+
+    _setup(job)
+    start = time.perf_counter()
+    c = job.config
+    smap = read_map(path, L=c.L, sampling=c.sampling, nside=c.nside, **job.read.kwargs())
+    data = np.asarray(smap.data, dtype=np.float64)
+    return _features(data, job, start=start, source=smap.source, sha256=smap.sha256,
+                     channels=list(smap.channels), reader_meta=smap.meta)
+
+
+def array_sha256(data) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (C order): the fingerprint of in-memory inputs."""
+    import hashlib
+
+    data = np.ascontiguousarray(data)
+    h = hashlib.sha256(f"{data.dtype.str}{data.shape}".encode())
+    h.update(memoryview(data).cast("B"))
+    return h.hexdigest()
+
+
+def compute_array_features(data, job: FeatureJob, *, source: str, sha256: str | None = None) -> dict:
+    """Scattering features of an in-memory array of maps: :func:`compute_features` without the file.
+
+    Args:
+        data: maps ``(C, *f_shape(L, sampling, nside))`` of the job's band-limit
+            and sampling (one map: ``f_shape`` alone, ``C = 1``); each leading
+            entry is a channel of the group, e.g. one map of a data set.
+        job: :class:`FeatureJob` (its read options do not apply).
+        source: the name recorded as the group's ``source`` (e.g. ``"array:train[0:1000]"``).
+        sha256: fingerprint recorded with the group (default: :func:`array_sha256` of ``data``).
+
+    Returns:
+        The same dict as :func:`compute_features` (``reader_meta`` empty,
+        channels named ``"0"``, ``"1"``, ...), computed in float64 by the
+        same network and code, so a map gives the same features either way.
+
+    Raises:
+        ValueError: ``data`` does not match the job's grid, or is not finite (naming ``source``).
+    """
+    _setup(job)
+    start = time.perf_counter()
+    c = job.config
+    data = np.asarray(data)
+    if not np.issubdtype(data.dtype, np.floating) and not np.issubdtype(data.dtype, np.integer):
+        raise ValueError(f"{source}: maps must be a real array, got dtype {data.dtype}")
+    shape = tuple(f_shape(c.L, sampling=c.sampling, nside=c.nside))
+    if data.shape == shape:
+        data = data[None]
+    if data.ndim != 1 + len(shape) or data.shape[1:] != shape:
+        raise ValueError(f"{source}: maps must have shape (C, {', '.join(map(str, shape))}) for L={c.L}, "
+                         f"sampling={c.sampling!r}, got {data.shape}")
+    data = np.asarray(data, dtype=np.float64)
+    sha = array_sha256(data) if sha256 is None else sha256
+    return _features(data, job, start=start, source=source, sha256=sha,
+                     channels=[str(i) for i in range(len(data))], reader_meta={})
+
+
+def _setup(job):
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -55,17 +115,16 @@ def compute_features(path, job: FeatureJob) -> dict:
         from ..harmonic import set_num_threads
 
         set_num_threads(job.num_threads)
-    from ..io import read_map
 
-    start = time.perf_counter()
+
+def _features(data, job, *, start, source, sha256, channels, reader_meta) -> dict:
+    """The network on ``data (C, *f_shape)`` (float64) and the group's arrays and attributes."""
     c = job.config
-    smap = read_map(path, L=c.L, sampling=c.sampling, nside=c.nside, **job.read.kwargs())
-    data = np.asarray(smap.data, dtype=np.float64)
     net = _network(c)
     try:
         out = net(data)
     except ValueError as exc:
-        raise ValueError(f"{smap.source}: {exc}") from None
+        raise ValueError(f"{source}: {exc}") from None
     if c.output == "maps":
         arrays = {"maps": np.asarray(out)}
     else:
@@ -75,10 +134,10 @@ def compute_features(path, job: FeatureJob) -> dict:
     attrs = _jsonable({
         "complete": True,
         "arrays": sorted(arrays),
-        "source": smap.source,
-        "sha256": smap.sha256,
-        "channels": list(smap.channels),
-        "reader_meta": smap.meta,
+        "source": source,
+        "sha256": sha256,
+        "channels": channels,
+        "reader_meta": reader_meta,
         "input": {"L": c.L, "sampling": c.sampling, "nside": c.nside, "shape": list(data.shape)},
         "output": {"kind": c.output, "L_scal": c.L_scal, "sampling": out_sampling,
                    "nside": out_nside, "map_shape": list(out_shape)},

@@ -11,7 +11,7 @@ import time
 
 from .._interrupt import INTERRUPTS
 from ..io._base import file_sha256
-from ._compute import compute_features
+from ._compute import array_sha256, compute_array_features, compute_features
 from ._job import FeatureJob, _jsonable, _one_line
 from ._inspect import scan_groups
 from ._lock import BatchError, StoreLock, Workspace
@@ -213,6 +213,104 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             handler is replaced for the length of the run, see
             :mod:`s2scatter._interrupt`.
     """
+    entries = []
+    for raw in inputs:
+        path = os.path.abspath(os.fspath(raw))
+        entries.append(_Entry(key=path, base=_base_name(path), fingerprint=functools.partial(_file_fingerprint, path),
+                              compute=functools.partial(_compute_file, path), remote=(path,)))
+    return _run(entries, out, job, resume=resume, overwrite=overwrite, scheduler=scheduler,
+                progress=progress, verify=verify, unit="map")
+
+
+def run_batch_arrays(arrays, out, job: FeatureJob, *, resume=False, overwrite=False, progress=True,
+                     verify=False) -> BatchReport:
+    """Compute scattering features of in-memory arrays of maps and write them to the store ``out``.
+
+    The entry point for data that is not in files (a training set, say): each
+    item of ``arrays`` becomes one group, written, locked and resumed exactly
+    as :func:`run_batch` does for files (same store, same guarantees).
+
+    Args:
+        arrays: ``{name: maps}`` (or ``(name, maps)`` pairs), ``maps`` of shape
+            ``(C, *f_shape(L, sampling, nside))`` (or one map); the group is
+            named after ``name`` (made safe and unique) and its ``source`` is
+            ``"array:<name>"``, its ``sha256`` :func:`~s2scatter.batch.array_sha256`
+            of the maps as given (dtype included), and each leading entry is a channel.
+        out, job, resume, overwrite, progress, verify: as for :func:`run_batch`;
+            with ``resume`` a group is skipped when its source and SHA-256
+            match, so changed data is recomputed.  Serial, in this process.
+
+    Returns:
+        :class:`BatchReport` keyed by ``"array:<name>"``.
+
+    Raises:
+        BatchError, KeyboardInterrupt: as :func:`run_batch`.
+
+    Example:
+        >>> import numpy as np
+        >>> from s2scatter import ScatteringConfig
+        >>> from s2scatter.batch import FeatureJob, run_batch_arrays
+        >>> maps = np.random.default_rng(0).standard_normal((10, 16, 31))
+        >>> job = FeatureJob(ScatteringConfig(L=16, J_min=2))
+        >>> report = run_batch_arrays({"part0": maps[:5], "part1": maps[5:]}, "f.zarr", job)  # doctest: +SKIP
+        >>> report.groups  # doctest: +SKIP
+        {'array:part0': 'part0', 'array:part1': 'part1'}
+    """
+    items = arrays.items() if hasattr(arrays, "items") else arrays
+    entries, seen = [], set()
+    for name, data in items:
+        name = str(name)
+        key = f"array:{name}"
+        if key in seen:
+            raise ValueError(f"arrays: the name {name!r} is given twice")
+        seen.add(key)
+        fp = _ArrayFingerprint(data)
+        entries.append(_Entry(key=key, base=_base_name(name), fingerprint=fp,
+                              compute=functools.partial(_compute_array, data, key, fp), remote=None))
+    return _run(entries, out, job, resume=resume, overwrite=overwrite, scheduler=None, progress=progress,
+                verify=verify, unit="group")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """One input of a batch: its report key (also the group's ``source``), group name stem,
+    fingerprint (SHA-256, computed only when a group exists), and how to compute it."""
+
+    key: str
+    base: str
+    fingerprint: object  # () -> str; OSError: unknown
+    compute: object  # (job) -> result, in this process
+    remote: tuple | None  # arguments of compute_features for a Dask worker; None: this process only
+
+
+def _file_fingerprint(path) -> str:
+    if not os.path.isfile(path):
+        raise OSError(f"{path!r} is not a file")
+    return file_sha256(path)
+
+
+def _compute_file(path, job):
+    return compute_features(path, job)  # looked up when called (tests replace it)
+
+
+class _ArrayFingerprint:
+    """``array_sha256(data)``, computed on first use and kept."""
+
+    def __init__(self, data):
+        self.data, self.value = data, None
+
+    def __call__(self) -> str:
+        if self.value is None:
+            self.value = array_sha256(self.data)
+        return self.value
+
+
+def _compute_array(data, key, fingerprint, job):
+    return compute_array_features(data, job, source=key, sha256=fingerprint())
+
+
+def _run(entries, out, job, *, resume, overwrite, scheduler, progress, verify, unit) -> BatchReport:
+    """The batch loop shared by :func:`run_batch` and :func:`run_batch_arrays`."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -227,46 +325,47 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             INTERRUPTS.check()
             report = BatchReport(out=out, format=job.format)
             states = scan_groups(out, fmt, verify=verify)[0]
-            todo = _plan(inputs, states, report)
-            bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit="map",
+            todo = _plan(entries, states, report)
+            bar = tqdm(total=len(report.groups), initial=len(report.skipped), unit=unit,
                        desc="features", disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
             writer = _write_zarr_group if job.format == "zarr" else _write_npz
             pdir = plots_dir(out)
 
-            def commit(path, result):
-                name = report.groups[path]
+            def commit(key, result):
+                name = report.groups[key]
                 if job.plot:
                     _open_plots_dir(pdir, out)
                     _write_plots(pdir, name, result, job, workspace)
                 with INTERRUPTS.deferred():  # zarr writes on its own thread: let the write finish
                     writer(out, name, result, workspace)
-                report.done.append(path)
-                report.compute_seconds[path] = result["seconds"]
+                report.done.append(key)
+                report.compute_seconds[key] = result["seconds"]
 
-            def handle(path, get_result):
+            def handle(key, get_result):
                 try:
                     result = get_result()
                     INTERRUPTS.check()  # a Ctrl-C swallowed by a callback while computing
-                    commit(path, result)
+                    commit(key, result)
                 except Exception as exc:  # noqa: BLE001 - reported per input, the batch goes on
                     INTERRUPTS.check()  # an error caused by a Ctrl-C is not the input's failure
-                    report.failed[path] = _failure_message(path, exc)
+                    report.failed[key] = _failure_message(key, exc)
                 bar.update(1)
 
-            def compute_here(path):
+            def compute_here(entry):
                 # JAX calls back into Python (ducc0 kernels): an exception raised there becomes a
                 # runtime error with a logged traceback, so a first Ctrl-C waits for this input's
                 # computation; a second one cuts it.
                 with INTERRUPTS.deferred(second_cuts=True):
-                    return compute_features(path, job)
+                    return entry.compute(job)
 
             if client is None:
-                for path in todo:
-                    handle(path, functools.partial(compute_here, path))
+                for entry in todo:
+                    handle(entry.key, functools.partial(compute_here, entry))
             else:
                 from distributed import as_completed
 
-                futures = {client.submit(compute_features, path, job, pure=False): path for path in todo}
+                futures = {client.submit(compute_features, *entry.remote, job, pure=False): entry.key
+                           for entry in todo}
                 try:
                     for fut in as_completed(futures):
                         handle(futures[fut], fut.result)
@@ -325,15 +424,15 @@ def _os_error_text(exc: OSError) -> str:
     return f"{text}: {name!r}" if name is not None else text
 
 
-def _plan(inputs, states, report) -> list:
-    """Name every input's group in ``report.groups`` and return the inputs to compute.
+def _plan(entries, states, report) -> list:
+    """Name every entry's group in ``report.groups`` and return the entries to compute.
 
-    ``states`` are the store's groups (:func:`scan_groups`).  An input already
-    in the store (same absolute path) keeps its group, and is skipped
-    (``report.skipped``) when the group is sound and the file's SHA-256 is
-    unchanged.  A new input gets a unique name among the groups whose source is
-    known, so it may replace a damaged group of unknown source with its name.
-    Damaged groups no input maps to are listed in ``report.damaged``.
+    ``states`` are the store's groups (:func:`scan_groups`).  An entry already
+    in the store (same source: absolute path, or ``array:<name>``) keeps its
+    group, and is skipped (``report.skipped``) when the group is sound and its
+    SHA-256 is unchanged.  A new entry gets a unique name among the groups whose
+    source is known, so it may replace a damaged group of unknown source with
+    its name.  Damaged groups no entry maps to are listed in ``report.damaged``.
     Duplicates are planned once.
     """
     by_source = {}
@@ -342,27 +441,26 @@ def _plan(inputs, states, report) -> list:
             by_source[state.source] = name
     taken = {name for name, state in states.items() if state.source}
     todo = []
-    for raw in inputs:
-        path = os.path.abspath(os.fspath(raw))
-        if path in report.groups:
+    for entry in entries:
+        key = entry.key
+        if key in report.groups:
             continue
-        if path in by_source:
-            name = by_source[path]
+        if key in by_source:
+            name = by_source[key]
             state = states[name]
             try:
-                same = (state.problem is None and os.path.isfile(path)
-                        and file_sha256(path) == state.attrs.get("sha256"))
+                same = state.problem is None and entry.fingerprint() == state.attrs.get("sha256")
             except OSError:
                 same = False
-            report.groups[path] = name
+            report.groups[key] = name
             if same:
-                report.skipped.append(path)
+                report.skipped.append(key)
                 continue
         else:
-            name = _unique(_base_name(path), taken)
+            name = _unique(entry.base, taken)
             taken.add(name)
-            report.groups[path] = name
-        todo.append(path)
+            report.groups[key] = name
+        todo.append(entry)
     planned = set(report.groups.values())
     report.damaged = {name: state.problem for name, state in states.items()
                       if state.problem is not None and name not in planned}

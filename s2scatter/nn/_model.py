@@ -192,8 +192,14 @@ class HybridModel(nnx.Module):
         config: :class:`HybridConfig`.
         rngs: ``nnx.Rngs`` for the parameters.
 
+    The model splits into its fixed and learnable parts:
+    ``model(f) == model.apply_flm(model.front_end_flm(f))``, so the front end
+    can be computed once per map and the learnable part trained on the stored
+    coefficients (``s2scatter.training`` does this with a feature cache).
+
     Attributes:
         scattering: the :class:`Scattering` front end (None without one).
+        flm_shape: ``(P, L_in, 2 L_in - 1)``, one map's front-end coefficients.
         num_params: trainable parameters (also in ``repr``).
 
     Example:
@@ -247,17 +253,75 @@ class HybridModel(nnx.Module):
         check_finite(f, "f")
         return jnp.asarray(f, dtype=self.dtype)
 
-    def front_end(self, f):
-        """The fixed front end: a :class:`Signal` (P channels, ``tau = 1``) of the maps ``f``."""
+    def front_end_flm(self, f):
+        """Coefficients of the fixed front end: ``(*batch, P, L_in, 2 L_in - 1)`` complex.
+
+        With scattering, the harmonic coefficients of its output maps
+        (``Scattering.harmonic``: ``P`` paths at ``L_in = L_scal``); without,
+        the map's own coefficients truncated to ``L_in = min(L, 16)``
+        (``P = 1``).  Nothing in it is learned: compute it once per map (a
+        feature cache, ``s2scatter.training``) and train :meth:`apply_flm`.
+        Computed in the model's dtype (``complex64`` for float32).
+        """
         c = self.config
         f = self._check_input(f) if not isinstance(f, jax.core.Tracer) else jnp.asarray(f, dtype=self.dtype)
         if self.scattering is not None:
-            S = self.scattering.harmonic(f)
-        else:
-            flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=True, method=c.method)
-            Lin = c.input_band_limit
-            S = flm[..., None, :Lin, c.L - Lin: c.L + Lin - 1]
-        return from_flm(S)
+            return self.scattering.harmonic(f)
+        flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=True, method=c.method)
+        Lin = c.input_band_limit
+        return flm[..., None, :Lin, c.L - Lin: c.L + Lin - 1]
+
+    def front_end(self, f):
+        """The fixed front end: a :class:`Signal` (P channels, ``tau = 1``) of the maps ``f``."""
+        return from_flm(self.front_end_flm(f))
+
+    @property
+    def flm_shape(self) -> tuple:
+        """Shape ``(P, L_in, 2 L_in - 1)`` of one map's front-end coefficients (:meth:`front_end_flm`)."""
+        Lin = self.config.input_band_limit
+        return (self.config.input_channels, Lin, 2 * Lin - 1)
+
+    def apply_flm(self, flm):
+        """The learnable part: logits ``(*batch, num_classes)`` from front-end coefficients.
+
+        ``model.apply_flm(model.front_end_flm(f))`` is ``model(f)``.  ``flm``
+        has shape ``(*batch, *model.flm_shape)`` (complex; cast to the model's
+        complex dtype).  Pure like ``__call__`` (see the class docstring), and
+        compiled as one program for eager calls.
+
+        Example:
+            >>> import numpy as np
+            >>> from flax import nnx
+            >>> from s2scatter.nn import HybridConfig, HybridModel
+            >>> model = HybridModel(HybridConfig(L=16, num_classes=3), rngs=nnx.Rngs(0))
+            >>> f = np.random.default_rng(0).standard_normal((2, 16, 31))
+            >>> S = model.front_end_flm(f)
+            >>> S.shape == (2, *model.flm_shape)
+            True
+            >>> bool(np.allclose(model.apply_flm(S), model(f)))
+            True
+        """
+        flm = self._check_flm(flm)
+        if isinstance(flm, jax.core.Tracer):
+            return self._apply_flm(flm)
+        return _apply_flm_jit(self, flm)
+
+    def _check_flm(self, flm):
+        cdt = jnp.result_type(self.dtype, jnp.complex64)
+        if isinstance(flm, jax.core.Tracer):
+            return flm.astype(cdt)
+        from ..harmonic._validate import check_finite
+
+        flm = jnp.asarray(flm)
+        shape = self.flm_shape
+        if flm.ndim < 3 or tuple(flm.shape[-3:]) != shape:
+            raise ValueError(f"flm has shape {tuple(flm.shape)}; expected (batch, {', '.join(map(str, shape))}) "
+                             f"(front-end coefficients: paths, L_in, 2 L_in - 1)")
+        check_finite(flm, "flm")
+        return flm.astype(cdt)
+
+    def _apply_flm(self, flm):
+        return self.head(self.features(from_flm(flm)))
 
     def features(self, x):
         """Generalised layers on the front end's signal ``x`` -> the last :class:`Signal`."""
@@ -282,7 +346,7 @@ class HybridModel(nnx.Module):
         return _forward_jit(self, f)  # eager call: one compiled program, not one per layer
 
     def _forward(self, f):
-        return self.head(self.features(self.front_end(f)))
+        return self._apply_flm(self.front_end_flm(f))
 
     # ------------------------------------------------------------------ summary
     @property
@@ -307,3 +371,8 @@ class HybridModel(nnx.Module):
 @nnx.jit
 def _forward_jit(model, f):
     return model._forward(f)
+
+
+@nnx.jit
+def _apply_flm_jit(model, flm):
+    return model._apply_flm(flm)

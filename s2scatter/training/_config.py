@@ -1,0 +1,312 @@
+"""The training configuration: one frozen dataclass, read from flags or a TOML file, and what it builds.
+
+:class:`TrainConfig` holds the model options, the optimiser and its schedule,
+and the loop settings; :func:`load_toml` reads the same keys from a TOML file
+(unknown keys are an error naming them); :func:`model_config` turns it into a
+:class:`~s2scatter.nn.HybridConfig` for given data; :func:`make_optimizer`
+builds the Optax transformation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+import os
+
+__all__ = ["TrainConfig", "RUN_KEYS", "load_toml", "model_config", "make_optimizer", "OPTIMIZERS",
+           "SCHEDULES"]
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "constant")
+# Keys a TOML file may hold besides the TrainConfig fields: the data and the run directory.
+RUN_KEYS = ("train", "test", "train_labels", "test_labels", "output")
+
+
+def _int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _float(value, name, minimum, *, strict=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < minimum or (strict and value == minimum):
+        raise ValueError(f"{name} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
+    return float(value)
+
+
+def _int_tuple(value, name, *, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"{name} must be comma-separated positive integers, got {value!r}") from None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        out = tuple(_int(v, name, 1) for v in value)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of positive integers, got {value!r}") from None
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    return out
+
+
+def _choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything that defines a training run except the data (frozen; the keys of the TOML file).
+
+    The defaults train a good classifier on a new data set of up to a few tens
+    of thousands of maps without tuning (AdamW, a short warm-up and a cosine
+    decay, gradient clipping; see ``docs/training.md`` for what they reach).
+
+    Model (see :class:`s2scatter.nn.HybridConfig`):
+        scattering: use the scattering front end (``False``: the generalised
+            CNN on the map's own coefficients).
+        J_min, N, lam, max_order: the front end's first scale (``None``:
+            ``min(3, J_max)``), azimuthal band-limit, scale factor and depth.
+        channels, band_limits: channels and band-limits of the generalised
+            layers (``band_limits=None``: ``HybridConfig``'s default).
+        degrees: degree-mixing set of the tensor products, ``"mst"``, ``"log"`` or ``"full"``.
+        hidden: width of the dense head's hidden layer.
+        norm: ``"layer"``, ``"batch"`` or ``"none"``.
+        dtype: ``"float32"`` (default) or ``"float64"``, parameters and computation.
+        num_classes: number of classes (``None``: ``max(train labels) + 1``).
+
+    Optimiser (Optax):
+        optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"`` (with Nesterov momentum ``momentum``).
+        learning_rate: peak learning rate.
+        schedule: ``"cosine"`` (linear warm-up over ``warmup_epochs``, then a
+            cosine decay to 0 at the last step) or ``"constant"`` (warm-up, then flat).
+        warmup_epochs: length of the warm-up, in epochs (at most a tenth of the run).
+        weight_decay: decoupled weight decay (``adamw``, ``sgd``).
+        clip_norm: clip the gradient's global norm to this (0: no clipping).
+
+    Loop:
+        epochs, batch_size: the batch is split over the devices (``batch_size``
+            must be a multiple of their number); the last incomplete batch of an
+            epoch is dropped (the order changes every epoch).
+        seed: parameter initialisation and data order; a run is deterministic under it.
+        devices: how many of the visible devices to use (``None``: all).
+        cache_dir: where the front end's features are cached (``None``: ``RUN_DIR/cache``).
+        L, sampling, nside: the maps' sampling where the data files do not say.
+
+    Raises:
+        ValueError: naming the option, at construction.
+    """
+
+    # model
+    scattering: bool = True
+    J_min: int | None = None
+    N: int = 1
+    lam: float = 2.0
+    max_order: int = 2
+    channels: tuple = (16, 32, 32)
+    band_limits: tuple | None = None
+    degrees: str = "mst"
+    hidden: int = 64
+    norm: str = "layer"
+    dtype: str = "float32"
+    num_classes: int | None = None
+    # optimiser
+    optimizer: str = "adamw"
+    learning_rate: float = 3e-3
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    clip_norm: float = 1.0
+    # loop
+    epochs: int = 8
+    batch_size: int = 32
+    seed: int = 0
+    devices: int | None = None
+    cache_dir: str | None = None
+    # data
+    L: int | None = None
+    sampling: str | None = None
+    nside: int | None = None
+
+    def __post_init__(self):
+        from ..nn import DEGREE_SETS
+        from ..sampling import SAMPLINGS
+
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if not isinstance(self.scattering, bool):
+            raise ValueError(f"scattering must be true or false, got {self.scattering!r}")
+        if self.J_min is not None:
+            put("J_min", _int(self.J_min, "J_min", 0))
+        put("N", _int(self.N, "N", 1))
+        put("lam", _float(self.lam, "lam", 1.0, strict=True))
+        put("max_order", _int(self.max_order, "max_order", 0))
+        put("channels", _int_tuple(self.channels, "channels"))
+        put("band_limits", _int_tuple(self.band_limits, "band_limits", allow_none=True))
+        _choice(self.degrees, "degrees", DEGREE_SETS)
+        put("hidden", _int(self.hidden, "hidden", 0))
+        _choice(self.norm, "norm", ("layer", "batch", "none"))
+        _choice(self.dtype, "dtype", ("float32", "float64"))
+        if self.num_classes is not None:
+            put("num_classes", _int(self.num_classes, "num_classes", 2))
+        _choice(self.optimizer, "optimizer", OPTIMIZERS)
+        put("learning_rate", _float(self.learning_rate, "learning_rate", 0.0, strict=True))
+        _choice(self.schedule, "schedule", SCHEDULES)
+        put("warmup_epochs", _float(self.warmup_epochs, "warmup_epochs", 0.0))
+        put("weight_decay", _float(self.weight_decay, "weight_decay", 0.0))
+        put("momentum", _float(self.momentum, "momentum", 0.0))
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be below 1, got {self.momentum!r}")
+        put("clip_norm", _float(self.clip_norm, "clip_norm", 0.0))
+        put("epochs", _int(self.epochs, "epochs", 1))
+        put("batch_size", _int(self.batch_size, "batch_size", 1))
+        put("seed", _int(self.seed, "seed", 0))
+        if self.devices is not None:
+            put("devices", _int(self.devices, "devices", 1))
+        if self.cache_dir is not None:
+            if not isinstance(self.cache_dir, (str, os.PathLike)) or not os.fspath(self.cache_dir).strip():
+                raise ValueError(f"cache_dir must be a directory path, got {self.cache_dir!r}")
+            put("cache_dir", os.fspath(self.cache_dir))
+        if self.L is not None:
+            put("L", _int(self.L, "L", 2))
+        if self.sampling is not None:
+            _choice(self.sampling, "sampling", SAMPLINGS)
+        if self.nside is not None:
+            put("nside", _int(self.nside, "nside", 1))
+
+    @classmethod
+    def fields(cls) -> tuple:
+        """Names of the options (the keys a TOML file may set besides :data:`RUN_KEYS`)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` (unknown names are a ``ValueError`` naming them)."""
+        unknown = sorted(set(changes) - set(self.fields()))
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of the options (tuples as lists)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def load_toml(path) -> dict:
+    """The options of a TOML file: a flat table of :class:`TrainConfig` fields and :data:`RUN_KEYS`.
+
+    Example file::
+
+        train = "train.npz"
+        test = "test.npz"
+        output = "runs/fmnist"
+        epochs = 20
+        channels = [16, 32, 32]
+        learning_rate = 0.002
+
+    Returns the dict as read (checked by :class:`TrainConfig` when it is built).
+
+    Raises:
+        ValueError: naming the file and the problem: not TOML, an unknown key
+            (with the known ones), a nested table.
+        FileNotFoundError: no such file.
+    """
+    import tomllib
+
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not a valid TOML file ({exc})") from None
+    known = set(TrainConfig.fields()) | set(RUN_KEYS)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ValueError(f"{path}: [{key}] tables are not supported; put the options at the top level")
+        if key not in known:
+            raise ValueError(f"{path}: unknown option {key!r}; known options: {', '.join(sorted(known))}")
+    return data
+
+
+def model_config(config: TrainConfig, *, L, sampling, nside, num_classes, scattering=None):
+    """The :class:`~s2scatter.nn.HybridConfig` of ``config`` for maps at ``(L, sampling, nside)``.
+
+    ``scattering``: an explicit :class:`~s2scatter.ScatteringConfig` (a feature
+    store's) instead of the one built from ``config``'s ``J_min, N, lam, max_order``.
+    """
+    from ..nn import HybridConfig
+    from ..scattering import ScatteringConfig
+
+    if not config.scattering:
+        front = None
+    elif scattering is not None:
+        front = scattering
+    else:
+        J_min = config.J_min
+        if J_min is None:
+            probe = ScatteringConfig(L=L, J_min=0, lam=config.lam, sampling=sampling, nside=nside)
+            J_min = min(3, probe.J_max)
+        front = ScatteringConfig(L=L, J_min=J_min, N=config.N, lam=config.lam, max_order=config.max_order,
+                                 sampling=sampling, nside=nside, reality=True, output="maps")
+    return HybridConfig(L=L, num_classes=num_classes, sampling=sampling, nside=nside, scattering=front,
+                        channels=config.channels, band_limits=config.band_limits, degrees=config.degrees,
+                        hidden=config.hidden, norm=None if config.norm == "none" else config.norm,
+                        dtype=config.dtype)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """``(transformation, schedule)``: the Optax optimiser of ``config`` without its step size, and the schedule.
+
+    The update of step ``t`` is ``-schedule(t) * transformation.update(...)``:
+    for ``adamw`` that is ``optax.adamw(schedule, weight_decay)`` (Adam's
+    direction plus ``weight_decay * params``, both scaled by the learning
+    rate), for ``sgd`` Nesterov momentum on the (decayed) gradient; the global
+    norm is clipped first.  Keeping the learning rate out of the
+    transformation lets runs that differ only in length, learning rate or
+    schedule share one compiled step (the rate is an argument of the step).
+
+    Schedule: linear warm-up from 0 over ``warmup_epochs`` (at most a tenth of
+    the run), then a cosine decay to 0 at the last step (``"cosine"``) or flat
+    (``"constant"``).
+    """
+    import optax
+
+    total = max(1, config.epochs * int(steps_per_epoch))
+    warmup = min(int(round(config.warmup_epochs * steps_per_epoch)), total // 10)
+    peak = config.learning_rate
+    if config.schedule == "cosine":
+        schedule = (optax.warmup_cosine_decay_schedule(0.0, peak, warmup_steps=warmup, decay_steps=total,
+                                                       end_value=0.0)
+                    if warmup else optax.cosine_decay_schedule(peak, decay_steps=total))
+    else:
+        schedule = (optax.join_schedules([optax.linear_schedule(0.0, peak, warmup),
+                                          optax.constant_schedule(peak)], [warmup])
+                    if warmup else optax.constant_schedule(peak))
+    return _direction(config.optimizer, config.weight_decay, config.momentum, config.clip_norm), schedule
+
+
+@functools.lru_cache(maxsize=8)
+def _direction(name, weight_decay, momentum, clip_norm):
+    """The optimiser's update direction (to be scaled by ``-learning_rate``); one object per setting."""
+    import optax
+
+    parts = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
+    if name in ("adamw", "adam"):
+        parts.append(optax.scale_by_adam())
+        if name == "adamw" and weight_decay:
+            parts.append(optax.add_decayed_weights(weight_decay))
+    else:
+        if weight_decay:
+            parts.append(optax.add_decayed_weights(weight_decay))
+        if momentum:
+            parts.append(optax.trace(decay=momentum, nesterov=True))
+    return optax.chain(*parts)
