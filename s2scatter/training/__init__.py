@@ -22,7 +22,7 @@ Guide, defaults and what they reach: ``docs/training.md``.
 
 from ._cache import cache_key, features_in_memory, front_end_features
 from ._config import OPTIMIZERS, RUN_KEYS, SCHEDULES, TrainConfig, load_toml, make_optimizer, model_config
-from ._data import LabelledData, as_data, load_data
+from ._data import LabelledData, as_data
 from ._loop import EvalResult, RunError, TrainResult, default_cache_dir, evaluate, load_run, train
 from ._parallel import DataParallel, data_parallel
 from ._rundir import METRIC_COLUMNS
@@ -45,7 +45,6 @@ __all__ = [
     "evaluate",
     "features_in_memory",
     "front_end_features",
-    "load_data",
     "load_run",
     "load_toml",
     "make_optimizer",

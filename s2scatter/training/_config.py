@@ -19,9 +19,11 @@ __all__ = ["TrainConfig", "RUN_KEYS", "load_toml", "model_config", "make_optimiz
            "SCHEDULES"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
+"""Optax optimisers :attr:`TrainConfig.optimizer` accepts (names are case-insensitive)."""
 SCHEDULES = ("cosine", "constant")
-# Keys a TOML file may hold besides the TrainConfig fields: the data and the run directory.
+"""Learning-rate schedules :attr:`TrainConfig.schedule` accepts: warm-up then cosine decay, or constant."""
 RUN_KEYS = ("train", "test", "train_labels", "test_labels", "output")
+"""Keys a TOML file may hold besides the :class:`TrainConfig` fields: the data and the run directory."""
 
 
 def _int(value, name, minimum):

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-__all__ = ["LabelledData", "load_data", "as_data"]
+__all__ = ["LabelledData", "as_data"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -126,8 +126,6 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
     return LabelledData(what=src, labels=ms.labels, L=ms.L, sampling=ms.sampling, nside=ms.nside,
                         maps=ms.maps, fingerprint=fp)
 
-
-load_data = as_data
 
 
 def _read_labels(path) -> dict:

@@ -79,6 +79,7 @@ class EvalResult:
     confusion: np.ndarray
 
     def to_dict(self) -> dict:
+        """``{"accuracy", "loss", "n", "confusion"}`` with plain Python values (JSON-ready)."""
         return {"accuracy": self.accuracy, "loss": self.loss, "n": self.n,
                 "confusion": self.confusion.tolist()}
 

@@ -20,6 +20,8 @@ __all__ = ["METRIC_COLUMNS", "write_atomic", "write_json", "read_json", "write_m
 # is not reproduced by a seeded rerun).
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate",
                   "seconds")
+"""Columns of ``metrics.csv`` (and keys of each epoch in ``metrics.json``), in order; ``seconds``
+is the epoch's wall time, the one column a seeded rerun does not reproduce."""
 
 
 def write_atomic(path, data: bytes) -> None:
