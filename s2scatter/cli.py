@@ -81,9 +81,9 @@ def _random_flm(L: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
-    from s2scatter.plotting import _atomic_path
+    from s2scatter._files import atomic_path
 
-    with _atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
 
 

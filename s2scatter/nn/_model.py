@@ -239,7 +239,7 @@ class HybridModel(nnx.Module):
 
     # ------------------------------------------------------------------ pieces
     def _check_input(self, f):
-        from ..harmonic._validate import as_float_array, check_finite
+        from ..harmonic.checks import as_float_array, check_finite
 
         c = self.config
         f = as_float_array(f, "f")
@@ -310,7 +310,7 @@ class HybridModel(nnx.Module):
         cdt = jnp.result_type(self.dtype, jnp.complex64)
         if isinstance(flm, jax.core.Tracer):
             return flm.astype(cdt)
-        from ..harmonic._validate import check_finite
+        from ..harmonic.checks import check_finite
 
         flm = jnp.asarray(flm)
         shape = self.flm_shape
