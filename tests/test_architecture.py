@@ -14,7 +14,8 @@ inside one unit are free.  Across units:
   internals (one table of limits, one version string, ...); any unit may import them,
   each for the reason given there.  The package's own ``__init__`` may import any
   top-level private module (it re-exports them).
-* **no ``jax._src``**: only JAX's public API (STYLE.md, habit 15).
+* **no ``jax._src``**: only JAX's public API (STYLE.md, habit 15), except in the files of
+  ``JAX_SRC``, each with the paired measurement that shows no public API is as fast.
 * **downward only**: each unit has a rank in ``LAYERS``; a unit imports only units of a
   lower rank (``sampling -> harmonic -> wavelets / io -> scattering -> nn -> batch ->
   training -> cli``).  A new module needs a rank here.
@@ -33,6 +34,14 @@ SHARED = {
     "_version": "the one source of the version string",
     "_interrupt": "Ctrl-C handling shared by the CLI, the batch driver and training",
     "_files": "atomic writes and file digests: one way to write a file, for every writer",
+}
+
+# files allowed a jax._src import, and the measurement that keeps them (STYLE.md, habit 15)
+JAX_SRC = {
+    "s2scatter/harmonic/_primitive.py": "the DLPack hand-over of eager ducc results: the public "
+    "jax.dlpack.from_dlpack is 5-72% slower per transform on 22 of 30 cells at L <= 256 "
+    "(docs/performance.md, DLPack hand-over; scripts/bench_dlpack.py); falls back to it when "
+    "jaxlib changes",
 }
 
 # rank of each unit: imports go from a higher rank to a strictly lower one
@@ -129,9 +138,13 @@ def test_no_private_import_across_units(scan):
     assert not private, "imports of another unit's private module or name:\n" + "\n".join(private)
 
 
-@pytest.mark.xfail(strict=True, reason="harmonic/_primitive.py's DLPack fast path (issue 14, item 4)")
 def test_no_jax_src(scan):
-    assert not scan[1], "imports of JAX internals (jax._src):\n" + "\n".join(scan[1])
+    """No JAX internals, except where a paired benchmark shows no public API is as fast
+    (``JAX_SRC``; each such file must still need its exception)."""
+    files = {line.split(":")[0] for line in scan[1]}
+    others = [line for line in scan[1] if line.split(":")[0] not in JAX_SRC]
+    assert not others, "imports of JAX internals (jax._src):\n" + "\n".join(others)
+    assert files == set(JAX_SRC), f"exceptions in JAX_SRC no longer needed: {set(JAX_SRC) - files}"
 
 
 def test_layers_import_downward(scan):
