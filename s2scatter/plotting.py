@@ -28,10 +28,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._files import save_figure
+from .sampling import SAMPLINGS
 
 __all__ = ["plot_mollweide", "plot_power_spectrum"]
 
-_SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
 _PARTS = ("real", "imag", "abs")
 
 
@@ -61,9 +61,9 @@ def _nphi(L: int, sampling: str) -> int:
 
 def _check_sampling(sampling: str) -> str:
     sampling = str(sampling).lower()
-    if sampling not in _SAMPLINGS:
+    if sampling not in SAMPLINGS:
         raise ValueError(
-            f"unknown sampling {sampling!r}; expected one of {', '.join(_SAMPLINGS)}"
+            f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLINGS)}"
         )
     return sampling
 

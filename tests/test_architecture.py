@@ -34,6 +34,7 @@ SHARED = {
     "_version": "the one source of the version string",
     "_interrupt": "Ctrl-C handling shared by the CLI, the batch driver and training",
     "_files": "atomic writes and file digests: one way to write a file, for every writer",
+    "_dtypes": "the one real/complex dtype rule (float32 <-> complex64, else float64 <-> complex128)",
 }
 
 # files allowed a jax._src import, and the measurement that keeps them (STYLE.md, habit 15)
@@ -46,7 +47,7 @@ JAX_SRC = {
 
 # rank of each unit: imports go from a higher rank to a strictly lower one
 LAYERS = {
-    "_version": 0, "_limits": 0, "_interrupt": 0, "_files": 0,
+    "_version": 0, "_limits": 0, "_interrupt": 0, "_files": 0, "_dtypes": 0,
     "sampling": 1,
     "harmonic": 2,
     "wavelets": 3, "io": 3, "wigner": 3, "plotting": 3, "datasets": 3,

@@ -50,7 +50,6 @@ from ._ducc import _host_fwd as forward
 from ._ducc import _host_fwd_T as forward_transpose
 from ._ducc import _host_inv as inverse
 from ._ducc import _host_inv_T as inverse_transpose
-from ._ducc import _real_dtype as real_dtype
 from ._ducc import alm_ell, alm_index
 from ._ducc import host_analysis_into as analysis_into
 from ._ducc import host_real_alm as real_alm
@@ -71,6 +70,5 @@ __all__ = [
     "inverse_transpose",
     "output_empty",
     "real_alm",
-    "real_dtype",
     "synthesis_from_alm",
 ]

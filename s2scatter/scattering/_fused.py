@@ -25,9 +25,9 @@ import functools
 import weakref
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from .._dtypes import complex_dtype, real_dtype
 from ..harmonic import gl_grid_shape, host
 
 __all__ = ["Step", "modulus_step", "BANKS"]
@@ -94,7 +94,7 @@ def _pooled_modulus(x, step: Step):
             p = None
             for i, ci in enumerate(cb):
                 t = host.alm_to_maps("synthesis", host.flm_to_gc(ci, -n), abs(n), syn,
-                                     host.real_dtype(c.dtype))
+                                     real_dtype(c.dtype))
                 np.multiply(t, t, out=t)
                 ti = t[0] + t[1]
                 if p is None:
@@ -133,7 +133,7 @@ def _host_vjp(x, ct, step: Step):
 
 
 def _out_struct(x, step):
-    cdt = jnp.complex64 if x.dtype in (jnp.float32, jnp.complex64) else jnp.complex128
+    cdt = complex_dtype(x.dtype)
     return jax.ShapeDtypeStruct(x.shape[:-2] + (step.L_out, 2 * step.L_out - 1), cdt)
 
 

@@ -55,6 +55,7 @@ import numpy as np
 
 from .._limits import check_memory
 from .. import harmonic
+from .._dtypes import complex_dtype, real_dtype
 from ..harmonic import checks, host
 from ..harmonic.host import adopt as _adopt
 from ..harmonic.host import output_empty
@@ -125,14 +126,6 @@ def _ns(N, Nj, Lj, reality, psi_j=None):
     return tuple(n for n in ns if n >= 0) if reality else tuple(ns)
 
 
-def _rdtype(x):
-    return jnp.float32 if x.dtype in (jnp.float32, jnp.complex64) else jnp.float64
-
-
-def _cdtype(x):
-    return jnp.complex64 if _rdtype(x) == jnp.float32 else jnp.complex128
-
-
 def _cut(flm, L, Lj):
     """flm (..., L, 2L-1) -> (..., Lj, 2Lj-1)."""
     return flm[..., :Lj, L - Lj : L - 1 + Lj]
@@ -183,7 +176,7 @@ def analysis_harmonic(flm, filters, *, L, N, multiresolution=True, spin=0, reali
     flm = jnp.asarray(flm)
     if flm.ndim < 2 or tuple(flm.shape[-2:]) != (L, 2 * L - 1):
         raise ValueError(f"flm has shape {tuple(flm.shape)}; expected (..., {L}, {2 * L - 1}) for L={L}")
-    flm = flm.astype(_cdtype(flm))
+    flm = flm.astype(complex_dtype(flm.dtype))
     plan, Ls = _plan(fb, N, multiresolution)
     psi = jnp.asarray(fb.psi_n)
     out = []
@@ -236,7 +229,7 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
         raise ValueError(f"flm_scal has shape {tuple(flm_scal.shape)}; expected (..., {Ls}, {2 * Ls - 1}) "
                          f"(scaling band-limit L_scal={Ls})")
     batch = flm_scal.shape[:-2]
-    cdt = _cdtype(flm_scal)
+    cdt = complex_dtype(flm_scal.dtype)
     psi = jnp.asarray(fb.psi_n)
     out = jnp.zeros(batch + (L, 2 * L - 1), dtype=cdt)
     for (j, Lj, Nj), w in zip(plan, flmn_list):
@@ -441,7 +434,7 @@ def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, ite
 def _check_output_memory(spec, f):
     """Refuse an analysis whose outputs cannot fit in memory, before computing any scale."""
     batch = math.prod(f.shape[: f.ndim - spec.nfs])
-    real = np.dtype(_rdtype(f)).itemsize
+    real = np.dtype(real_dtype(f.dtype)).itemsize
     item = real * (1 if spec.reality else 2)
     grid = dict(sampling=spec.sampling, nside=spec.nside)
     per_map = sum((2 * Nj - 1) * math.prod(f_shape(Lj, **grid)) for _, Lj, Nj, _ in spec.plan)
@@ -554,7 +547,7 @@ class _NonFinite(Exception):
 
 def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
     L, N, Ls = spec.L, spec.N, spec.Ls
-    cdt = _cdtype(f_scal)
+    cdt = complex_dtype(f_scal.dtype)
     rdt = jnp.zeros((), cdt).real.dtype
     psi = jnp.asarray(psi_n)
     flm = jnp.zeros(f_scal.shape[: f_scal.ndim - spec.nfs] + (L, 2 * L - 1), dtype=cdt)
