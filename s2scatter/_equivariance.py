@@ -9,6 +9,8 @@ put (arrays: invariants, logits).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 __all__ = ["assert_equivariant", "random_rotations"]
@@ -98,11 +100,10 @@ def assert_equivariant(fn, x, *, rotations=20, rtol=None, seed=0, L=None, sampli
     rots = random_rotations(rotations, seed) if isinstance(rotations, (int, np.integer)) else list(rotations)
     if not rots:
         raise ValueError("rotations must be a positive count or a non-empty sequence of (alpha, beta, gamma)")
-    Signal = None
-    try:
-        from .nn._signal import Signal, rotate_signal
-    except ImportError:  # pragma: no cover - flax missing: only maps can be checked
-        pass
+    # a Signal (input or output) comes from s2scatter.nn, so that module is loaded then; when
+    # it is not, there is no Signal to handle and Flax is not imported for nothing
+    nn = sys.modules.get("s2scatter.nn")
+    Signal, rotate_signal = (nn.Signal, nn.rotate_signal) if nn is not None else (None, None)
 
     is_signal = Signal is not None and isinstance(x, Signal)
     if not is_signal:

@@ -41,6 +41,9 @@ import time
 
 import numpy as np
 
+from .harmonic import METHODS
+from .sampling import SAMPLINGS
+
 __all__ = ["main", "build_parser", "run_demo", "DemoResult"]
 
 # Relative round-trip error above which `demo` reports failure. Double
@@ -81,9 +84,9 @@ def _random_flm(L: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
-    from s2scatter.plotting import _atomic_path
+    from s2scatter._files import atomic_path
 
-    with _atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
 
 
@@ -369,7 +372,7 @@ def _add_read_options(p) -> None:
     g = p.add_argument_group("reading inputs (see docs/io.md)")
     g.add_argument("--field", help="FITS column / HEALPix field (name or index)")
     g.add_argument("--variable", help="netCDF variable name")
-    g.add_argument("--input-sampling", choices=("mw", "mwss", "dh", "gl", "healpix"),
+    g.add_argument("--input-sampling", choices=SAMPLINGS,
                    help="sampling of .npy inputs (needed where the shape is ambiguous)")
     g.add_argument("--input-nside", type=_int_at_least(1, "--input-nside"),
                    help="HEALPix nside of .npy inputs")
@@ -625,14 +628,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wavelet scale factor, > 1 (default: %(default)s)")
     net.add_argument("--max-order", type=_int_at_least(0, "--max-order"), default=2,
                      help="depth of the scattering cascade (default: %(default)s)")
-    net.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
+    net.add_argument("--sampling", choices=SAMPLINGS, default="mw",
                      help="sampling the inputs are resampled onto (default: %(default)s)")
     net.add_argument("--nside", type=_nside,
                      help="HEALPix nside, a power of two, >= L/3 (with --sampling healpix)")
     net.add_argument("--output", choices=("maps", "invariants"), default="maps",
                      help="equivariant maps per path, or rotation invariants (mean and power "
                           "per degree) (default: %(default)s)")
-    net.add_argument("--method", choices=("auto", "ducc", "jax"), default="auto",
+    net.add_argument("--method", choices=METHODS, default="auto",
                      help="transform backend (default: %(default)s)")
     out = feat.add_argument_group("output and execution")
     out.add_argument("--format", choices=("zarr", "npz"), default="zarr",
@@ -679,10 +682,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="direction (default: from the input, see above)")
     tr.add_argument("--L", type=_positive_int,
                     help="band-limit (required for --to harmonic; read from the array for --to map)")
-    tr.add_argument("--sampling", choices=("mw", "mwss", "dh", "gl", "healpix"), default="mw",
+    tr.add_argument("--sampling", choices=SAMPLINGS, default="mw",
                     help="sampling scheme (default: %(default)s)")
     tr.add_argument("--nside", type=_nside, help="HEALPix nside, a power of two, >= L/3")
-    tr.add_argument("--method", choices=("auto", "ducc", "jax"), default="auto",
+    tr.add_argument("--method", choices=METHODS, default="auto",
                     help="transform backend (default: %(default)s)")
     _add_read_options(tr)
     tr.set_defaults(handler=_cmd_transform, usage_parser=tr)

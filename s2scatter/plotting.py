@@ -23,16 +23,15 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._files import save_figure
+from .sampling import SAMPLINGS
+
 __all__ = ["plot_mollweide", "plot_power_spectrum"]
 
-_SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
 _PARTS = ("real", "imag", "abs")
 
 
@@ -62,9 +61,9 @@ def _nphi(L: int, sampling: str) -> int:
 
 def _check_sampling(sampling: str) -> str:
     sampling = str(sampling).lower()
-    if sampling not in _SAMPLINGS:
+    if sampling not in SAMPLINGS:
         raise ValueError(
-            f"unknown sampling {sampling!r}; expected one of {', '.join(_SAMPLINGS)}"
+            f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLINGS)}"
         )
     return sampling
 
@@ -176,27 +175,6 @@ def _map_for_plot(f, L, sampling, nside, part):
 # --------------------------------------------------------------------------
 # Figure handling.
 # --------------------------------------------------------------------------
-@contextlib.contextmanager
-def _atomic_path(path):
-    """Yield a temporary path next to ``path``; move it into place on success.
-
-    The temporary name keeps the extension, so writers that infer the format
-    from it (``savefig``) behave as for the final name. On error the
-    temporary file is removed and ``path`` is left untouched.
-    """
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    stem, ext = os.path.splitext(name)
-    tmp = os.path.join(directory, f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
 def _new_axes(path, projection, figsize):
     if path is not None:
         fig = Figure(figsize=figsize, layout="constrained")
@@ -205,11 +183,6 @@ def _new_axes(path, projection, figsize):
 
         fig = plt.figure(figsize=figsize, layout="constrained")
     return fig.add_subplot(projection=projection)
-
-
-def _save(fig, path, dpi=120):
-    with _atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +255,7 @@ def plot_mollweide(
     if colorbar:
         fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.6, pad=0.04)
     if path is not None:
-        _save(fig, path)
+        save_figure(fig, path)
     return ax
 
 
@@ -320,5 +293,5 @@ def plot_power_spectrum(flm, L: int, *, path=None, ax=None):
     ax.set_title("Angular power spectrum")
     ax.grid(True, which="both", alpha=0.3)
     if path is not None:
-        _save(ax.figure, path)
+        save_figure(ax.figure, path)
     return ax

@@ -1,8 +1,10 @@
 """Wigner transforms on SO(3): ``s2scatter.wigner.forward`` / ``inverse``.
 
-A thin public namespace over :mod:`s2scatter.harmonic._wigner` (same layer).
+A thin public namespace over :func:`s2scatter.harmonic.wigner_forward` and
+:func:`s2scatter.harmonic.wigner_inverse` (the same functions, same layer).
 """
 
-from .harmonic._wigner import forward, inverse
+from .harmonic import wigner_forward as forward
+from .harmonic import wigner_inverse as inverse
 
 __all__ = ["forward", "inverse"]

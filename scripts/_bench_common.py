@@ -102,12 +102,13 @@ def random_real_flm(L, rng):
 
 
 def write_json_atomic(path, obj):
-    """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``obj`` as JSON to ``path`` through the package's atomic writer
+    (``s2scatter._files.atomic_path``: a temporary file next to it, renamed over it)."""
+    from s2scatter._files import atomic_path
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
 
 
 def machine(**extra):

@@ -1,7 +1,7 @@
 """Shared test configuration.
 
 Double precision is switched on before anything imports s2scatter, so that
-comparisons with pyssht / s2fft are made in float64 (see DESIGN.md section 2).
+comparisons with pyssht / s2fft are made in float64 (see ``docs/conventions.md``, Precision).
 """
 
 import jax

@@ -214,6 +214,23 @@ def test_array_units_follow_the_input():
     assert "units" not in batch._store._array_attributes("maps", attrs)
 
 
+def test_features_are_float64_and_the_callers_x64_setting_is_kept():
+    """compute_features runs in JAX's 64-bit mode for its own call only (issue 14): a caller
+    with x64 off gets the same float64 features, bit for bit, and still has x64 off after."""
+    import jax
+
+    data, job = np.stack([_map(0), _map(1)]), _job()
+    ref = batch.compute_array_features(data, job, source="x64")  # the suite runs with x64 on
+    with jax.enable_x64(False):
+        res = batch.compute_array_features(data, job, source="x64")
+        assert not jax.config.jax_enable_x64
+    assert jax.config.jax_enable_x64
+    for key, arr in ref["arrays"].items():
+        assert res["arrays"][key].dtype == arr.dtype
+        np.testing.assert_array_equal(res["arrays"][key], arr)
+    assert ref["arrays"]["maps"].dtype == np.float64
+
+
 def test_group_names_are_unique_and_safe(tmp_path):
     paths = []
     for sub, name in [("a", "x y.npy"), ("b", "x y.npy"), ("c", ".hidden.npy"), ("d", "zarr.npy"),

@@ -161,7 +161,7 @@ def test_failed_move_into_place_leaves_nothing(tmp_path, rng, monkeypatch):
     def refuse(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(plotting.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)  # the atomic writer (s2scatter._files) renames with it
     with pytest.raises(OSError, match="disk full"):
         plot_mollweide(rng.standard_normal(SHAPES["mw"]), L, path=target)
     monkeypatch.undo()

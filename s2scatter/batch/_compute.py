@@ -34,9 +34,10 @@ def compute_features(path, job: FeatureJob) -> dict:
 
     Reads ``path`` with :func:`s2scatter.io.read_map` at the job's band-limit
     and sampling, and runs ``Scattering(job.config)`` on all channels at once
-    (the network is built once per process and configuration).  Switches on
-    JAX's 64-bit mode (process-wide), so results are float64 and identical in
-    every process.
+    (the network is built once per process and configuration).  Runs in
+    JAX's 64-bit mode (:func:`jax.enable_x64`, scoped to this call and its
+    thread: the caller's setting is left as it was), so results are float64
+    and identical in every process, Dask workers included.
 
     Returns a dict:
         ``"arrays"``: ``{"maps": (C, P, *out_grid)}`` or ``{"mean": (C, P),
@@ -54,10 +55,11 @@ def compute_features(path, job: FeatureJob) -> dict:
     _setup(job)
     start = time.perf_counter()
     c = job.config
-    smap = read_map(path, L=c.L, sampling=c.sampling, nside=c.nside, **job.read.kwargs())
-    data = np.asarray(smap.data, dtype=np.float64)
-    return _features(data, job, start=start, source=smap.source, sha256=smap.sha256,
-                     channels=list(smap.channels), reader_meta=smap.meta)
+    with _float64():
+        smap = read_map(path, L=c.L, sampling=c.sampling, nside=c.nside, **job.read.kwargs())
+        data = np.asarray(smap.data, dtype=np.float64)
+        return _features(data, job, start=start, source=smap.source, sha256=smap.sha256,
+                         channels=list(smap.channels), reader_meta=smap.meta)
 
 
 def array_sha256(data) -> str:
@@ -103,14 +105,21 @@ def compute_array_features(data, job: FeatureJob, *, source: str, sha256: str | 
                          f"sampling={c.sampling!r}, got {data.shape}")
     data = np.asarray(data, dtype=np.float64)
     sha = array_sha256(data) if sha256 is None else sha256
-    return _features(data, job, start=start, source=source, sha256=sha,
-                     channels=[str(i) for i in range(len(data))], reader_meta={})
+    with _float64():
+        return _features(data, job, start=start, source=source, sha256=sha,
+                         channels=[str(i) for i in range(len(data))], reader_meta={})
+
+
+def _float64():
+    """JAX's 64-bit mode for the ``with`` block (this thread only; the caller's setting is
+    restored after it): features are float64 whatever the process chose, and a library
+    call never flips process-wide state (the CLI turns x64 on for its whole process)."""
+    import jax
+
+    return jax.enable_x64(True)
 
 
 def _setup(job):
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
     if job.num_threads is not None:
         from ..harmonic import set_num_threads
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from .._interrupt import INTERRUPTS
-from ..io._base import file_sha256
+from .._files import file_sha256
 from ._compute import array_sha256, compute_array_features, compute_features
 from ._job import FeatureJob, _jsonable, _one_line
 from ._inspect import scan_groups

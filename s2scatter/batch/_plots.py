@@ -20,7 +20,8 @@ def _write_plots(directory, name, result, job, workspace: Workspace):
     """
     from matplotlib.figure import Figure
 
-    from ..plotting import _save, plot_mollweide
+    from .._files import save_figure
+    from ..plotting import plot_mollweide
 
     attrs = result["attrs"]
     final = os.path.join(directory, name)
@@ -53,7 +54,7 @@ def _write_plots(directory, name, result, job, workspace: Workspace):
                 ax.set_title(f"{src} [{attrs['channels'][0]}] {label}\nmean = "
                              f"{result['arrays']['mean'][0, p]:.4g}")
                 ax.grid(True, which="both", alpha=0.3)
-                _save(ax.figure, fname)
+                save_figure(ax.figure, fname)
         _replace_dir(tmp, final, workspace)
     except BaseException:
         _rmtree(tmp)

@@ -36,6 +36,26 @@ class MapSet:
     sampling: str
     nside: int | None = None
 
+    @classmethod
+    def checked(cls, maps, labels, *, L, sampling="mw", nside=None, where="") -> "MapSet":
+        """A :class:`MapSet` of ``maps`` and ``labels`` after the checks :func:`load_npz` makes.
+
+        ``maps`` must be a float array ``(n, *f_shape(L, sampling=sampling, nside=nside))``
+        of finite values and ``labels`` a 1-D integer array of the same length (stored as
+        ``int64``).  ``where`` prefixes the error messages (e.g. ``"train: "``).
+
+        Raises:
+            ValueError: naming the problem.
+
+        Example:
+            >>> import numpy as np
+            >>> from s2scatter.datasets import MapSet
+            >>> ms = MapSet.checked(np.zeros((2, 4, 7)), [0, 1], L=4)
+            >>> ms.maps.shape, ms.labels.dtype.name, ms.sampling
+            ((2, 4, 7), 'int64', 'mw')
+        """
+        return cls(*_check(maps, labels, L, sampling, nside, where))
+
 
 def _check(maps, labels, L, sampling, nside, where):
     L = validate_L(L)

@@ -29,6 +29,8 @@ import os
 
 import numpy as np
 
+from .._dtypes import complex_dtype as _cplx_dtype
+from .._dtypes import real_dtype as _real_dtype
 from . import _buffers, _equi, _mw_gl, _primitive
 
 __all__ = ["DuccSpec", "set_num_threads", "get_num_threads", "set_heap_trim_limit"]
@@ -400,14 +402,6 @@ def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
 # --------------------------------------------------------------------------
 # complex / spin pipelines, looping over leading batch axes
 # --------------------------------------------------------------------------
-
-
-def _real_dtype(dtype):
-    return np.float32 if np.dtype(dtype) in (np.float32, np.complex64) else np.float64
-
-
-def _cplx_dtype(dtype):
-    return np.complex64 if _real_dtype(dtype) == np.float32 else np.complex128
 
 
 def _map_to_flm(kind, f, spec):

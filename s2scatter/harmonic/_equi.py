@@ -59,6 +59,7 @@ import math
 
 import numpy as np
 
+from .._dtypes import complex_dtype
 from ..sampling import quadrature_weights, thetas
 
 __all__ = ["cheb_thetas", "fix_input", "fix_input_T", "gl_resampler", "dh_analysis_into",
@@ -395,7 +396,7 @@ def dh_analysis_into(maps, L_alm: int, L: int, *, spin: int, out, mstart, nthrea
 
     ncomp, _, nphi = maps.shape
     rdt = maps.dtype
-    cdt = np.complex64 if rdt == np.float32 else np.complex128
+    cdt = complex_dtype(rdt)
     mval, ne = _dh_layout(L, spin)
     leg = np.take(ducc0.fft.r2c(maps, axes=(2,), nthreads=nthreads), mval.astype(np.intp), axis=2)  # layout order
     x = leg.view(rdt).reshape(leg.shape + (2,))
@@ -415,7 +416,7 @@ def dh_adjoint_analysis_into(alm, L: int, *, spin: int, out, nthreads: int):
 
     ncomp, _, nphi = out.shape
     rdt = out.dtype
-    cdt = np.complex64 if rdt == np.float32 else np.complex128
+    cdt = complex_dtype(rdt)
     mval, ne = _dh_layout(L, spin)
     m = mval.astype(np.int64)
     mstart = (m * (2 * L - 1 - m) // 2).astype(np.uintp)

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._dtypes import complex_dtype, real_dtype
 from ..sampling import f_shape, quadrature_weights, ring_info_healpix, thetas
 from . import _primitive
 
@@ -474,7 +475,7 @@ def _hp_tables(lay: _HpLayout, dtype: str):
         "s_ker": np.fft.fft(ker_s, axis=-1),
         "s_out": np.where(inside, _chirp(p, n), 0),
     }
-    cdt = jnp.complex64 if dtype == "float32" else jnp.complex128
+    cdt = complex_dtype(dtype)
     with jax.ensure_compile_time_eval():
         return {k: jnp.asarray(v, dtype=cdt) for k, v in tables.items()}
 
@@ -570,8 +571,7 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
 
 
 def _dtypes(x):
-    rdt = jnp.float32 if x.dtype in (jnp.float32, jnp.complex64) else jnp.float64
-    cdt = jnp.complex64 if rdt == jnp.float32 else jnp.complex128
+    rdt, cdt = real_dtype(x.dtype), complex_dtype(x.dtype)
     return rdt, cdt
 
 

@@ -32,8 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._dtypes import complex_dtype
 from ..sampling import validate_choice
 from . import _ducc, _primitive, _validate
+from ._spherical import METHODS
 from ._wigner_d import delta_halfpi, wigner_d_all
 
 __all__ = ["rotate", "wigner_D"]
@@ -91,7 +93,7 @@ def _host_rotate_T(ct, spec: _RotSpec):
 
 def _register():
     def cplx(dt, spec):
-        return np.complex64 if dt in (np.float32, np.complex64) else np.complex128
+        return complex_dtype(dt)
 
     def shape(core, spec):
         return (spec.L, 2 * spec.L - 1)
@@ -165,7 +167,7 @@ def rotate(flm, L, rotation, *, method="auto"):
         raise ValueError(
             f"rotation must be a tuple (alpha, beta, gamma) of ZYZ Euler angles, got {rotation!r}"
         ) from None
-    method = validate_choice(method, ("auto", "ducc", "jax"), "method")
+    method = validate_choice(method, METHODS, "method")
     _check_angles(alpha=alpha, beta=beta, gamma=gamma)
     angles = tuple(_concrete(x) for x in (alpha, beta, gamma))
     concrete = all(a is not None for a in angles)
@@ -175,7 +177,7 @@ def rotate(flm, L, rotation, *, method="auto"):
         if not concrete:
             raise ValueError("method='ducc' needs concrete rotation angles; use method='jax' under jit/grad in the angles")
         return _primitive.apply("ducc_rotate", flm, _RotSpec(L, angles))
-    cdt = jnp.complex64 if flm.dtype in (jnp.float32, jnp.complex64) else jnp.complex128
+    cdt = complex_dtype(flm.dtype)
     return _rotate_jax(jnp.asarray(flm).astype(cdt), L, alpha, beta, gamma)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 
+from .._files import file_sha256  # noqa: F401 - re-exported: the readers fingerprint their inputs
 from .._limits import check_memory, format_bytes, get_limits
 from ..sampling import validate_choice
 
@@ -81,15 +81,6 @@ def check_decoded_size(path, shape, what, *, itemsize=1, channels_first=True) ->
             "s2scatter.set_limits(max_decoded_bytes=...) or the environment variable "
             "S2SCATTER_MAX_DECODED_BYTES (docs/io.md)")
     check_memory(nbytes, f"{path}: decoding {what} of shape {shape}", error=ReadError)
-
-
-def file_sha256(path) -> str:
-    """Hex SHA-256 digest of a file's bytes (read in 1 MiB chunks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def validate_nan_policy(nan, fill_value) -> str:

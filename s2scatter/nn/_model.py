@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ..harmonic import METHODS
 from ..harmonic import forward as sht_forward
 from ..sampling import SAMPLINGS, f_shape
 from ..scattering import Scattering, ScatteringConfig
@@ -99,8 +100,8 @@ class HybridConfig:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if (self.sampling == "healpix") != (self.nside is not None):
             raise ValueError("nside is required iff sampling='healpix'")
-        if self.method not in ("auto", "ducc", "jax"):
-            raise ValueError(f"method must be one of ('auto', 'ducc', 'jax'), got {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         scat = self.scattering
         if isinstance(scat, str):
             if scat != "default":
@@ -239,7 +240,7 @@ class HybridModel(nnx.Module):
 
     # ------------------------------------------------------------------ pieces
     def _check_input(self, f):
-        from ..harmonic._validate import as_float_array, check_finite
+        from ..harmonic.checks import as_float_array, check_finite
 
         c = self.config
         f = as_float_array(f, "f")
@@ -310,7 +311,7 @@ class HybridModel(nnx.Module):
         cdt = jnp.result_type(self.dtype, jnp.complex64)
         if isinstance(flm, jax.core.Tracer):
             return flm.astype(cdt)
-        from ..harmonic._validate import check_finite
+        from ..harmonic.checks import check_finite
 
         flm = jnp.asarray(flm)
         shape = self.flm_shape

@@ -212,13 +212,13 @@ def _as_complex(f, l):
 
 
 def _float_array(x, name):
-    from ..harmonic._validate import as_float_array
+    from ..harmonic.checks import as_float_array
 
     return as_float_array(x, name)
 
 
 def _check_finite(x, name):
-    from ..harmonic._validate import check_finite
+    from ..harmonic.checks import check_finite
 
     check_finite(x, name)
 

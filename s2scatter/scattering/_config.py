@@ -7,6 +7,7 @@ import functools
 import math
 
 from .._limits import check_count, check_memory
+from ..harmonic import METHODS
 from ..sampling import check_nside, f_shape, validate_bool, validate_choice, validate_sampling
 
 __all__ = ["ScatteringConfig", "scattering_paths", "estimate_resources", "PATH_RULES", "OUTPUTS",
@@ -107,7 +108,7 @@ class ScatteringConfig:
         set_("normalisation", validate_choice(self.normalisation, NORMALISATIONS, "normalisation"))
         set_("output", validate_choice(self.output, OUTPUTS, "output"))
         set_("paths", validate_choice(self.paths, PATH_RULES, "paths"))
-        set_("method", validate_choice(self.method, ("auto", "ducc", "jax"), "method"))
+        set_("method", validate_choice(self.method, METHODS, "method"))
         # what it would cost, before anything is built (scales first: they bound the paths)
         what = f"ScatteringConfig(L={self.L}, lam={self.lam}, J_min={self.J_min}"
         n_scales = self.J_max - self.J_min + 1

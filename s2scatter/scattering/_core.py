@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..harmonic._spherical import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
+from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
 from . import _fused
 from ._config import ScatteringConfig, scattering_paths
 

@@ -14,7 +14,7 @@ applies the transposed transforms (ducc0 adjoint kernels) on the host:
     xbar = sum_n h_n * B_n^T( 2 wt_n Pbar conj(w_n) ),  Pbar = A^T(ct) / (2U)
 
 (JAX's convention for complex cotangents; ``A^T``, ``B_n^T`` are the host
-transposes registered by :mod:`s2scatter.harmonic._ducc`).  Forward-mode
+transposes of :mod:`s2scatter.harmonic.host`).  Forward-mode
 differentiation is available through the pure-JAX path (``method="jax"``).
 """
 
@@ -25,11 +25,10 @@ import functools
 import weakref
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..harmonic import _ducc
-from ..harmonic._spherical import gl_grid_shape
+from .._dtypes import complex_dtype, real_dtype
+from ..harmonic import gl_grid_shape, host
 
 __all__ = ["Step", "modulus_step", "BANKS"]
 
@@ -52,12 +51,12 @@ class Step:
 def _specs(step: Step, n: int):
     shape = gl_grid_shape(step.Lg)
     real = step.reality and n == 0
-    syn = _ducc.DuccSpec(step.Lj, -n, "gl", None, real, 0, shape)
+    syn = host.DuccSpec(step.Lj, -n, "gl", None, real, 0, shape)
     return syn, real
 
 
 def _analysis_spec(step: Step):
-    return _ducc.DuccSpec(step.L_out, 0, "gl", None, True, 0, gl_grid_shape(step.Lg))
+    return host.DuccSpec(step.L_out, 0, "gl", None, True, 0, gl_grid_shape(step.Lg))
 
 
 def _fields(x, step: Step):
@@ -67,7 +66,7 @@ def _fields(x, step: Step):
     for row, n, wt in zip(bank.h[step.j], bank.ns[step.j], bank.weights[step.j]):
         syn, real = _specs(step, n)
         c = x * row.astype(x.dtype)[:, None]
-        w = _ducc._host_inv(c, syn)
+        w = host.inverse(c, syn)
         p = w * w if real else (w.real**2 + w.imag**2)
         if wt != 1.0:
             p *= wt
@@ -86,7 +85,7 @@ def _pooled_modulus(x, step: Step):
         syn, real = _specs(step, n)
         c = x * row.astype(x.dtype)[:, None]
         if real or n == 0:
-            w = _ducc._host_inv(c, syn)
+            w = host.inverse(c, syn)
             p = np.multiply(w, w, out=w) if real else (w.real**2 + w.imag**2)
         else:
             # per batch item: ducc0 returns the two real components of the spin field
@@ -94,8 +93,8 @@ def _pooled_modulus(x, step: Step):
             cb = c.reshape((-1,) + c.shape[-2:])
             p = None
             for i, ci in enumerate(cb):
-                t = _ducc._alm2map("synthesis", _ducc._gc_of(ci, -n), abs(n), syn,
-                                   _ducc._real_dtype(c.dtype))
+                t = host.alm_to_maps("synthesis", host.flm_to_gc(ci, -n), abs(n), syn,
+                                     real_dtype(c.dtype))
                 np.multiply(t, t, out=t)
                 ti = t[0] + t[1]
                 if p is None:
@@ -113,14 +112,14 @@ def _pooled_modulus(x, step: Step):
 
 def _host_forward(x, step: Step):
     x = np.asarray(x)
-    return _ducc._host_fwd(_pooled_modulus(x, step), _analysis_spec(step))
+    return host.forward(_pooled_modulus(x, step), _analysis_spec(step))
 
 
 def _host_vjp(x, ct, step: Step):
     x = np.asarray(x)
     ct = np.asarray(ct)
     ws, U = _fields(x, step)
-    Ubar = _ducc._host_fwd_T(ct, _analysis_spec(step))  # real, grid
+    Ubar = host.forward_transpose(ct, _analysis_spec(step))  # real, grid
     with np.errstate(divide="ignore", invalid="ignore"):
         Pbar = np.where(U > 0, Ubar / (2 * U), 0.0)
     del Ubar, U
@@ -128,13 +127,13 @@ def _host_vjp(x, ct, step: Step):
     for w, n, wt, row in ws:
         syn, real = _specs(step, n)
         wbar = 2 * wt * Pbar * (w if real else np.conj(w))
-        cbar = _ducc._host_inv_T(wbar, syn)
+        cbar = host.inverse_transpose(wbar, syn)
         xbar += cbar * row.astype(xbar.dtype)[:, None]
     return xbar.astype(x.dtype if np.iscomplexobj(x) else xbar.dtype)
 
 
 def _out_struct(x, step):
-    cdt = jnp.complex64 if x.dtype in (jnp.float32, jnp.complex64) else jnp.complex128
+    cdt = complex_dtype(x.dtype)
     return jax.ShapeDtypeStruct(x.shape[:-2] + (step.L_out, 2 * step.L_out - 1), cdt)
 
 

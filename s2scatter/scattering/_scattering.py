@@ -20,7 +20,7 @@ __all__ = ["Scattering", "scattering", "invariants_from_harmonic", "output_grid"
 
 def _validate_input(f, c):
     """Shape, dtype and finiteness checks with messages naming ``f`` (eager inputs only)."""
-    from ..harmonic._validate import as_float_array, check_finite, check_map
+    from ..harmonic.checks import as_float_array, check_finite, check_map
 
     f = as_float_array(f, "f")
     check_map(f, c.L, c.sampling, c.nside)

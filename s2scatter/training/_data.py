@@ -76,7 +76,6 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
     """
     from ..batch import array_sha256
     from ..datasets import MapSet, load_npz
-    from ..datasets._npz import _check
 
     if isinstance(obj, LabelledData):
         return obj
@@ -108,8 +107,7 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
         if L is None:
             raise ValueError(f"{what}: pass L (and sampling) with an array of maps")
         maps, labs = obj
-        checked = _check(maps, labs, L, sampling or "mw", nside, f"{what}: ")
-        ms, src = MapSet(*checked), what
+        ms, src = MapSet.checked(maps, labs, L=L, sampling=sampling or "mw", nside=nside, where=f"{what}: "), what
     else:
         raise ValueError(f"{what} must be an .npz path, a feature store directory, a MapSet or "
                          f"(maps, labels), got {type(obj).__name__}")
@@ -117,7 +115,7 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
         for key, given in (("L", L), ("sampling", sampling), ("nside", nside)):
             if given is not None and getattr(ms, key) != given:
                 raise ValueError(f"{what}: {key}={given!r} was given but the maps have {key}={getattr(ms, key)!r}")
-        ms = MapSet(*_check(ms.maps, ms.labels, ms.L, ms.sampling, ms.nside, f"{what}: "))
+        ms = MapSet.checked(ms.maps, ms.labels, L=ms.L, sampling=ms.sampling, nside=ms.nside, where=f"{what}: ")
     if len(ms.labels) == 0:
         raise ValueError(f"{src}: no maps")
     if ms.labels.min() < 0:

@@ -1,7 +1,7 @@
 """L2 wavelet layer: scale-discretised directional wavelets on the sphere.
 
 Multiresolution analysis and synthesis with the wavelets of McEwen et al.
-(s2let / s2wav definitions, DESIGN.md section 3), built on the transform core
+(s2let / s2wav definitions, ``docs/maths/wavelets.md``), built on the transform core
 so that every method (``"ducc"``, ``"jax"``), batching, ``jit``, ``vmap`` and
 ``grad`` carry over::
 

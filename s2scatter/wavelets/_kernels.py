@@ -1,6 +1,6 @@
 """Scale-discretised tiling kernels k_lambda, kappa_lambda, nu_lambda (NumPy only).
 
-Definitions (McEwen et al.; DESIGN.md section 3; s2wav ``filters.k_lam``)::
+Definitions (McEwen et al.; ``docs/maths/wavelets.md``; s2wav ``filters.k_lam``)::
 
     s(x)          = exp(-1 / (1 - x^2))  for |x| < 1, else 0
     s_lam(t)      = s(2 lam / (lam - 1) * (t - 1/lam) - 1)

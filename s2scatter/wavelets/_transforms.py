@@ -54,8 +54,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._limits import check_memory
-from ..harmonic import _spherical, _validate
-from ..harmonic._buffers import output_empty
+from .. import harmonic
+from .._dtypes import complex_dtype, real_dtype
+from ..harmonic import checks, host
+from ..harmonic.host import adopt as _adopt
+from ..harmonic.host import output_empty
 from ..sampling import f_shape, validate_bool
 from . import _filters as _F
 
@@ -123,14 +126,6 @@ def _ns(N, Nj, Lj, reality, psi_j=None):
     return tuple(n for n in ns if n >= 0) if reality else tuple(ns)
 
 
-def _rdtype(x):
-    return jnp.float32 if x.dtype in (jnp.float32, jnp.complex64) else jnp.float64
-
-
-def _cdtype(x):
-    return jnp.complex64 if _rdtype(x) == jnp.float32 else jnp.complex128
-
-
 def _cut(flm, L, Lj):
     """flm (..., L, 2L-1) -> (..., Lj, 2Lj-1)."""
     return flm[..., :Lj, L - Lj : L - 1 + Lj]
@@ -181,7 +176,7 @@ def analysis_harmonic(flm, filters, *, L, N, multiresolution=True, spin=0, reali
     flm = jnp.asarray(flm)
     if flm.ndim < 2 or tuple(flm.shape[-2:]) != (L, 2 * L - 1):
         raise ValueError(f"flm has shape {tuple(flm.shape)}; expected (..., {L}, {2 * L - 1}) for L={L}")
-    flm = flm.astype(_cdtype(flm))
+    flm = flm.astype(complex_dtype(flm.dtype))
     plan, Ls = _plan(fb, N, multiresolution)
     psi = jnp.asarray(fb.psi_n)
     out = []
@@ -234,7 +229,7 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
         raise ValueError(f"flm_scal has shape {tuple(flm_scal.shape)}; expected (..., {Ls}, {2 * Ls - 1}) "
                          f"(scaling band-limit L_scal={Ls})")
     batch = flm_scal.shape[:-2]
-    cdt = _cdtype(flm_scal)
+    cdt = complex_dtype(flm_scal.dtype)
     psi = jnp.asarray(fb.psi_n)
     out = jnp.zeros(batch + (L, 2 * L - 1), dtype=cdt)
     for (j, Lj, Nj), w in zip(plan, flmn_list):
@@ -389,13 +384,13 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
     L, N, spin, reality, multiresolution = _check_common(L, N, spin, reality, multiresolution)
     fb = _resolve_filters(filters, L, N, J_min, lam, spin)
     spec = _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter)
-    f = _validate.as_float_array(f, "f")
-    _validate.check_map(f, L, spec.sampling, spec.nside)
+    f = checks.as_float_array(f, "f")
+    checks.check_map(f, L, spec.sampling, spec.nside)
     if reality and jnp.iscomplexobj(f):  # before any method: the host path would drop Im f
         raise ValueError("f must be real when reality=True, got a complex array; pass reality=False "
                          "to analyse a complex signal")
     _check_output_memory(spec, f)
-    _validate.check_finite(f, "f")
+    checks.check_finite(f, "f")
     if spec.reality and _host_eager(spec, f, fb):
         return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
     return _run(_analysis_core, spec, f, fb)
@@ -426,10 +421,10 @@ class _Spec:
 
 
 def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter):
-    sampling, nside = _validate.check_sampling(sampling, L, nside, stacklevel=5)
+    sampling, nside = checks.check_sampling(sampling, L, nside, stacklevel=5)
     if isinstance(iter, bool) or not isinstance(iter, (int, np.integer)) or iter < 0:
         raise ValueError(f"iter must be a non-negative integer, got {iter!r}")
-    method = _spherical.resolve_method(method, L, sampling)
+    method = harmonic.resolve_method(method, L, sampling)
     plan, Ls = _plan(fb, N, multiresolution)
     psi = fb.psi_n if isinstance(fb.psi_n, np.ndarray) else None
     plan = tuple((j, Lj, Nj, _ns(N, Nj, Lj, reality, None if psi is None else psi[j])) for j, Lj, Nj in plan)
@@ -439,7 +434,7 @@ def _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, ite
 def _check_output_memory(spec, f):
     """Refuse an analysis whose outputs cannot fit in memory, before computing any scale."""
     batch = math.prod(f.shape[: f.ndim - spec.nfs])
-    real = np.dtype(_rdtype(f)).itemsize
+    real = np.dtype(real_dtype(f.dtype)).itemsize
     item = real * (1 if spec.reality else 2)
     grid = dict(sampling=spec.sampling, nside=spec.nside)
     per_map = sum((2 * Nj - 1) * math.prod(f_shape(Lj, **grid)) for _, Lj, Nj, _ in spec.plan)
@@ -462,7 +457,7 @@ def _run(core, spec, *args):
 
 def _analysis_core(f, psi_n, phi, *, spec):
     L, N = spec.L, spec.N
-    flm = _spherical.forward(f, L, spin=spec.spin, reality=spec.reality, iter=spec.iter, **spec.kw)
+    flm = harmonic.forward(f, L, spin=spec.spin, reality=spec.reality, iter=spec.iter, **spec.kw)
     psi = jnp.asarray(psi_n)
     f_wav = []
     for j, Lj, Nj, ns in spec.plan:
@@ -472,8 +467,8 @@ def _analysis_core(f, psi_n, phi, *, spec):
         maps = []
         for n in ns:
             c = (jnp.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)).astype(flm.dtype)
-            maps.append(_spherical.inverse(flm_j * c[:, None], Lj, spin=-n,
-                                           reality=spec.reality and n == 0, **kw))
+            maps.append(harmonic.inverse(flm_j * c[:, None], Lj, spin=-n,
+                                         reality=spec.reality and n == 0, **kw))
         if maps:
             f_wav.append(_gamma_synthesis(tuple(maps), ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs))
         else:  # every wavelet of this scale vanishes (e.g. l < |spin| on its whole support)
@@ -486,8 +481,8 @@ def _analysis_core(f, psi_n, phi, *, spec):
         f_scal = jnp.zeros(shape, dtype=flm.dtype)
     else:
         ph = (jnp.asarray(phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)
-        f_scal = _spherical.inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
-                                    reality=spec.reality, **spec.kw)
+        f_scal = harmonic.inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
+                                  reality=spec.reality, **spec.kw)
     return f_wav, f_scal
 
 
@@ -516,11 +511,11 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
     spec = _spec(fb, L, N, spin, sampling, nside, reality, multiresolution, method, iter)
     batch = _check_f_wav(f_wav, [p[:3] for p in spec.plan], N, spec.sampling, spec.nside)
     fs = f_shape(spec.Ls, sampling=spec.sampling, nside=spec.nside)
-    f_scal = _validate.as_float_array(f_scal, "f_scal")
+    f_scal = checks.as_float_array(f_scal, "f_scal")
     if tuple(f_scal.shape) != tuple(batch) + tuple(fs):
         raise ValueError(f"f_scal has shape {tuple(f_scal.shape)}; expected {tuple(batch) + tuple(fs)} "
                          f"(scaling band-limit L_scal={spec.Ls}, sampling={spec.sampling!r})")
-    f_wav = [_validate.as_float_array(w, f"f_wav[{k}]") for k, w in enumerate(f_wav)]
+    f_wav = [checks.as_float_array(w, f"f_wav[{k}]") for k, w in enumerate(f_wav)]
     # before any method: the host path would drop the imaginary parts
     for name, w in [(f"f_wav[{k}]", w) for k, w in enumerate(f_wav)] + [("f_scal", f_scal)]:
         if reality and jnp.iscomplexobj(w):
@@ -529,14 +524,14 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
 
     def check_all():
         for k, w in enumerate(f_wav):
-            _validate.check_finite(w, f"f_wav[{k}]")
-        _validate.check_finite(f_scal, "f_scal")
+            checks.check_finite(w, f"f_wav[{k}]")
+        checks.check_finite(f_scal, "f_scal")
 
     if spec.reality and _host_eager(spec, f_scal, fb, *f_wav):
         args = ([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
         for k, (p, w) in enumerate(zip(spec.plan, f_wav)):
             if not p[3]:  # not read by the transform: check it here
-                _validate.check_finite(w, f"f_wav[{k}]")
+                checks.check_finite(w, f"f_wav[{k}]")
         try:
             return _adopt(_synthesis_host_real(*args))
         except _NonFinite:
@@ -552,13 +547,13 @@ class _NonFinite(Exception):
 
 def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
     L, N, Ls = spec.L, spec.N, spec.Ls
-    cdt = _cdtype(f_scal)
+    cdt = complex_dtype(f_scal.dtype)
     rdt = jnp.zeros((), cdt).real.dtype
     psi = jnp.asarray(psi_n)
     flm = jnp.zeros(f_scal.shape[: f_scal.ndim - spec.nfs] + (L, 2 * L - 1), dtype=cdt)
     if Ls > abs(spec.spin):  # else Phi_l = 0 on l < L_scal: the scaling map carries nothing
-        flm_s = _spherical.forward(f_scal, Ls, spin=spec.spin, reality=spec.reality, iter=spec.iter,
-                                   **spec.kw)
+        flm_s = harmonic.forward(f_scal, Ls, spin=spec.spin, reality=spec.reality, iter=spec.iter,
+                                 **spec.kw)
         ph = (jnp.asarray(phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(rdt)
         flm = flm.at[..., :Ls, L - Ls : L - 1 + Ls].add(flm_s.astype(cdt) * ph[:, None])
     for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
@@ -569,7 +564,7 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
         root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))  # 8 pi^2 / sqrt(4 pi (2l+1))
         acc = None
         for n, fn in zip(ns, modes):
-            g = _spherical.forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **kw)
+            g = harmonic.forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **kw)
             w = (2.0 if spec.reality and n > 0 else 1.0) * (-1.0) ** n * root
             c = (psi[j, :Lj, N - 1 + n] * w).astype(cdt)
             acc = g * c[:, None] if acc is None else acc + g * c[:, None]
@@ -580,7 +575,7 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
         # conjugate-symmetric part of flm, whose m >= 0 half the real inverse reads.
         sgn = jnp.asarray((-1.0) ** np.arange(L), dtype=rdt)
         flm = flm.at[..., L - 1 :].set(0.5 * (flm[..., L - 1 :] + sgn * jnp.conj(flm[..., L - 1 :: -1])))
-    return _spherical.inverse(flm, L, spin=spec.spin, reality=spec.reality, **spec.kw)
+    return harmonic.inverse(flm, L, spin=spec.spin, reality=spec.reality, **spec.kw)
 
 
 # --------------------------------------------------------------------------
@@ -600,12 +595,6 @@ def _host_eager(spec, *arrays):
         return False
     leaves = [x for a in arrays for x in jax.tree_util.tree_leaves(a)]
     return not any(isinstance(x, jax.core.Tracer) for x in leaves)
-
-
-def _adopt(x):
-    from ..harmonic._primitive import _adopt as adopt
-
-    return adopt(x)
 
 
 def _gamma_matrix(ns, Nj, inverse=False):
@@ -677,16 +666,14 @@ def _analysis_host_real(f, psi, phi, spec):
     one matrix product (BLAS, :func:`_gamma_matrix`).  No ``(L, 2L-1)``
     layouts and no complex maps.
     """
-    from ..harmonic import _ducc
-
     L, N = spec.L, spec.N
     grid = dict(sampling=spec.sampling, nside=spec.nside)
     nfs = spec.nfs
     batch = f.shape[: f.ndim - nfs]
     fb = f.reshape((-1,) + f.shape[f.ndim - nfs :])
     B = fb.shape[0]
-    alm = _ducc.host_real_alm(fb, L, iter=spec.iter, **grid)  # (B, nalm)
-    ell = _ducc.alm_ell(L)
+    alm = host.real_alm(fb, L, iter=spec.iter, **grid)  # (B, nalm)
+    ell = host.alm_ell(L)
     rdt = alm.real.dtype
     scaled = np.empty((2, alm.shape[1]), alm.dtype)
     f_wav = []
@@ -706,13 +693,13 @@ def _analysis_host_real(f, psi, phi, spec):
                 c[:Lj] = np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)
                 if n == 0:
                     np.multiply(alm[b], c.real.astype(rdt)[ell], out=scaled[0])
-                    _ducc.host_synthesis_from_alm(scaled[:1], L, Lj, spin=0, out=comps[b, r : r + 1], **grid)
+                    host.synthesis_from_alm(scaled[:1], L, Lj, spin=0, out=comps[b, r : r + 1], **grid)
                     r += 1
                 else:
                     sf = (-1.0) ** n
                     np.multiply(alm[b], (sf * c.real).astype(rdt)[ell], out=scaled[0])
                     np.multiply(alm[b], (-sf * c.imag).astype(rdt)[ell], out=scaled[1])
-                    _ducc.host_synthesis_from_alm(scaled, L, Lj, spin=n, out=comps[b, r : r + 2], **grid)
+                    host.synthesis_from_alm(scaled, L, Lj, spin=n, out=comps[b, r : r + 2], **grid)
                     r += 2
         if K == 1:
             res = comps
@@ -729,7 +716,7 @@ def _analysis_host_real(f, psi, phi, spec):
     scal = output_empty((B,) + ms, rdt)
     for b in range(B):
         np.multiply(alm[b], ph.astype(rdt)[ell], out=scaled[0])
-        _ducc.host_synthesis_from_alm(scaled[:1], L, Ls, spin=0, out=scal[b][None], **grid)
+        host.synthesis_from_alm(scaled[:1], L, Ls, spin=0, out=scal[b][None], **grid)
     return f_wav, _adopt(scal.reshape(batch + ms))
 
 
@@ -744,8 +731,6 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
     conjugate-symmetric projection of the complex core, without its
     ``(L, 2L-1)`` arrays.  One real synthesis at ``L`` ends it.
     """
-    from ..harmonic import _ducc
-
     L, N, Ls = spec.L, spec.N, spec.Ls
     grid = dict(sampling=spec.sampling, nside=spec.nside)
     nfs = spec.nfs
@@ -757,8 +742,8 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
 
     def add(b, Lj, comps, weights):
         """acc[b] += sum_i weights[i][l] * comps[i] for alm ``comps`` of band-limit ``Lj``."""
-        idx = slice(None) if Lj == L else _ducc.alm_index(L, Lj)
-        ell_j = _ducc.alm_ell(Lj)
+        idx = slice(None) if Lj == L else host.alm_index(L, Lj)
+        ell_j = host.alm_ell(Lj)
         total = None
         for x, wt in zip(comps, weights):
             if np.any(wt[:Lj]):
@@ -772,8 +757,8 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
         ph = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
         for b in range(B):
             alm_s = np.empty((1, Ls * (Ls + 1) // 2), cdt)
-            _ducc.host_analysis_into(np.ascontiguousarray(fs[b])[None], Ls, Ls, spin=0, iter=spec.iter,
-                                     out=alm_s, **grid)
+            host.analysis_into(np.ascontiguousarray(fs[b])[None], Ls, Ls, spin=0, iter=spec.iter,
+                               out=alm_s, **grid)
             add(b, Ls, alm_s, [ph])
     for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
         if not ns:
@@ -791,7 +776,7 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
             for n in ns:
                 c = psi[j, :Lj, N - 1 + n] * ((2.0 if n > 0 else 1.0) * (-1.0) ** n * root)
                 k = 1 if n == 0 else 2
-                _ducc.host_analysis_into(modes[b, r : r + k], Lj, Lj, spin=n, iter=spec.iter, out=gc[:k], **grid)
+                host.analysis_into(modes[b, r : r + k], Lj, Lj, spin=n, iter=spec.iter, out=gc[:k], **grid)
                 sf = (-1.0) ** n
                 # a += Re(c) a_0 (n = 0) | -sf (Re(c) G + Im(c) C) (n > 0)
                 add(b, Lj, gc[:k], [c.real] if n == 0 else [-sf * c.real, -sf * c.imag])
@@ -804,7 +789,7 @@ def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
         raise _NonFinite
     out = output_empty((B,) + f_shape(L, **grid), rdt)
     for b in range(B):
-        _ducc.host_synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
+        host.synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
     return out.reshape(batch + f_shape(L, **grid))
 
 

@@ -1,0 +1,74 @@
+"""The harmonic layer's host interface: ducc0 kernels on NumPy arrays, for the floors above.
+
+Host pipelines outside :mod:`s2scatter.harmonic` (the real-signal wavelet transforms
+of :mod:`s2scatter.wavelets`, the fused scattering step of :mod:`s2scatter.scattering`)
+call the compiled kernels directly on NumPy arrays, without JAX in between.  They use
+these names only, never the private modules behind them (``tests/test_architecture.py``
+checks that), so ducc0's layout and sign conventions stay known in one place.
+
+This is an internal interface between the package's layers, not part of the user API:
+it may change with the layers that use it.  The names are the very functions the
+transforms run (no wrappers): moving an import here changes nothing that runs.
+
+Conventions (see :mod:`s2scatter.harmonic._ducc` for the derivations):
+
+* ``alm``: ducc0/healpy-ordered coefficients of a *real* field, ``m >= 0`` only,
+  ``(ncomp, L (L+1) / 2)``, m-major; :func:`alm_ell` gives each entry's degree and
+  :func:`alm_index` the positions of a smaller band-limit's entries in a larger layout.
+* spin pairs: a spin-``s`` field ``f`` (``s != 0``) is carried as real components
+  ``(Q, U)`` with gradient/curl coefficients ``(G, C)``; :func:`flm_to_gc` converts our
+  ``flm`` ``(L, 2L-1)`` to ``(G, C)``.
+* ``flm``: our layout ``(..., L, 2L-1)``, entry ``[l, L-1+m]`` (Condon-Shortley phase).
+
+Real alm in, real components out:
+
+* :func:`real_alm` -- real maps ``(B, *map_shape)`` -> ``alm`` ``(B, nalm)``;
+* :func:`synthesis_from_alm` -- ``alm`` (1 component, or a (G, C) pair) -> real maps
+  (one field, or the (Q, U) pair), reading ``l < Lj`` in place;
+* :func:`analysis_into` -- its adjoint direction: real components -> ``alm`` written
+  into a larger layout;
+* :func:`alm_to_maps` -- ducc0's real-field kernel ``kind`` (``"synthesis"``,
+  ``"adjoint_analysis"``) on (G, C) ``alm`` with a :class:`DuccSpec`.
+
+The four operators on our ``flm`` layout and their JAX transposes (``spec``: a
+:class:`DuccSpec`), as registered with the JAX primitive:
+
+* :func:`forward` ``f -> flm`` and :func:`forward_transpose`;
+* :func:`inverse` ``flm -> f`` and :func:`inverse_transpose`.
+
+Buffers: :func:`output_empty` (a pooled 64-byte aligned array) and :func:`adopt`
+(a NumPy result handed to JAX, zero-copy when aligned).
+"""
+
+from __future__ import annotations
+
+from ._buffers import output_empty
+from ._ducc import DuccSpec
+from ._ducc import _alm2map as alm_to_maps
+from ._ducc import _gc_of as flm_to_gc
+from ._ducc import _host_fwd as forward
+from ._ducc import _host_fwd_T as forward_transpose
+from ._ducc import _host_inv as inverse
+from ._ducc import _host_inv_T as inverse_transpose
+from ._ducc import alm_ell, alm_index
+from ._ducc import host_analysis_into as analysis_into
+from ._ducc import host_real_alm as real_alm
+from ._ducc import host_synthesis_from_alm as synthesis_from_alm
+from ._primitive import _adopt as adopt
+
+__all__ = [
+    "DuccSpec",
+    "adopt",
+    "alm_ell",
+    "alm_index",
+    "alm_to_maps",
+    "analysis_into",
+    "flm_to_gc",
+    "forward",
+    "forward_transpose",
+    "inverse",
+    "inverse_transpose",
+    "output_empty",
+    "real_alm",
+    "synthesis_from_alm",
+]
