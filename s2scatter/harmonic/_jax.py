@@ -55,6 +55,10 @@ def set_kernel_budget(nbytes: int) -> None:
 
     Built kernels are cached up to twice this many bytes in all (a forward and
     an inverse kernel at the budget); the least recently used go first.
+    Eager calls pass the kernels to their compiled program as arguments; under
+    a caller's ``jax.jit`` they become constants of the caller's program, and
+    there only kernels up to 64 MB are used (larger ones cost more compile
+    time than they save: the recursion runs instead).
     """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
@@ -77,6 +81,16 @@ class _Leg:
     half: bool  # m >= 0 only
     weighted: bool  # multiply by GL weights (analysis kernel)
     dtype: str  # "float32" | "float64"
+    grid: int = 0  # "gl" nodes of this band-limit (0: L), for degrees l < L <= grid
+
+
+def _nodes_L(leg: _Leg) -> int:
+    """Band-limit whose nodes the stage runs on: ``leg.grid`` on a finer GL grid, else ``leg.L``."""
+    return leg.grid or leg.L
+
+
+def _gl_weights(leg: _Leg):
+    return quadrature_weights(_nodes_L(leg), sampling="gl")
 
 
 def _ms(L, half):
@@ -84,7 +98,7 @@ def _ms(L, half):
 
 
 def _leg_thetas(leg: _Leg):
-    return np.clip(thetas(leg.L, sampling=leg.sampling, nside=leg.nside), 0.0, np.pi)
+    return np.clip(thetas(_nodes_L(leg), sampling=leg.sampling, nside=leg.nside), 0.0, np.pi)
 
 
 def _norms(L, spin):
@@ -163,7 +177,7 @@ def _build_kernel(leg: _Leg, layout: str):
     M = L - m_lo
     scale = np.broadcast_to(_norms(L, leg.spin)[:, None], (L, T))
     if leg.weighted:
-        scale = scale * quadrature_weights(L, sampling="gl")[None, :T]
+        scale = scale * _gl_weights(leg)[None, :T]
     nbytes = L * M * T * 8
     lmt = aligned_view(np.zeros(nbytes + 64, np.uint8), nbytes, (L, M, T), np.float64)  # zero pages
     for l, blk in _fixed_n_blocks(L, -leg.spin, th):  # blk[l + m] = d^l_{m,-s}, |m| <= l
@@ -204,36 +218,54 @@ def _build(key):
     return _resampler(*key[1:])[key[0] == "Ro"]
 
 
-def _with_tables(x, arrays, *, core, keys, static):
+def _with_tables(args, arrays, *, core, keys, static):
     _ACTIVE.table = dict(zip(keys, arrays))
     try:
-        return core(x, **dict(static))
+        return core(*args, **dict(static))
     finally:
         _ACTIVE.table = None
 
 
 _with_tables_jit = jax.jit(_with_tables, static_argnames=("core", "keys", "static"))
-_KEYS_CACHE: dict = {}
+_KEYS_CACHE: collections.OrderedDict = collections.OrderedDict()  # least recent first
+_KEYS_CACHE_SIZE = 256
 
 
-def _call(core, x, **static):
-    """Run ``core(x, **static)``; on concrete input, compile it with kernels as arguments."""
-    if isinstance(x, jax.core.Tracer):
-        return core(x, **static)
-    x = jnp.asarray(x)
+def _call(core, *args, **static):
+    """Run ``core(*args, **static)``; on concrete inputs, as one compiled program that
+    receives every kernel it reads as an argument.
+
+    ``core`` is a module-level function and ``static`` hashable.  The kernels a
+    call needs are recorded once per (core, static, input shapes) by an abstract
+    trace (bounded cache); the program is compiled once per such key (jit's
+    cache), so equal grids share one program and no kernel is embedded in it.
+    Under a caller's trace the kernels are captured by the caller's program.
+    """
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return core(*args, **static)
+    leaves = [jnp.asarray(x) for x in leaves]
+    args = jax.tree_util.tree_unflatten(tree, leaves)
     st = tuple(sorted(static.items()))
-    ck = (core, st, x.shape, x.dtype)
-    keys = _KEYS_CACHE.get(ck)
+    ck = (core, st, tree, tuple((x.shape, x.dtype) for x in leaves))
+    with _KERNELS_LOCK:
+        keys = _KEYS_CACHE.get(ck)
+        if keys is not None:
+            _KEYS_CACHE.move_to_end(ck)
     if keys is None:
         rec = []
         _ACTIVE.table = rec
         try:
-            jax.eval_shape(lambda y: core(y, **static), x)
+            jax.eval_shape(lambda a: core(*a, **static), args)
         finally:
             _ACTIVE.table = None
-        keys = _KEYS_CACHE[ck] = tuple(dict.fromkeys(rec))
+        keys = tuple(dict.fromkeys(rec))
+        with _KERNELS_LOCK:
+            _KEYS_CACHE[ck] = keys
+            while len(_KEYS_CACHE) > _KEYS_CACHE_SIZE:
+                _KEYS_CACHE.popitem(last=False)
     arrays = [_build(k) for k in keys]
-    return _with_tables_jit(x, arrays, core=core, keys=keys, static=st)
+    return _with_tables_jit(args, arrays, core=core, keys=keys, static=st)
 
 
 def _split(x):
@@ -252,8 +284,20 @@ def _join(y, was_complex):
 # --------------------------------------------------------------------------
 
 
+_EMBED_BYTES = 64 << 20
+"""Largest kernel traced into a caller's program as a constant (see :func:`_use_kernel`)."""
+
+
 def _use_kernel(leg):
-    return _kernel_bytes(leg) <= _BUDGET["bytes"]
+    """Precomputed kernel (else the recursion): within the kernel budget, and, when
+    the kernel would be a constant of a caller's traced program (no :func:`_call`
+    passes it as an argument), at most ``_EMBED_BYTES``.  Every constant byte is
+    copied several times on its way into XLA (~10 ms per MB of compile time,
+    the same on a GPU), so larger kernels are cheaper recomputed in the program."""
+    limit = _BUDGET["bytes"]
+    if getattr(_ACTIVE, "table", None) is None:
+        limit = min(limit, _EMBED_BYTES)
+    return _kernel_bytes(leg) <= limit
 
 
 def _leg_synth(flm_ms, leg: _Leg):
@@ -312,7 +356,7 @@ def _scan_leg(x, leg: _Leg, *, adjoint: bool):
     if adjoint:
         xw = x
         if leg.weighted:
-            xw = x * jnp.asarray(quadrature_weights(L, sampling="gl"), dtype=rdt)[:, None]
+            xw = x * jnp.asarray(_gl_weights(leg), dtype=rdt)[:, None]
 
         def body(acc, ell, d):  # d: (2L-1, T)
             row = jnp.einsum("...tm,mt->...m", xw, d[rows]) * norms[ell]
@@ -331,7 +375,7 @@ def _scan_leg(x, leg: _Leg, *, adjoint: bool):
     init = jnp.zeros(x.shape[:-2] + (T, x.shape[-1]), dtype=x.dtype)
     acc, _ = wigner_d_fixed_n_jax(L, -leg.spin, th, body, init, dtype=rdt)
     if leg.weighted:  # exact transpose of the weighted analysis stage
-        acc = acc * jnp.asarray(quadrature_weights(L, sampling="gl"), dtype=rdt)[:, None]
+        acc = acc * jnp.asarray(_gl_weights(leg), dtype=rdt)[:, None]
     return acc
 
 
@@ -502,10 +546,42 @@ def _hp_cap_synthesis(fm, lay, dtype):
     return y[..., :P] * _hp_table(lay, dtype, "s_out")
 
 
+def _contiguous(ms, n):
+    """``ms`` is a run of consecutive orders that fits in ``n`` bins without wrapping onto itself."""
+    return len(ms) <= n and bool(np.all(np.diff(ms) == 1))
+
+
+def _take_bins(X, ms, n):
+    """``X[..., ms mod n]``: slices (no gather) for a contiguous run of orders."""
+    if not _contiguous(ms, n):
+        return X[..., np.mod(ms, n)]
+    m0, m1 = int(ms[0]), int(ms[-1])
+    if m0 >= 0:
+        return X[..., m0 : m1 + 1]
+    return jnp.concatenate([X[..., n + m0 :], X[..., : m1 + 1]], axis=-1)
+
+
+def _put_bins(fm, ms, n):
+    """Length-``n`` spectra with ``fm[..., k]`` at bin ``ms[k] mod n`` (summed where two
+    orders share a bin), zero elsewhere: pads (no scatter) for a contiguous run."""
+    if not _contiguous(ms, n):
+        bins = np.mod(ms, n)
+        Y = jnp.zeros(fm.shape[:-1] + (n,), dtype=fm.dtype)
+        if len(np.unique(bins)) == len(bins):
+            return Y.at[..., bins].set(fm)
+        return Y.at[..., bins].add(fm)
+    m0, m1 = int(ms[0]), int(ms[-1])
+    pad = [(0, 0)] * (fm.ndim - 1)
+    if m0 >= 0:
+        return jnp.pad(fm, pad + [(m0, n - m1 - 1)])
+    neg, pos = fm[..., : -m0], fm[..., -m0:]
+    return jnp.concatenate([jnp.pad(pos, pad + [(0, n - len(ms))]), neg], axis=-1)
+
+
 def _fft_rows(x, n, ms, phi0, *, scale):
     """x (..., nr, n) -> (..., nr, M): scale * sum_p x e^{-i m (phi0 + 2 pi p/n)}."""
     X = jnp.fft.fft(x, axis=-1)
-    out = X[..., np.mod(ms, n)]
+    out = _take_bins(X, ms, n)
     if phi0 is not None and np.any(phi0 != 0):
         out = out * jnp.asarray(np.exp(-1j * np.outer(phi0, ms)), dtype=out.dtype)
     return out * scale
@@ -518,12 +594,7 @@ def _ifft_rows(fm, n, ms, phi0, *, real):
     if real:  # m >= 0 only: f = Re(fm_0) + 2 Re sum_{m>0} fm e^{i m phi}
         c = jnp.asarray(np.where(ms == 0, 1.0, 2.0), dtype=fm.real.dtype)
         fm = fm * c
-    bins = np.mod(ms, n)
-    Y = jnp.zeros(fm.shape[:-1] + (n,), dtype=fm.dtype)
-    if len(np.unique(bins)) == len(bins):
-        Y = Y.at[..., bins].set(fm)
-    else:
-        Y = Y.at[..., bins].add(fm)
+    Y = _put_bins(fm, ms, n)
     out = jnp.fft.ifft(Y, axis=-1) * n
     return out.real if real else out
 
@@ -642,3 +713,55 @@ def _inverse(flm, L, *, spin, sampling, nside, reality):
     else:
         flm_ms = flm
     return _synth_ms(flm_ms, L, spin, sampling, nside, half, rdt)
+
+
+# --------------------------------------------------------------------------
+# band-limit L <-> a finer Gauss-Legendre grid (the scattering modulus grids)
+# --------------------------------------------------------------------------
+
+
+def inverse_to_gl(flm, L, L_grid, nphi, *, spin, reality):
+    """Synthesis of band-limit-``L`` coefficients on the GL grid of band-limit
+    ``L_grid >= L`` with ``nphi >= 2 L_grid - 1`` points per ring.
+
+    The Legendre stage holds degrees and orders below ``L`` only (no zero
+    padding to ``L_grid``), so its kernel has ``L^2 L_grid / 2`` entries, not
+    ``L_grid^3 / 2``; the rings are synthesised on ``nphi`` points directly.
+    """
+    return _call(_inverse_to_gl, flm, L=L, L_grid=L_grid, nphi=nphi, spin=spin, reality=reality)
+
+
+def forward_from_gl(f, L, L_grid, *, spin, reality):
+    """Analysis of maps ``(..., L_grid, nphi)`` on the GL grid of band-limit
+    ``L_grid`` up to band-limit ``L <= L_grid`` (the adjoint-matched partner of
+    :func:`inverse_to_gl`; exact for fields of band-limit ``<= 2 L_grid - L``)."""
+    return _call(_forward_from_gl, f, L=L, L_grid=L_grid, spin=spin, reality=reality)
+
+
+def _inverse_to_gl(flm, L, *, L_grid, nphi, spin, reality):
+    flm = jnp.asarray(flm)
+    rdt, cdt = _dtypes(flm)
+    flm = flm.astype(cdt)
+    half = bool(reality)
+    if half:  # as _inverse: m >= 0 only, Re of m = 0
+        flm_ms = flm[..., L - 1 :]
+        flm_ms = flm_ms.at[..., 0].set(flm_ms[..., 0].real.astype(cdt))
+    else:
+        flm_ms = flm
+    leg = _Leg(L, spin, "gl", None, half, False, jnp.dtype(rdt).name, L_grid)
+    fm = _leg_synth(flm_ms, leg)
+    return _ifft_rows(fm, nphi, _ms(L, half), None, real=half)
+
+
+def _forward_from_gl(f, L, *, L_grid, spin, reality):
+    f = jnp.asarray(f)
+    rdt, cdt = _dtypes(f)
+    half = bool(reality)
+    x = f.astype(rdt) if half else f.astype(cdt)
+    n = x.shape[-1]
+    fm = _fft_rows(x, n, _ms(L, half), None, scale=2 * np.pi / n)
+    leg = _Leg(L, spin, "gl", None, half, True, jnp.dtype(rdt).name, L_grid)
+    flm = _leg_adj(fm, leg)
+    if half:
+        return _expand_half(flm, L).astype(cdt)
+    return flm.astype(cdt)

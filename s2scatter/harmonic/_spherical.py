@@ -213,9 +213,7 @@ def inverse_to_gl_grid(flm, L, L_grid, *, spin=0, reality=False, method="auto"):
         return _ducc.inverse(flm, spec)
     from . import _jax
 
-    pad = [(0, 0)] * (flm.ndim - 2) + [(0, L_grid - L), (L_grid - L, L_grid - L)]
-    f = _jax.inverse(jax.numpy.pad(flm, pad), L_grid, spin=spin, sampling="gl", nside=None, reality=reality)
-    return _pad_phi(f, shape[1], L_grid)
+    return _jax.inverse_to_gl(flm, L, int(L_grid), shape[1], spin=spin, reality=bool(reality))
 
 
 def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
@@ -231,22 +229,4 @@ def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
         return _ducc.forward(f, spec)
     from . import _jax
 
-    if shape[1] != 2 * L_grid - 1:  # resample phi exactly: keep |m| < L_grid Fourier modes
-        F = jax.numpy.fft.fft(f, axis=-1)
-        keep = jax.numpy.concatenate([F[..., :L_grid], F[..., shape[1] - L_grid + 1:]], axis=-1)
-        f = jax.numpy.fft.ifft(keep, axis=-1) * ((2 * L_grid - 1) / shape[1])
-        f = f.real if reality else f
-    flm = _jax.forward(f, L_grid, spin=spin, sampling="gl", nside=None, reality=reality, iter=0)
-    return flm[..., :L, L_grid - L : L_grid + L - 1]
-
-
-def _pad_phi(f, nphi, L_grid):
-    """Resample rings of 2L_grid-1 points to nphi points (exact for |m| < L_grid)."""
-    n0 = 2 * L_grid - 1
-    if nphi == n0:
-        return f
-    F = jax.numpy.fft.fft(f, axis=-1)
-    z = jax.numpy.zeros(F.shape[:-1] + (nphi - n0,), F.dtype)
-    G = jax.numpy.concatenate([F[..., :L_grid], z, F[..., L_grid:]], axis=-1)
-    out = jax.numpy.fft.ifft(G, axis=-1) * (nphi / n0)
-    return out.real if not jax.numpy.iscomplexobj(f) else out
+    return _jax.forward_from_gl(f, L, int(L_grid), spin=spin, reality=bool(reality))

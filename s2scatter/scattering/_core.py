@@ -198,6 +198,8 @@ def scattering_harmonic(flm, bank: FilterBank, *, progress=None):
     Ls = cfg.L_scal
     nu = jnp.asarray(bank.nu)
     out = {}
+    if resolve_method(cfg.method, cfg.L, "gl") == "jax":
+        return paths, _by_level(flm, bank, paths, nu, progress)
 
     def visit(path, ulm, Lu):  # depth first: one chain of U's alive at a time
         out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
@@ -209,3 +211,39 @@ def scattering_harmonic(flm, bank: FilterBank, *, progress=None):
 
     visit((), flm, cfg.L)  # U[()] = f: S[()] = nu * f
     return paths, jnp.stack([out[p] for p in paths], axis=-3)
+
+
+def _by_level(flm, bank: FilterBank, paths, nu, progress):
+    """The cascade of the pure-JAX method, one order at a time.
+
+    The children of every path that share a scale ``j`` and an output
+    band-limit read inputs of the same shape (their parents truncated to
+    ``L_j``): they go through one :func:`_propagate` with the parents stacked
+    on a batch axis.  The traced program then holds one propagator per scale
+    and order instead of one per path (``J + J - 1`` for two orders instead of
+    ``J + J (J - 1) / 2``), which is what its compile time scales with; each
+    path's arithmetic is unchanged.  Memory: every ``U`` of one order is kept
+    at once (each at its children's band-limit, small next to the grids).
+    """
+    cfg = bank.config
+    Ls = cfg.L_scal
+    out = {}
+    level = {(): (flm, cfg.L)}
+    while level:
+        for path, (ulm, Lu) in level.items():
+            out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
+            if progress is not None:
+                progress(path)
+        groups = {}
+        for child in paths:
+            if len(child) >= 1 and child[:-1] in level:
+                groups.setdefault((child[-1], _needed_L(cfg, child)), []).append(child)
+        nxt = {}
+        for (j, L_next), children in groups.items():
+            Lj = cfg.L_j(j)
+            x = jnp.stack([_truncate(*level[c[:-1]], Lj) for c in children], axis=-3)
+            u = _propagate(x, Lj, j, bank, L_next)
+            for k, c in enumerate(children):
+                nxt[c] = (u[..., k, :, :], L_next)
+        level = nxt
+    return jnp.stack([out[p] for p in paths], axis=-3)

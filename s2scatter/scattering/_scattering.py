@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -11,6 +12,7 @@ import numpy as np
 from ..harmonic import forward as sht_forward
 from ..harmonic import inverse as sht_inverse
 from ..harmonic import rotate
+from ..harmonic._spherical import resolve_method
 from ..sampling import f_shape
 from ._config import ScatteringConfig, scattering_paths
 from ._core import filter_bank, scattering_harmonic
@@ -102,8 +104,12 @@ class Scattering:
         """Scattering coefficients ``(..., n_paths, L_scal, 2L_scal-1)`` of maps ``f``."""
         c = self.config
         f = _validate_input(f, c)
-        if isinstance(f, jax.core.Tracer) or c.method == "jax":
+        if isinstance(f, jax.core.Tracer):
             return self._harmonic(f)
+        if resolve_method(c.method, c.L, c.sampling) == "jax":  # one program per input shape,
+            from ..harmonic import _jax  # the kernels passed as its arguments
+
+            return _jax._call(_harmonic_jax, f, config=c)
         return self._harmonic_jit(f)  # compiled once per input shape
 
     def _harmonic(self, f):
@@ -120,6 +126,19 @@ class Scattering:
             return invariants_from_harmonic(S)
         sampling, nside, _ = output_grid(c)
         return sht_inverse(S, c.L_scal, sampling=sampling, nside=nside, reality=c.reality, method=c.method)
+
+
+@functools.lru_cache(maxsize=8)
+def _bank(config: ScatteringConfig):
+    return filter_bank(config)
+
+
+def _harmonic_jax(f, *, config: ScatteringConfig):
+    """``Scattering(config).harmonic`` of the pure-JAX method as a module-level function
+    of ``f`` and the (hashable) config, for :func:`s2scatter.harmonic._jax._call`."""
+    c = config
+    flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
+    return scattering_harmonic(flm, _bank(c))[1]
 
 
 def scattering(f, config: ScatteringConfig):

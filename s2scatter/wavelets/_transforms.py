@@ -445,14 +445,17 @@ def _check_output_memory(spec, f):
 
 
 def _run(core, spec, *args):
-    """Compiled methods (ducc: host kernels) run the whole transform as one jit
-    program (fused slicing/DFTs, no per-call validation overhead); the pure-JAX
-    method stays eager so its Legendre kernels are passed as jit arguments by
-    the transform core instead of being baked into one huge program."""
+    """Run the whole transform as one compiled program (fused slicing/DFTs, no
+    per-call validation overhead).  The pure-JAX method's Legendre kernels and
+    the filters are arguments of that program, not constants baked into it
+    (:func:`s2scatter.harmonic._jax._call`): one program per spec and input
+    shape, compiled in about the time of its few distinct transforms."""
     *data, fb = args
     if spec.method == "ducc":
         return _JIT[core](*data, fb.psi_n, fb.phi, spec=spec)
-    return core(*data, fb.psi_n, fb.phi, spec=spec)
+    from ..harmonic import _jax
+
+    return _jax._call(core, *data, fb.psi_n, fb.phi, spec=spec)
 
 
 def _analysis_core(f, psi_n, phi, *, spec):

@@ -1,0 +1,96 @@
+"""What the pure-JAX method puts into compiled programs (issue 14, item 6).
+
+Compile time of ``method="jax"`` grows with the bytes of constants and the
+number of operations in a program; these tests fail if kernels get baked into
+programs again, if the modulus grids' kernels are padded to the grid's
+band-limit again, or if the eager transforms stop sharing one program per grid.
+Timings are in ``scripts/bench_compile.py`` and ``docs/performance.md``.
+"""
+
+import jax
+import numpy as np
+
+import s2scatter
+from s2scatter import wavelets
+from s2scatter.harmonic import _jax
+
+
+def _const_bytes(closed):
+    """Bytes of the array constants of a closed jaxpr and of its sub-jaxprs."""
+    seen, total = set(), 0
+
+    def walk(cj):
+        nonlocal total
+        for c in getattr(cj, "consts", ()):
+            if id(c) not in seen and hasattr(c, "nbytes"):
+                seen.add(id(c))
+                total += int(c.nbytes)
+        for eqn in getattr(cj, "jaxpr", cj).eqns:
+            for p in eqn.params.values():
+                for q in p if isinstance(p, (list, tuple)) else (p,):
+                    if hasattr(q, "eqns") or hasattr(q, "jaxpr"):
+                        walk(q)
+
+    walk(closed)
+    return total
+
+
+def _map(L, rng):
+    from s2scatter.sampling import random_flm
+
+    return np.asarray(s2scatter.inverse(random_flm(L, reality=True, rng=rng), L, reality=True, method="ducc"))
+
+
+def test_scattering_under_jit_embeds_only_small_kernels(rng):
+    # L = 32: the modulus grids have band-limit 128 (grid_floor).  Kernels padded to
+    # the grid (l, m < 128 on 64 northern rings: 8 MB each, about 16 MB in all) were
+    # what made the first call slow; unpadded they are l, m < L_j (at most 2 MB).
+    L = 32
+    net = s2scatter.Scattering(s2scatter.ScatteringConfig(L=L, N=1, J_min=2, max_order=2,
+                                                          output="invariants", method="jax"))
+    traced = jax.jit(net).trace(_map(L, rng))
+    assert _const_bytes(traced.jaxpr) < 4 << 20
+
+
+def _count(closed, name):
+    """Call sites of primitive ``name`` in a jaxpr, sub-jaxprs counted once per call."""
+    n = 0
+    for eqn in getattr(closed, "jaxpr", closed).eqns:
+        n += eqn.primitive.name == name
+        for p in eqn.params.values():
+            for q in p if isinstance(p, (list, tuple)) else (p,):
+                if hasattr(q, "eqns") or hasattr(q, "jaxpr"):
+                    n += _count(q, name)
+    return n
+
+
+def test_scattering_one_propagator_per_scale_and_order(rng):
+    # J = 2..5 for L = 32: 4 order-1 steps and 3 batched order-2 steps (not 4 + 6),
+    # each one inverse and one forward ring FFT; plus the input's forward SHT.
+    L = 32
+    net = s2scatter.Scattering(s2scatter.ScatteringConfig(L=L, N=1, J_min=2, max_order=2,
+                                                          output="invariants", method="jax"))
+    assert len(net.paths) == 1 + 4 + 6
+    traced = jax.jit(net).trace(_map(L, rng))
+    assert _count(traced.jaxpr, "fft") == 2 * (4 + 3) + 1
+
+
+def test_eager_wavelets_one_program_kernels_as_arguments(rng):
+    # An eager jax-method transform is one program whose kernels are arguments:
+    # a second call (another map, same grid) compiles nothing, and the program
+    # holds no constant near a kernel's size (L = 32: 32 * 32 * 32 * 8 = 256 kB).
+    L = 32
+    fb = wavelets.filters(L, N=1, J_min=2, lam=2.0)
+    kw = dict(N=1, J_min=2, lam=2.0, reality=True, method="jax", filters=fb)
+    f1, f2 = _map(L, rng), _map(L, rng)
+    out1 = wavelets.analysis(f1, L, **kw)
+    n = _jax._with_tables_jit._cache_size()
+    out2 = wavelets.analysis(f2, L, **kw)
+    assert _jax._with_tables_jit._cache_size() == n
+    assert not np.allclose(out1[1], out2[1])
+    (core, static, _, _), keys = list(_jax._KEYS_CACHE.items())[-1]  # this call's program
+    assert core is wavelets._transforms._analysis_core and keys
+    args = tuple(jax.numpy.asarray(a) for a in (f1, fb.psi_n, fb.phi))
+    arrays = [_jax._build(k) for k in keys]
+    traced = _jax._with_tables_jit.trace(args, arrays, core=core, keys=keys, static=static)
+    assert _const_bytes(traced.jaxpr) < 64 << 10
