@@ -56,9 +56,9 @@ def set_kernel_budget(nbytes: int) -> None:
     Built kernels are cached up to twice this many bytes in all (a forward and
     an inverse kernel at the budget); the least recently used go first.
     Eager calls pass the kernels to their compiled program as arguments; under
-    a caller's ``jax.jit`` they become constants of the caller's program, and
-    there only kernels up to 64 MB are used (larger ones cost more compile
-    time than they save: the recursion runs instead).
+    a caller's ``jax.jit`` they become constants of the caller's program (about
+    10 ms of host compile time per MB; lower the budget to trade steady-state
+    speed for compile time there).
     """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
@@ -284,20 +284,16 @@ def _join(y, was_complex):
 # --------------------------------------------------------------------------
 
 
-_EMBED_BYTES = 64 << 20
-"""Largest kernel traced into a caller's program as a constant (see :func:`_use_kernel`)."""
-
-
 def _use_kernel(leg):
-    """Precomputed kernel (else the recursion): within the kernel budget, and, when
-    the kernel would be a constant of a caller's traced program (no :func:`_call`
-    passes it as an argument), at most ``_EMBED_BYTES``.  Every constant byte is
-    copied several times on its way into XLA (~10 ms per MB of compile time,
-    the same on a GPU), so larger kernels are cheaper recomputed in the program."""
-    limit = _BUDGET["bytes"]
-    if getattr(_ACTIVE, "table", None) is None:
-        limit = min(limit, _EMBED_BYTES)
-    return _kernel_bytes(leg) <= limit
+    """Precomputed kernel (else the recursion): within the kernel budget.
+
+    Eager calls pass the kernel to their program as an argument; under a
+    caller's ``jax.jit`` it is a constant of that program.  Constants cost host
+    compile time (~10 ms per MB), but capping them made the jitted transforms
+    several times slower in the steady state from L = 256 (the recursion), so
+    the budget alone decides (:func:`set_kernel_budget`).
+    """
+    return _kernel_bytes(leg) <= _BUDGET["bytes"]
 
 
 def _leg_synth(flm_ms, leg: _Leg):
