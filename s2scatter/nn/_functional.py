@@ -160,7 +160,8 @@ class TensorProductPlan:
     cost: int
     groups: tuple
     out_index: tuple  # per output l: (tau_l, 2l+1) indices into the flattened, concatenated group outputs
-    out_sign: tuple  # reality: per output l, (tau_l, 2l+1) factor of conj(g_|m|) for m < 0 (0: m >= 0)
+    # (reality: (tau_l, l+1), m >= 0 only); no entry twice
+    out_sign: tuple  # reality: per output l, (tau_l, l) factor of conj(g_|m|) for m = -l..-1
     mult: tuple  # per input degree: fragments per group-channel (tau, or C tau for "full")
     reality: bool = False
     method: str = "outer"
@@ -302,17 +303,18 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     out_index, out_sign = [], []
     for l in range(L_out):
         if not rows_per_l[l]:
-            out_index.append(np.zeros((0, 2 * l + 1), np.int32))
-            out_sign.append(np.zeros((0, 2 * l + 1)))
+            out_index.append(np.zeros((0, (l + 1) if reality else (2 * l + 1)), np.int32))
+            out_sign.append(np.zeros((0, l)))
             continue
         a_, b_, t1_, t2_, zero, sg = (np.concatenate(v) for v in zip(*rows_per_l[l]))
         order = np.lexsort((t2_, t1_, b_, a_))
         zero, sg = zero[order], sg[order]
-        m = np.arange(-l, l + 1)[None, :]
-        idx = zero[:, None] + (np.abs(m) if reality else m)
+        m = np.arange(0 if reality else -l, l + 1)[None, :]  # reality: m >= 0 only
+        idx = zero[:, None] + m  # every entry of the flat outputs read at most once
         out_index.append(idx.astype(np.int64 if base >= 2**31 else np.int32))
-        # reality: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m); sign 0 marks m >= 0 (taken as is)
-        out_sign.append(np.where(m < 0, sg[:, None] * (-1.0) ** m, 0.0) if reality else np.zeros((0, 2 * l + 1)))
+        # reality: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m), here for m = -l..-1
+        m_neg = np.arange(-l, 0)[None, :]
+        out_sign.append(sg[:, None] * (-1.0) ** m_neg if reality else np.zeros((0, l)))
     out_index = tuple(out_index)
     G = spec.channels if channels == "channelwise" else 1
     spec_out = SignalSpec(L_out, G, tuple(len(r) for r in out_index))
@@ -438,9 +440,10 @@ def _tensor_product(x, plan):
             A = X[..., : plan.mult[a], a, H - a : H + a + 1]  # (*b, G, Ma, I)
             Xf = X[..., : g.Mb, :, :].reshape(batch + (G, g.Mb, -1))  # (*b, G, Mb, L (2H+1))
             # T[t2, (l2, l, m), m1] = C^{l m}_{l1 m1, l2 (m - m1)} f^{l2}_{t2, m - m1}: O(Mb) work
-            T = jnp.take(Xf, jnp.asarray(g.index), axis=-1) * jnp.asarray(g.C, dtype=rdt)  # (*b, G, Mb, ncol, I)
+            T = jnp.take(Xf, jnp.asarray(g.index.T), axis=-1) * jnp.asarray(g.C.T, dtype=rdt)  # (*b, G, Mb, I, ncol)
+            T = jnp.moveaxis(T, -2, -3)  # (*b, G, I, Mb, ncol): no transposes of the product in reverse mode
             # then every pair of fragments at once: one matrix product (Ma, I) x (I, Mb ncol)
-            y = jnp.einsum("...ti,...sci->...tsc", A, T)  # (*b, G, Ma, Mb, ncol)
+            y = jnp.einsum("...ti,...isc->...tsc", A, T)  # (*b, G, Ma, Mb, ncol)
             outs.append(y.reshape(batch + (G, -1)))
             continue
         a, Mg, bw = g.l1, g.Mg, g.bw
@@ -478,10 +481,12 @@ def _tensor_product(x, plan):
         if not idx.size:
             frags.append(jnp.zeros(batch + (G, 0, 2 * l + 1), Y.dtype))
             continue
-        v = jnp.take(Y, jnp.asarray(idx.reshape(-1)), axis=-1).reshape(batch + (G,) + idx.shape)
+        # no index twice: the transpose (reverse mode) is a scatter without collisions
+        v = Y.at[..., jnp.asarray(idx.reshape(-1))].get(unique_indices=True, mode="promise_in_bounds")
+        v = v.reshape(batch + (G,) + idx.shape)
         if plan.reality:  # m < 0 from m > 0: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m)
-            sg = plan.out_sign[l]
-            v = jnp.where(jnp.asarray(sg != 0), jnp.asarray(sg, dtype=rdt) * jnp.conj(v), v)
+            neg = jnp.asarray(plan.out_sign[l], dtype=rdt) * jnp.conj(v[..., :0:-1])
+            v = jnp.concatenate([neg, v], axis=-1)
         frags.append(v)
     return Signal.tree_unflatten(None, frags)
 
