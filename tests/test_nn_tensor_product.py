@@ -84,9 +84,23 @@ def test_each_method_is_equivariant(rng, record_error, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_check_grads_reverse(rng, method):
     x = rand_signal(rng, nn.SignalSpec.s2(3, 2), batch=(1,))
-    for channels in ("full", "channelwise"):
-        plan = nn.tensor_product_plan(x.spec, L_out=3, degrees="full", channels=channels, method=method)
+    for channels, reality in (("full", False), ("channelwise", False), ("full", True)):
+        plan = nn.tensor_product_plan(x.spec, L_out=3, degrees="full", channels=channels, reality=reality,
+                                      method=method)
         check_grads(lambda s: nn.tensor_product(s, plan), (x,), 1, modes=("rev",))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_output_rows_read_each_entry_once(method):
+    """The output gather promises unique indices (its transpose is a scatter without
+    collisions); a repeated index would give wrong gradients silently."""
+    for spec in (nn.SignalSpec.s2(5, 3), nn.SignalSpec.so3(4, 2, 2)):
+        for channels in ("full", "channelwise"):
+            for reality in (False, True):
+                plan = nn.tensor_product_plan(spec, L_out=2 * spec.L - 1, degrees="full", channels=channels,
+                                              reality=reality, method=method)
+                idx = np.concatenate([i.ravel() for i in plan.out_index])
+                assert len(np.unique(idx)) == len(idx)
 
 
 def test_auto_picks_matmul_with_several_fragments_per_degree():
