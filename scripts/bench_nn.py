@@ -24,7 +24,10 @@ Sections (each can be skipped):
    the work is the same bilinear map.  A real field's fragments are
    conjugate-symmetric: ours computes ``m >= 0`` only (``reality=True``); a
    complex multiply-add is still four real ones.  The complex product
-   (``reality=False``) is timed too.
+   (``reality=False``), our full product with ``method="outer"`` (the path
+   before ``"matmul"``) and forward + backward of the full product (the
+   gradient of the sum of squared outputs, against ``tensor_square``'s) are
+   timed too.
 4. ``model``: ``HybridModel(HybridConfig(L=32, num_classes=10))`` forward +
    backward (``nnx.value_and_grad`` of a cross-entropy, ``nnx.jit``) on a batch
    of 32 maps: first call (compilation) and steady time.  Target: first call
@@ -231,7 +234,7 @@ def section_exponents(args, out):
 
 def section_e3nn(args, out):
     import jax
-    from flax import nnx
+    import jax.numpy as jnp
 
     from s2scatter import nn
 
@@ -251,21 +254,33 @@ def section_e3nn(args, out):
             xe_cw = e3nn.IrrepsArray(irreps_one, rng.standard_normal((args.batch, C, irreps_one.dim)).astype(np.float32))
             x = real_signal(L, C, args.batch)
             mk = dict(L_out=2 * L - 1, degrees="full")
-            f_full = jitted(nn.TensorProduct(x.spec, channels="full", reality=True, **mk))
+            tp_full = nn.TensorProduct(x.spec, channels="full", reality=True, **mk)
+            f_full = jitted(tp_full)
+            f_outer = jitted(nn.TensorProduct(x.spec, channels="full", reality=True, method="outer", **mk))
             f_full_c = jitted(nn.TensorProduct(x.spec, channels="full", **mk))
             ours_cw = nn.TensorProduct(x.spec, channels="channelwise", reality=True, **mk)
             f_cw = jitted(ours_cw)
             sq = jax.jit(lambda a: e3nn.tensor_square(a).array)
             tp = jax.jit(lambda a: e3nn.tensor_product(a, a).array)
-            fns = {"ours_full": lambda: f_full(x), "ours_full_complex": lambda: f_full_c(x),
+            # forward + backward: the gradient of the sum of squared outputs with respect to the input
+            g_full = jax.jit(jax.grad(lambda s: sum(jnp.sum(jnp.abs(f) ** 2)
+                                                    for f in nn.tensor_product(s, tp_full.plan).fragments)))
+            g_sq = jax.jit(jax.grad(lambda a: jnp.sum(e3nn.tensor_square(e3nn.IrrepsArray(irreps_full, a)).array ** 2)))
+            fns = {"ours_full": lambda: f_full(x), "ours_full_outer": lambda: f_outer(x),
+                   "ours_full_complex": lambda: f_full_c(x),
                    "e3nn_square_full": lambda: sq(xe_full), "e3nn_product_full": lambda: tp(xe_full),
-                   "ours_channelwise": lambda: f_cw(x), "e3nn_square_channelwise": lambda: sq(xe_cw)}
+                   "ours_channelwise": lambda: f_cw(x), "e3nn_square_channelwise": lambda: sq(xe_cw),
+                   "ours_full_grad": lambda: g_full(x), "e3nn_square_full_grad": lambda: g_sq(xe_full.array)}
             t = time_interleaved(fns, args.e3nn_repeats)
             row = {"L": L, "channels": C, "batch": args.batch, "L_out": 2 * L - 1,
                    **{k + "_median_s": v["median_s"] for k, v in t.items()},
                    **{k + "_first_s": v["first_s"] for k, v in t.items()},
                    "ours_over_e3nn_square_full": paired_ratio(t["ours_full"], t["e3nn_square_full"]),
                    "ours_over_e3nn_product_full": paired_ratio(t["ours_full"], t["e3nn_product_full"]),
+                   "method_full": tp_full.plan.method,
+                   "ours_over_ours_outer_full": paired_ratio(t["ours_full"], t["ours_full_outer"]),
+                   "ours_outer_over_e3nn_square_full": paired_ratio(t["ours_full_outer"], t["e3nn_square_full"]),
+                   "ours_over_e3nn_square_full_grad": paired_ratio(t["ours_full_grad"], t["e3nn_square_full_grad"]),
                    "ours_complex_over_e3nn_square_full": paired_ratio(t["ours_full_complex"],
                                                                       t["e3nn_square_full"]),
                    "ours_over_e3nn_square_channelwise": paired_ratio(t["ours_channelwise"],
@@ -274,7 +289,11 @@ def section_e3nn(args, out):
             print(f"L={L:3d} C={C:3d}  full: ours {row['ours_full_median_s'] * 1e3:9.2f} ms, e3nn square "
                   f"{row['e3nn_square_full_median_s'] * 1e3:9.2f} ms (ours/e3nn {row['ours_over_e3nn_square_full']:.2f}),"
                   f" e3nn product {row['e3nn_product_full_median_s'] * 1e3:9.2f} ms "
-                  f"({row['ours_over_e3nn_product_full']:.2f}), ours without reality "
+                  f"({row['ours_over_e3nn_product_full']:.2f}), ours {row['method_full']}/outer "
+                  f"{row['ours_over_ours_outer_full']:.2f} (outer/square {row['ours_outer_over_e3nn_square_full']:.2f}), "
+                  f"fwd+bwd ours {row['ours_full_grad_median_s'] * 1e3:.2f} ms, square "
+                  f"{row['e3nn_square_full_grad_median_s'] * 1e3:.2f} ms ({row['ours_over_e3nn_square_full_grad']:.2f}), "
+                  f"ours without reality "
                   f"{row['ours_full_complex_median_s'] * 1e3:9.2f} ms;  channel-wise: ours "
                   f"{row['ours_channelwise_median_s'] * 1e3:9.2f} ms, e3nn "
                   f"{row['e3nn_square_channelwise_median_s'] * 1e3:9.2f} ms "

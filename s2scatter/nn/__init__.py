@@ -24,6 +24,7 @@ from ._clebsch_gordan import cg_pair_table, cg_rows, clebsch_gordan
 from ._degree_sets import DEGREE_SETS, degree_mixing_set, tensor_product_cost
 from ._functional import (
     ACTIVATIONS,
+    TENSOR_PRODUCT_METHODS,
     TensorProductPlan,
     batch_statistics,
     equivariant_norm,
@@ -60,6 +61,7 @@ __all__ = [
     "SO3Activation",
     "Signal",
     "SignalSpec",
+    "TENSOR_PRODUCT_METHODS",
     "TensorProduct",
     "TensorProductPlan",
     "batch_statistics",

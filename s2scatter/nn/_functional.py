@@ -27,6 +27,7 @@ from ._signal import Signal, SignalSpec, from_flm, from_flmn, to_flm, to_flmn
 
 __all__ = [
     "ACTIVATIONS",
+    "TENSOR_PRODUCT_METHODS",
     "TensorProductPlan",
     "batch_statistics",
     "equivariant_norm",
@@ -110,6 +111,25 @@ class _Group:
     bw: int  # half-width of the second factor's window, max(max l2s, Mg + 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class _MatmulGroup:
+    """All triples with the smaller degree ``l1`` for the ``"matmul"`` method: the
+    Clebsch-Gordan coefficients applied to the second factor (a gather and a
+    product, ``O(tau C)``), then one matrix product over ``m1`` with the first."""
+
+    l1: int
+    Mb: int  # multiplicity rows read for the second factor
+    index: np.ndarray  # (ncol, 2l1+1): flat index of f^{l2}_{m - m1} in the padded (L, 2H+1) rows
+    C: np.ndarray  # (ncol, 2l1+1) Clebsch-Gordan coefficients, float64 (zero where |m - m1| > l2)
+
+
+TENSOR_PRODUCT_METHODS = ("auto", "outer", "matmul")
+"""Evaluation strategies of :func:`tensor_product` (``method=`` of :func:`tensor_product_plan`):
+``"outer"`` (outer products, then the Clebsch-Gordan contraction), ``"matmul"`` (the
+coefficients applied to one factor, then one matrix product per smaller degree) and
+``"auto"``."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TensorProductPlan:
     """Precomputed constants of one Clebsch-Gordan tensor product (from :func:`tensor_product_plan`).
@@ -122,6 +142,8 @@ class TensorProductPlan:
         cost: complex multiply-adds per batch element (useful work, no padding;
             half of it is done with ``reality``).
         reality: the inputs are fragments of real signals (see :func:`tensor_product_plan`).
+        method: the evaluation strategy, ``"outer"`` or ``"matmul"`` (``"auto"`` resolved;
+            see :func:`tensor_product_plan`).
 
     Output layout: for each output degree ``l``, the fragments are ordered by
     ``(l1, l2, t1, t2)`` over the triples ``(l1, l2, l)`` and the pairs of input
@@ -138,13 +160,16 @@ class TensorProductPlan:
     cost: int
     groups: tuple
     out_index: tuple  # per output l: (tau_l, 2l+1) indices into the flattened, concatenated group outputs
-    out_sign: tuple  # reality: per output l, (tau_l, 2l+1) factor of conj(g_|m|) for m < 0 (0: m >= 0)
+    # (reality: (tau_l, l+1), m >= 0 only); no entry twice
+    out_sign: tuple  # reality: per output l, (tau_l, l) factor of conj(g_|m|) for m = -l..-1
     mult: tuple  # per input degree: fragments per group-channel (tau, or C tau for "full")
     reality: bool = False
+    method: str = "outer"
 
     def __repr__(self):
         return (f"TensorProductPlan(L_in={self.spec_in.L}, L_out={self.L_out}, channels={self.channels!r}, "
-                f"triples={len(self.triples)}, taus_out={self.spec_out.taus}, cost={self.cost})")
+                f"method={self.method!r}, triples={len(self.triples)}, taus_out={self.spec_out.taus}, "
+                f"cost={self.cost})")
 
 
 _GROUP_OVERHEAD = 500  # elements: the cost of one more group (ops to compile and dispatch)
@@ -179,7 +204,7 @@ def _split_group(a, items):
 
 
 def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels="channelwise",
-                        reality=False) -> TensorProductPlan:
+                        reality=False, method="auto") -> TensorProductPlan:
     """Precompute a Clebsch-Gordan tensor product of a signal of spec ``spec`` with itself.
 
     Args:
@@ -196,6 +221,15 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
             ``m >= 0`` is computed (half the work), ``m < 0`` follows.  Inputs
             that are not conjugate-symmetric give wrong results, as with
             ``reality=True`` in the transforms.
+        method: evaluation strategy (:data:`TENSOR_PRODUCT_METHODS`; the same
+            numbers to rounding either way).  ``"outer"``: per smaller degree
+            ``l1``, the outer products of the two factors' fragments, then a
+            contraction with the Clebsch-Gordan blocks.  ``"matmul"``: per
+            ``l1``, the coefficients applied to the second factor alone, then
+            one matrix product over ``m1`` with the first factor for every pair
+            of fragments at once.  ``"auto"`` (default): ``"matmul"`` when a
+            degree has several fragments per channel group (``channels="full"``
+            with ``C >= 2``, SO(3) signals), ``"outer"`` otherwise.
 
     Returns:
         :class:`TensorProductPlan` (Clebsch-Gordan blocks, output rows,
@@ -210,6 +244,8 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     L = spec.L
     if isinstance(L_out, bool) or not isinstance(L_out, (int, np.integer)) or L_out < 1:
         raise ValueError(f"L_out must be a positive integer, got {L_out!r}")
+    if method not in TENSOR_PRODUCT_METHODS:
+        raise ValueError(f"method must be one of {TENSOR_PRODUCT_METHODS}, got {method!r}")
     if L_out > 2 * L - 1:
         raise ValueError(f"L_out = {L_out} is too large for an input of band-limit L = {L}: "
                          f"products reach degree 2L-2, so L_out <= 2L-1 = {2 * L - 1}")
@@ -222,9 +258,14 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     by_l1 = {}
     for a, b, l in triples:
         by_l1.setdefault(a, []).append((b, l))
+    method = _resolve_method(method, mult)
     groups, rows_per_l = [], {l: [] for l in range(L_out)}
     base = 0
+    H = max(L, L_out)  # half-width of the padded m axis in _tensor_product
     for a in sorted(by_l1):
+        if method == "matmul":
+            base = _matmul_group(a, by_l1[a], mult, H, reality, groups, rows_per_l, base)
+            continue
         for items in _split_group(a, by_l1[a]):
             pairs = {}
             for b, l in items:
@@ -236,10 +277,7 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
             C = np.zeros((J, K, 2 * Mg + 1, 2 * a + 1))
             for j, b in enumerate(l2s):
                 b = int(b)
-                if 2 * len(pairs[b]) > 2 * a + 1:  # most of the pair's outputs: the cached table
-                    T = cg_pair_table(a, b)[[l - (b - a) for l in pairs[b]]]
-                else:  # a few outputs (sparse sets): only their rows
-                    T = cg_rows(a, b, pairs[b])
+                T = _pair_rows(a, b, pairs[b])
                 for k, l in enumerate(pairs[b]):  # T[k, (a+b) + m, a + m1]
                     C[j, k, Mg - l : Mg + l + 1, :] = T[k, (a + b) - l : (a + b) + l + 1, :]
             Mb = max(mult[int(b)] for b in l2s)
@@ -265,24 +303,80 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     out_index, out_sign = [], []
     for l in range(L_out):
         if not rows_per_l[l]:
-            out_index.append(np.zeros((0, 2 * l + 1), np.int32))
-            out_sign.append(np.zeros((0, 2 * l + 1)))
+            out_index.append(np.zeros((0, (l + 1) if reality else (2 * l + 1)), np.int32))
+            out_sign.append(np.zeros((0, l)))
             continue
         a_, b_, t1_, t2_, zero, sg = (np.concatenate(v) for v in zip(*rows_per_l[l]))
         order = np.lexsort((t2_, t1_, b_, a_))
         zero, sg = zero[order], sg[order]
-        m = np.arange(-l, l + 1)[None, :]
-        idx = zero[:, None] + (np.abs(m) if reality else m)
+        m = np.arange(0 if reality else -l, l + 1)[None, :]  # reality: m >= 0 only
+        idx = zero[:, None] + m  # every entry of the flat outputs read at most once
         out_index.append(idx.astype(np.int64 if base >= 2**31 else np.int32))
-        # reality: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m); sign 0 marks m >= 0 (taken as is)
-        out_sign.append(np.where(m < 0, sg[:, None] * (-1.0) ** m, 0.0) if reality else np.zeros((0, 2 * l + 1)))
+        # reality: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m), here for m = -l..-1
+        m_neg = np.arange(-l, 0)[None, :]
+        out_sign.append(sg[:, None] * (-1.0) ** m_neg if reality else np.zeros((0, l)))
     out_index = tuple(out_index)
     G = spec.channels if channels == "channelwise" else 1
     spec_out = SignalSpec(L_out, G, tuple(len(r) for r in out_index))
     cost = G * sum(tensor_product_cost([(a, b, l)]) * (mult[a] * (mult[b] + 1) // 2 if a == b else mult[a] * mult[b])
                    for a, b, l in triples)
     return TensorProductPlan(spec, spec_out, L_out, triples, channels, int(cost), tuple(groups), out_index,
-                             tuple(out_sign), mult, bool(reality))
+                             tuple(out_sign), mult, bool(reality), method)
+
+
+def _resolve_method(method, mult):
+    if method != "auto":
+        return method
+    # the matrix product has one row per fragment of the first factor (per group-channel): with
+    # several of them (full channel mixing, SO(3) signals) it is 1.3-8x faster than the outer
+    # product; with one (channel-wise S^2 signals) it is a matrix-vector product and no faster
+    # (0.7-1.4x, measured at L = 4..10, docs/nn.md)
+    return "matmul" if max(mult) >= 2 else "outer"
+
+
+def _pair_rows(a, b, ls):
+    """``T[k, (a+b) + m, a + m1] = C^{l m}_{a m1, b (m - m1)}`` for ``l = ls[k]``."""
+    if 2 * len(ls) > 2 * a + 1:  # most of the pair's outputs: the cached table
+        return cg_pair_table(a, b)[[l - (b - a) for l in ls]]
+    return cg_rows(a, b, ls)  # a few outputs (sparse sets): only their rows
+
+
+def _matmul_group(a, items, mult, H, reality, groups, rows_per_l, base):
+    """One :class:`_MatmulGroup` for the triples ``(a, b, l)``; appends the rows of its outputs.
+
+    Output layout of the group: ``(Ma, Mb, ncol)`` flattened, a column per ``(b, l, m)`` of
+    the triples (``m = -l..l``, or ``0..l`` with ``reality``), ordered by ``b``, ``l``, ``m``.
+    Returns the new base offset.
+    """
+    pairs = {}
+    for b, l in items:
+        pairs.setdefault(b, []).append(l)
+    I = 2 * a + 1
+    m1 = np.arange(-a, a + 1)
+    Ma = mult[a]
+    Mb = max(mult[b] for b in pairs)
+    index, coef, starts = [], [], []
+    ncol = 0
+    for b in sorted(pairs):
+        T = _pair_rows(a, b, pairs[b])
+        for k, l in enumerate(pairs[b]):
+            ms = np.arange(0 if reality else -l, l + 1)
+            d = ms[:, None] - m1[None, :]  # m2 = m - m1
+            index.append(b * (2 * H + 1) + H + np.clip(d, -H, H))
+            coef.append(np.where(np.abs(d) <= b, T[k][(a + b) + ms][:, a + m1], 0.0))
+            starts.append((b, l, ncol))
+            ncol += len(ms)
+    index = np.concatenate(index)
+    groups.append(_MatmulGroup(a, Mb, index.astype(np.int64 if index.max() >= 2**31 else np.int32),
+                               np.concatenate(coef)))
+    for b, l, c0 in starts:
+        t1, t2 = np.meshgrid(np.arange(Ma), np.arange(mult[b]), indexing="ij")
+        keep = (t1 <= t2) if b == a else np.ones(t1.shape, bool)
+        t1, t2 = t1[keep], t2[keep]
+        zero = base + (t1 * Mb + t2) * ncol + c0 + (0 if reality else l)
+        sgn = np.full(t1.shape, (-1.0) ** (a + b - l))
+        rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, b), t1, t2, zero, sgn))
+    return base + Ma * Mb * ncol
 
 
 def tensor_product(x: Signal, plan: TensorProductPlan) -> Signal:
@@ -305,11 +399,15 @@ def tensor_product(x: Signal, plan: TensorProductPlan) -> Signal:
     Cost: ``plan.cost`` complex multiply-adds per batch element:
     ``O(C tau^2 L^5)`` for ``"full"`` degrees, ``O(C tau^2 L^4)`` for ``"mst"``,
     ``O(C tau^2 L^3 log L)`` for ``"log"`` (``C^2`` instead of ``C`` for
-    ``channels="full"``).  Per smaller degree ``l1`` (and range of output
-    degrees): the outer products ``f^{l1}_{m1} f^{l2}_{m2}`` for all its ``l2``
-    at once, read along the band ``m = m1 + m2`` through a strided view (a
-    slice and a reshape, no gather), then one batched contraction with the
-    Clebsch-Gordan blocks over ``m1``.
+    ``channels="full"``).  Method ``"outer"``, per smaller degree ``l1`` (and
+    range of output degrees): the outer products ``f^{l1}_{m1} f^{l2}_{m2}`` for
+    all its ``l2`` at once, read along the band ``m = m1 + m2`` through a
+    strided view (a slice and a reshape, no gather), then one batched
+    contraction with the Clebsch-Gordan blocks over ``m1``.  Method
+    ``"matmul"``, per ``l1``: ``T_{t2,(l2,l,m),m1} = C^{l m}_{l1 m1, l2 (m-m1)}
+    f^{l2}_{t2,m-m1}`` (a gather, linear in the number of fragments), then one
+    matrix product ``sum_{m1} f^{l1}_{t1,m1} T_{t2,(l2,l,m),m1}`` for all pairs
+    ``(t1, t2)``: few large matrix products instead of many small ones.
     """
     _check_signal(x)
     if not isinstance(plan, TensorProductPlan):
@@ -337,6 +435,17 @@ def _tensor_product(x, plan):
     rdt = X.real.dtype
     outs = []
     for g in plan.groups:
+        if isinstance(g, _MatmulGroup):
+            a, I = g.l1, 2 * g.l1 + 1
+            A = X[..., : plan.mult[a], a, H - a : H + a + 1]  # (*b, G, Ma, I)
+            Xf = X[..., : g.Mb, :, :].reshape(batch + (G, g.Mb, -1))  # (*b, G, Mb, L (2H+1))
+            # T[t2, (l2, l, m), m1] = C^{l m}_{l1 m1, l2 (m - m1)} f^{l2}_{t2, m - m1}: O(Mb) work
+            T = jnp.take(Xf, jnp.asarray(g.index.T), axis=-1) * jnp.asarray(g.C.T, dtype=rdt)  # (*b, G, Mb, I, ncol)
+            T = jnp.moveaxis(T, -2, -3)  # (*b, G, I, Mb, ncol): no transposes of the product in reverse mode
+            # then every pair of fragments at once: one matrix product (Ma, I) x (I, Mb ncol)
+            y = jnp.einsum("...ti,...isc->...tsc", A, T)  # (*b, G, Ma, Mb, ncol)
+            outs.append(y.reshape(batch + (G, -1)))
+            continue
         a, Mg, bw = g.l1, g.Mg, g.bw
         Ma, I, n = plan.mult[a], 2 * a + 1, 2 * g.bw + 1
         A = X[..., :Ma, a, H - a : H + a + 1]  # (*b, G, Ma, I)
@@ -372,10 +481,12 @@ def _tensor_product(x, plan):
         if not idx.size:
             frags.append(jnp.zeros(batch + (G, 0, 2 * l + 1), Y.dtype))
             continue
-        v = jnp.take(Y, jnp.asarray(idx.reshape(-1)), axis=-1).reshape(batch + (G,) + idx.shape)
+        # no index twice: the transpose (reverse mode) is a scatter without collisions
+        v = Y.at[..., jnp.asarray(idx.reshape(-1))].get(unique_indices=True, mode="promise_in_bounds")
+        v = v.reshape(batch + (G,) + idx.shape)
         if plan.reality:  # m < 0 from m > 0: g_{-m} = (-1)^(l1+l2-l) (-1)^m conj(g_m)
-            sg = plan.out_sign[l]
-            v = jnp.where(jnp.asarray(sg != 0), jnp.asarray(sg, dtype=rdt) * jnp.conj(v), v)
+            neg = jnp.asarray(plan.out_sign[l], dtype=rdt) * jnp.conj(v[..., :0:-1])
+            v = jnp.concatenate([neg, v], axis=-1)
         frags.append(v)
     return Signal.tree_unflatten(None, frags)
 

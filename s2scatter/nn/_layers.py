@@ -156,13 +156,15 @@ class TensorProduct(nnx.Module):
         channels: ``"channelwise"`` (default) or ``"full"``.
         reality: the inputs are real signals (conjugate-symmetric fragments): half the work
             (:func:`s2scatter.nn.tensor_product_plan`).
+        method: evaluation strategy, ``"auto"`` (default), ``"outer"`` or ``"matmul"``
+            (:func:`s2scatter.nn.tensor_product_plan`); the same numbers to rounding.
 
     ``out_spec`` and ``plan.cost`` (multiply-adds per batch element) describe the output.
     """
 
-    def __init__(self, in_spec, *, L_out, degrees="mst", channels="channelwise", reality=False):
+    def __init__(self, in_spec, *, L_out, degrees="mst", channels="channelwise", reality=False, method="auto"):
         self.plan = F.tensor_product_plan(_check_spec(in_spec), L_out=L_out, degrees=degrees, channels=channels,
-                                          reality=reality)
+                                          reality=reality, method=method)
         self.in_spec = self.plan.spec_in
         self.out_spec = self.plan.spec_out
 
