@@ -11,8 +11,7 @@ import numpy as np
 
 from ..harmonic import forward as sht_forward
 from ..harmonic import inverse as sht_inverse
-from ..harmonic import rotate
-from ..harmonic._spherical import resolve_method
+from ..harmonic import resolve_method, rotate
 from ..sampling import f_shape
 from ._config import ScatteringConfig, scattering_paths
 from ._core import filter_bank, scattering_harmonic
@@ -107,9 +106,9 @@ class Scattering:
         if isinstance(f, jax.core.Tracer):
             return self._harmonic(f)
         if resolve_method(c.method, c.L, c.sampling) == "jax":  # one program per input shape,
-            from ..harmonic import _jax  # the kernels passed as its arguments
+            from ..harmonic.programs import run_with_kernels  # the kernels passed as its arguments
 
-            return _jax._call(_harmonic_jax, f, config=c)
+            return run_with_kernels(_harmonic_jax, f, config=c)
         return self._harmonic_jit(f)  # compiled once per input shape
 
     def _harmonic(self, f):
@@ -135,7 +134,7 @@ def _bank(config: ScatteringConfig):
 
 def _harmonic_jax(f, *, config: ScatteringConfig):
     """``Scattering(config).harmonic`` of the pure-JAX method as a module-level function
-    of ``f`` and the (hashable) config, for :func:`s2scatter.harmonic._jax._call`."""
+    of ``f`` and the (hashable) config, for :func:`s2scatter.harmonic.programs.run_with_kernels`."""
     c = config
     flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
     return scattering_harmonic(flm, _bank(c))[1]

@@ -448,14 +448,14 @@ def _run(core, spec, *args):
     """Run the whole transform as one compiled program (fused slicing/DFTs, no
     per-call validation overhead).  The pure-JAX method's Legendre kernels and
     the filters are arguments of that program, not constants baked into it
-    (:func:`s2scatter.harmonic._jax._call`): one program per spec and input
+    (:func:`s2scatter.harmonic.programs.run_with_kernels`): one program per spec and input
     shape, compiled in about the time of its few distinct transforms."""
     *data, fb = args
     if spec.method == "ducc":
         return _JIT[core](*data, fb.psi_n, fb.phi, spec=spec)
-    from ..harmonic import _jax
+    from ..harmonic.programs import run_with_kernels
 
-    return _jax._call(core, *data, fb.psi_n, fb.phi, spec=spec)
+    return run_with_kernels(core, *data, fb.psi_n, fb.phi, spec=spec)
 
 
 def _analysis_core(f, psi_n, phi, *, spec):
