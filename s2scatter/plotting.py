@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._files import save_figure
+from . import sampling as smp
 from .sampling import SAMPLINGS
 
 __all__ = ["plot_mollweide", "plot_power_spectrum"]
@@ -36,27 +37,13 @@ _PARTS = ("real", "imag", "abs")
 
 
 # --------------------------------------------------------------------------
-# Sampling geometry.
-# TODO(lead): replace with s2scatter.sampling.thetas / phis / shapes once the
-# sampling layer lands; these private copies only exist until then.
+# Sampling geometry: the sampling layer's, never a copy.
 # --------------------------------------------------------------------------
-def _thetas(L: int, sampling: str) -> np.ndarray:
-    """Colatitudes of the rings, north first, for an equiangular scheme."""
-    if sampling == "mw":
-        return np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)
-    if sampling == "mwss":
-        return np.pi * np.arange(L + 1) / L
-    if sampling == "dh":
-        return np.pi * (2 * np.arange(2 * L) + 1) / (4 * L)
-    if sampling == "gl":
-        nodes, _ = np.polynomial.legendre.leggauss(L)
-        return np.arccos(nodes[::-1])  # nodes ascend in cos(theta): reverse
-    raise ValueError(f"no ring colatitudes for sampling {sampling!r}")
-
-
-def _nphi(L: int, sampling: str) -> int:
-    """Number of equally spaced longitudes per ring, starting at phi = 0."""
-    return 2 * L if sampling == "mwss" else 2 * L - 1
+def _ring_geometry(L: int, sampling: str) -> tuple[np.ndarray, int]:
+    """Ring colatitudes (north first) and longitudes per ring of an equiangular scheme
+    (:func:`s2scatter.sampling.thetas`, :func:`s2scatter.sampling.nphi`); longitudes
+    are equally spaced from ``phi = 0``."""
+    return smp.thetas(L, sampling=sampling), smp.nphi(L, sampling=sampling)
 
 
 def _check_sampling(sampling: str) -> str:
@@ -84,8 +71,7 @@ def _resample_equiangular(f, L, sampling, theta_c, phi_c):
     virtual pole ring carrying the mean of the nearest ring is added, so the
     caps are interpolated rather than clamped.
     """
-    thetas = _thetas(L, sampling)
-    nphi = _nphi(L, sampling)
+    thetas, nphi = _ring_geometry(L, sampling)
     if thetas[0] > 0:
         thetas = np.concatenate([[0.0], thetas])
         f = np.concatenate([np.full((1, nphi), f[0].mean()), f])
@@ -119,7 +105,7 @@ def _to_lonlat(f, L, sampling, nside):
 
         n_rings = 4 * nside - 1
     else:
-        n_rings = _thetas(L, sampling).size
+        n_rings = smp.ntheta(L, sampling=sampling)
     n_lat, n_lon = _grid_size(n_rings)
     lon_edges = np.linspace(-np.pi, np.pi, n_lon + 1)
     lat_edges = np.linspace(-np.pi / 2, np.pi / 2, n_lat + 1)
@@ -157,7 +143,7 @@ def _map_for_plot(f, L, sampling, nside, part):
     else:
         if nside is not None:
             raise ValueError("nside is only meaningful with sampling='healpix'")
-        expected = (_thetas(L, sampling).size, _nphi(L, sampling))
+        expected = (smp.ntheta(L, sampling=sampling), smp.nphi(L, sampling=sampling))
         if f.shape != expected:
             raise ValueError(
                 f"a {sampling!r} map with L={L} has shape {expected}, got {f.shape} "

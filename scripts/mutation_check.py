@@ -86,6 +86,7 @@ CFG, CORE = "s2scatter/scattering/_config.py", "s2scatter/scattering/_core.py"
 FUSED, SCAT = "s2scatter/scattering/_fused.py", "s2scatter/scattering/_scattering.py"
 RES, READ, BASE = "s2scatter/io/_resample.py", "s2scatter/io/_readers.py", "s2scatter/io/_base.py"
 PLOT = "s2scatter/plotting.py"
+FILES = "s2scatter/_files.py"  # the one atomic writer plotting saves through
 STORE, DRIVER, INSPECT = "s2scatter/batch/_store.py", "s2scatter/batch/_driver.py", "s2scatter/batch/_inspect.py"
 LOCK, COMPUTE = "s2scatter/batch/_lock.py", "s2scatter/batch/_compute.py"
 CLI, INTERRUPT = "s2scatter/cli.py", "s2scatter/_interrupt.py"
@@ -318,8 +319,8 @@ MUTATIONS = [
       'grid = ("pixel",) if attrs["output"]["sampling"] == "healpix" else ("phi", "theta")',
       "dimension names of the map axes swapped"),
     # ------------------------------------------------------------------ plotting
-    M("plotting", PLOT, "return np.pi * (2 * np.arange(L) + 1) / (2 * L - 1)",
-      "return np.pi * (2 * np.arange(L) + 1) / (2 * L)", "MW rings at DH colatitudes"),
+    M("plotting", PLOT, "return smp.thetas(L, sampling=sampling), smp.nphi(L, sampling=sampling)",
+      'return smp.thetas(L, sampling="mw"), smp.nphi(L, sampling=sampling)', "rings of MW whatever the sampling"),
     M("plotting", PLOT, "        f = f.imag", "        f = f.real", "part='imag' draws the real part"),
     M("plotting", PLOT, "f = np.concatenate([np.full((1, nphi), f[0].mean()), f])",
       "f = np.concatenate([np.full((1, nphi), 0.0), f])", "north cap filled with 0, not the ring mean"),
@@ -331,7 +332,7 @@ MUTATIONS = [
     M("plotting", PLOT, "cl = np.sum(np.abs(flm) ** 2, axis=-1) / (2 * ell + 1)",
       "cl = np.sum(np.abs(flm) ** 2, axis=-1) / (ell + 1)", "power spectrum: wrong number of m per l"),
     M("plotting", PLOT, "shown = cl > 0", "shown = cl >= 0", "zero C_l sent to the log axis"),
-    M("plotting", PLOT, "            os.remove(tmp)", "            pass", "failed save leaves its temporary file"),
+    M("plotting", FILES, "            os.remove(tmp)", "            pass", "failed save leaves its temporary file"),
 ]
 
 

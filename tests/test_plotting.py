@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 from matplotlib.figure import Figure
 
+import s2scatter
 from s2scatter import plotting
 from s2scatter.plotting import plot_mollweide, plot_power_spectrum
 
@@ -54,7 +55,7 @@ def test_mollweide_complex_parts(tmp_path, rng):
     resampling is within 0.06 of each (see test_resampling_reproduces_a_smooth_field).
     ``abs`` of a constant 2 - 3j is sqrt(13) everywhere; an unknown part is refused.
     """
-    theta = plotting._thetas(L, "mw")[:, None]
+    theta = s2scatter.sampling.thetas(L, sampling="mw")[:, None]
     phi = 2 * np.pi * np.arange(2 * L - 1)[None, :] / (2 * L - 1)
     f = np.cos(theta) + 1j * np.sin(theta) * np.cos(phi)
     lon_c = np.linspace(-np.pi, np.pi, 2 * 180 + 1)
@@ -122,7 +123,7 @@ def test_resampling_reproduces_a_smooth_field(sampling):
 
 
 def test_gl_rings_are_north_first():
-    theta = plotting._thetas(L, "gl")
+    theta = plotting._ring_geometry(L, "gl")[0]
     assert np.all(np.diff(theta) > 0) and 0 < theta[0] < theta[-1] < np.pi
     # Gauss-Legendre nodes are symmetric about the equator.
     np.testing.assert_allclose(theta + theta[::-1], np.pi, atol=1e-14)
@@ -144,12 +145,10 @@ def test_power_spectrum(tmp_path, rng):
 
 @pytest.mark.parametrize("sampling", sorted(SHAPES))
 def test_ring_geometry_matches_the_sampling_layer(sampling):
-    """plotting's private ring colatitudes and longitudes equal s2scatter.sampling's."""
-    import s2scatter
-
-    np.testing.assert_allclose(plotting._thetas(L, sampling), s2scatter.sampling.thetas(L, sampling=sampling),
-                               rtol=0, atol=1e-14)
-    assert plotting._nphi(L, sampling) == s2scatter.sampling.nphi(L, sampling=sampling)
+    """The rings plotting resamples from are the sampling layer's, for that sampling."""
+    theta, nphi = plotting._ring_geometry(L, sampling)
+    np.testing.assert_array_equal(theta, s2scatter.sampling.thetas(L, sampling=sampling))
+    assert nphi == s2scatter.sampling.nphi(L, sampling=sampling)
 
 
 def test_failed_move_into_place_leaves_nothing(tmp_path, rng, monkeypatch):
