@@ -7,6 +7,9 @@ band-limit again, or if the eager transforms stop sharing one program per grid.
 Timings are in ``scripts/bench_compile.py`` and ``docs/performance.md``.
 """
 
+import importlib.util
+import pathlib
+
 import jax
 import numpy as np
 
@@ -14,25 +17,18 @@ import s2scatter
 from s2scatter import wavelets
 from s2scatter.harmonic import _jax
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-def _const_bytes(closed):
-    """Bytes of the array constants of a closed jaxpr and of its sub-jaxprs."""
-    seen, total = set(), 0
 
-    def walk(cj):
-        nonlocal total
-        for c in getattr(cj, "consts", ()):
-            if id(c) not in seen and hasattr(c, "nbytes"):
-                seen.add(id(c))
-                total += int(c.nbytes)
-        for eqn in getattr(cj, "jaxpr", cj).eqns:
-            for p in eqn.params.values():
-                for q in p if isinstance(p, (list, tuple)) else (p,):
-                    if hasattr(q, "eqns") or hasattr(q, "jaxpr"):
-                        walk(q)
+def _load_bench_compile():
+    """``scripts/bench_compile.py`` as a module: its constant counter is the one measured."""
+    spec = importlib.util.spec_from_file_location("bench_compile", ROOT / "scripts" / "bench_compile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    walk(closed)
-    return total
+
+_const_bytes = _load_bench_compile()._const_bytes
 
 
 def _map(L, rng):
