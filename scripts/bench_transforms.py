@@ -168,9 +168,9 @@ def bench_case(sampling, L, args, rng):
                 leg_f = J._Leg(L, 0, "gl", None, True, True, "float64")
                 leg_i = J._Leg(L, 0, sampling, None, True, False, "float64")
             if J._use_kernel(leg_f):
-                J._kernel(leg_f, "mlt")
+                J._kernel(leg_f)
             if J._use_kernel(leg_i):
-                J._kernel(leg_i, "mtl")
+                J._kernel(leg_i)
         precompute = time.perf_counter() - t0
         # eager calls: our jax method compiles internally with kernels as arguments
         jf = lambda x: s2scatter.forward(x, L, method="jax", **fkw)  # noqa: E731

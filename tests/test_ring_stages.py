@@ -156,12 +156,12 @@ def test_jax_kernel_cache_is_bounded_by_twice_the_budget():
     _jax._kernel.cache_clear()
     try:
         _jax.set_kernel_budget((sizes[1] + sizes[2]) // 2)  # room for the last two, not all three
-        first = _jax._kernel(legs[0], "mtl")
-        assert _jax._kernel(legs[0], "mtl") is first
-        _jax._kernel(legs[1], "mtl")
-        _jax._kernel(legs[2], "mtl")
+        first = _jax._kernel(legs[0])
+        assert _jax._kernel(legs[0]) is first
+        _jax._kernel(legs[1])
+        _jax._kernel(legs[2])
         cached = list(_jax._KERNELS)
-        assert cached == [(legs[1], "mtl"), (legs[2], "mtl")]
+        assert cached == [legs[1], legs[2]]
         assert sum(k.nbytes for k in _jax._KERNELS.values()) <= 2 * _jax.get_kernel_budget()
     finally:
         _jax.set_kernel_budget(old)

@@ -133,17 +133,24 @@ _KERNELS: collections.OrderedDict = collections.OrderedDict()  # (leg, layout) -
 _KERNELS_LOCK = threading.Lock()
 
 
-def _kernel(leg: _Leg, layout: str):
-    """:func:`_build_kernel`, cached: the cache holds at most twice the kernel budget
-    (a forward and an inverse kernel at the budget); the least recently used kernels
-    leave it first (one still referenced, e.g. by a caller's compiled function, lives on)."""
-    key = (leg, layout)
+def _unweighted(leg: _Leg) -> _Leg:
+    """The key of ``leg``'s kernel: synthesis and analysis of a stage share one."""
+    return dataclasses.replace(leg, weighted=False)
+
+
+def _kernel(leg: _Leg):
+    """:func:`_build_kernel`, cached: the cache holds at most twice the kernel budget;
+    the least recently used kernels leave it first (one still referenced, e.g. by a
+    caller's compiled function, lives on).  Synthesis and analysis of the same degrees
+    on the same rings share one kernel (the analysis applies its quadrature weights to
+    the data), so ``leg.weighted`` is not part of the key."""
+    key = _unweighted(leg)
     with _KERNELS_LOCK:
         hit = _KERNELS.get(key)
         if hit is not None:
             _KERNELS.move_to_end(key)
             return hit
-    P = _build_kernel(leg, layout)
+    P = _build_kernel(key)
     with _KERNELS_LOCK:
         _KERNELS[key] = P
         total = sum(k.nbytes for k in _KERNELS.values())
@@ -156,17 +163,17 @@ def _kernel(leg: _Leg, layout: str):
 _kernel.cache_clear = _KERNELS.clear
 
 
-def _build_kernel(leg: _Leg, layout: str):
-    """Device array P (weights folded in when ``leg.weighted``), real.
+def _build_kernel(leg: _Leg):
+    """Device array ``P[m, l, t] = (-1)^s sqrt((2l+1)/4pi) d^l_{m,-s}(theta_t)``, real,
+    shape ``(M, L, T)`` (``M = L`` for ``leg.half``, else ``2L-1``; ``T`` the kernel's
+    rings, see :func:`_kernel_rings`): the layout XLA's batched matmul reads for both
+    the synthesis (contract ``l``) and the analysis (contract ``t``).  No quadrature
+    weights (the analysis applies them to its data).
 
-    ``layout="mlt"`` (analysis) or ``"mtl"`` (synthesis): the layouts XLA's
-    batched matmul consumes without a transpose (no copy, no constant folding).
-    Built in one pass over the Wigner-d recursion: each degree's rows (only
-    the kept m range) are scaled and written contiguously into an ``(l, m, t)``
-    array that JAX adopts without a copy on the CPU, then transposed into the
-    layout on the device.  Cost at L = 256 on HEALPix (nside 128, half
-    range, 268 MB): ~1.5 s, 3x less than going through a full ``(l, 2L-1, t)``
-    table.
+    Built on the host in one pass over the Wigner-d recursion, each degree's rows (only
+    the kept m range) scaled and written into the final layout, then adopted by JAX
+    without a copy on the CPU (no device transpose, so no per-shape program to
+    compile).  Cost O(L^2 T) (the recursion) plus the write of the kernel's bytes.
     """
     from ._buffers import aligned_view
     from ._wigner_d import _fixed_n_blocks
@@ -175,23 +182,18 @@ def _build_kernel(leg: _Leg, layout: str):
     L, T = leg.L, th.size
     m_lo = 0 if leg.half else -(L - 1)
     M = L - m_lo
-    scale = np.broadcast_to(_norms(L, leg.spin)[:, None], (L, T))
-    if leg.weighted:
-        scale = scale * _gl_weights(leg)[None, :T]
+    norms = _norms(L, leg.spin)
     nbytes = L * M * T * 8
-    lmt = aligned_view(np.zeros(nbytes + 64, np.uint8), nbytes, (L, M, T), np.float64)  # zero pages
+    P = aligned_view(np.zeros(nbytes + 64, np.uint8), nbytes, (M, L, T), np.float64)  # zero pages
     for l, blk in _fixed_n_blocks(L, -leg.spin, th):  # blk[l + m] = d^l_{m,-s}, |m| <= l
         if l < abs(leg.spin):
             continue
         lo = max(-l, m_lo)
-        np.multiply(blk[lo + l :], scale[l], out=lmt[l, lo - m_lo : l + 1 - m_lo])
+        np.multiply(blk[lo + l :], norms[l], out=P[lo - m_lo : l + 1 - m_lo, l])
     with jax.ensure_compile_time_eval():  # a concrete device array even when called under jit
         if leg.dtype == "float64" and _primitive._on_cpu():
-            P = _primitive._adopt(lmt)  # zero-copy
-        else:
-            P = jnp.asarray(lmt, dtype=leg.dtype)
-        del lmt
-        return jnp.transpose(P, (1, 0, 2) if layout == "mlt" else (1, 2, 0))
+            return _primitive._adopt(P)  # zero-copy
+        return jnp.asarray(P, dtype=leg.dtype)
 
 
 # Kernels reach the compiled code as *arguments* on eager calls (fast compile,
@@ -212,7 +214,7 @@ def _lookup(key, build):
 
 def _build(key):
     if key[0] == "P":
-        return _kernel(key[1], key[2])
+        return _kernel(key[1])
     if key[0] == "HP":
         return _hp_tables(key[1], key[2])[key[3]]
     return _resampler(*key[1:])[key[0] == "Ro"]
@@ -304,15 +306,15 @@ def _leg_synth(flm_ms, leg: _Leg):
     """
     if _use_kernel(leg):
         xr, c = _split(flm_ms)
-        P = _lookup(("P", leg, "mtl"), lambda: _kernel(leg, "mtl"))
+        P = _lookup(("P", _unweighted(leg)), lambda: _kernel(leg))
         if not _symmetric(leg):
-            return _join(jnp.einsum("...lm,mtl->...tm", xr, P), c)
+            return _join(jnp.einsum("...lm,mlt->...tm", xr, P), c)
         par = _parity(leg)
         zero = jnp.zeros((), xr.dtype)
         parts = jnp.stack([jnp.where(par, xr, zero), jnp.where(par, zero, xr)], axis=-3)
-        y = jnp.einsum("...klm,mtl->...ktm", parts, P)
+        y = jnp.einsum("...klm,mlt->...ktm", parts, P)
         even, odd = y[..., 0, :, :], y[..., 1, :, :]
-        nsouth = len(_leg_thetas(leg)) - P.shape[1]
+        nsouth = len(_leg_thetas(leg)) - P.shape[-1]
         south = (even - odd)[..., :nsouth, :][..., ::-1, :]
         return _join(jnp.concatenate([even + odd, south], axis=-2), c)
     return _primitive.apply("jax_leg_synth", flm_ms, leg)
@@ -327,7 +329,9 @@ def _leg_adj(fm, leg: _Leg):
     """
     if _use_kernel(leg):
         xr, c = _split(fm)
-        P = _lookup(("P", leg, "mlt"), lambda: _kernel(leg, "mlt"))
+        if leg.weighted:
+            xr = xr * jnp.asarray(_gl_weights(leg), dtype=xr.dtype)[:, None]
+        P = _lookup(("P", _unweighted(leg)), lambda: _kernel(leg))
         if not _symmetric(leg):
             return _join(jnp.einsum("...tm,mlt->...lm", xr, P), c)
         tn = P.shape[-1]
