@@ -9,6 +9,8 @@ Python process (so no cache of a previous cell helps) and times
   :mod:`jax.stages` into trace (``jit(fn).trace``), lowering (``.lower()``),
   XLA compilation (``.compile()``) and the first run; then the median of
   further calls of the compiled function (the steady state);
+* ``scattering-apply``: ``jax.jit(net.apply)(net.kernels, f)``, the network's
+  Legendre kernels passed in as arguments instead of compiled in as constants;
 * ``scattering-eager``: the same network called without a ``jit``;
 * ``analysis-{eager,jit}``, ``synthesis-{eager,jit}``:
   :func:`s2scatter.wavelets.analysis` / ``synthesis`` (``N=1, J_min=2,
@@ -18,8 +20,9 @@ A real band-limited random map on the MW grid, float64 (``jax_enable_x64``).
 For traced cells it also reports what the program embeds: the bytes of the
 constants captured by the traced program (walking the jaxpr and its
 sub-jaxprs) and, up to ``--hlo-max-L``, the length of the lowered StableHLO
-text.  Building the network (filters) is timed apart (``setup_s``) and is not
-part of ``first_s``.  A cell that runs past ``--timeout`` seconds is stopped
+text.  Building the network (filters; with the ``"jax"`` method also the Legendre
+kernels it owns) or the wavelet filters is timed apart (``setup_s``) and is not part
+of ``first_s``.  A cell that runs past ``--timeout`` seconds is stopped
 and reported as such.
 
 Usage::
@@ -46,7 +49,7 @@ from _bench_common import machine, random_real_flm, versions, write_json_atomic 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # measure this working tree
 
-CELLS = ("scattering-jit", "scattering-eager", "analysis-eager", "analysis-jit", "synthesis-eager",
+CELLS = ("scattering-jit", "scattering-apply", "scattering-eager", "analysis-eager", "analysis-jit", "synthesis-eager",
          "synthesis-jit")
 
 
@@ -94,7 +97,7 @@ def run_cell(cell, L, repeats, hlo_max_L):
     if kind == "scattering":
         net = s2scatter.Scattering(s2scatter.ScatteringConfig(L=L, N=1, J_min=2, max_order=2,
                                                               output="invariants", method="jax"))
-        fn, args = net, (f,)
+        fn, args = (net, (f,)) if mode != "apply" else (net.apply, (net.kernels, f))
     else:
         fb = wavelets.filters(L, N=1, J_min=2, lam=2.0)
         kw = dict(N=1, J_min=2, lam=2.0, reality=True, method="jax", filters=fb)
@@ -106,7 +109,7 @@ def run_cell(cell, L, repeats, hlo_max_L):
             args = ([np.asarray(w) for w in f_wav], np.asarray(f_scal))
             fn = lambda f_wav, f_scal: wavelets.synthesis(f_wav, f_scal, L, **kw)  # noqa: E731
     res = {"cell": cell, "L": L, "setup_s": time.perf_counter() - t0}
-    if mode == "jit":
+    if mode in ("jit", "apply"):
         t0 = time.perf_counter()
         traced = jax.jit(fn).trace(*args)
         t1 = time.perf_counter()
@@ -152,7 +155,7 @@ def main():
         return
 
     rows = []
-    hdr = (f"{'cell':<17} {'L':>5} {'first s':>8} {'trace':>7} {'lower':>7} {'compile':>8} {'run1':>7} "
+    hdr = (f"{'cell':<17} {'L':>5} {'setup s':>8} {'first s':>8} {'trace':>7} {'lower':>7} {'compile':>8} {'run1':>7} "
            f"{'second s':>9} {'const MB':>9} {'HLO Mch':>8}")
     print(hdr)
     for L in args.L:
@@ -177,7 +180,7 @@ def main():
                 return f"{v:>{w}.{d}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
 
             note = row.get("stopped") or ("error" if "error" in row else "")
-            print(f"{cell:<17} {L:>5} {fmt('first_s', 8)} {fmt('trace_s', 7)} {fmt('lower_s', 7)} "
+            print(f"{cell:<17} {L:>5} {fmt('setup_s', 8)} {fmt('first_s', 8)} {fmt('trace_s', 7)} {fmt('lower_s', 7)} "
                   f"{fmt('compile_s', 8)} {fmt('run1_s', 7)} {fmt('second_s', 9, 3)} {fmt('const_mb', 9, 1)} "
                   f"{fmt('hlo_mchars', 8, 1)} {note}", flush=True)
             write_json_atomic(args.out, {"versions": versions(), "machine": machine(), "args": vars(args),

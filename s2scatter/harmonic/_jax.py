@@ -33,6 +33,7 @@ recursion: ~10 flops per (l, m, t)).  Kernels are built once per
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -221,11 +222,8 @@ def _build(key):
 
 
 def _with_tables(args, arrays, *, core, keys, static):
-    _ACTIVE.table = dict(zip(keys, arrays))
-    try:
+    with using_kernels(keys, arrays):
         return core(*args, **dict(static))
-    finally:
-        _ACTIVE.table = None
 
 
 _with_tables_jit = jax.jit(_with_tables, static_argnames=("core", "keys", "static"))
@@ -249,25 +247,60 @@ def _call(core, *args, **static):
     leaves = [jnp.asarray(x) for x in leaves]
     args = jax.tree_util.tree_unflatten(tree, leaves)
     st = tuple(sorted(static.items()))
-    ck = (core, st, tree, tuple((x.shape, x.dtype) for x in leaves))
+    keys = _kernel_keys(core, args, static)
+    arrays = [_build(k) for k in keys]
+    return _with_tables_jit(args, arrays, core=core, keys=keys, static=st)
+
+
+def _kernel_keys(core, args, static):
+    """The kernels ``core(*args, **static)`` reads, in order: recorded by an abstract
+    trace once per (core, static, argument shapes and dtypes) (bounded cache)."""
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    ck = (core, tuple(sorted(static.items())), tree,
+          tuple((tuple(x.shape), jnp.dtype(x.dtype)) for x in leaves))
     with _KERNELS_LOCK:
         keys = _KEYS_CACHE.get(ck)
         if keys is not None:
             _KEYS_CACHE.move_to_end(ck)
-    if keys is None:
-        rec = []
-        _ACTIVE.table = rec
-        try:
-            jax.eval_shape(lambda a: core(*a, **static), args)
-        finally:
-            _ACTIVE.table = None
-        keys = tuple(dict.fromkeys(rec))
-        with _KERNELS_LOCK:
-            _KEYS_CACHE[ck] = keys
-            while len(_KEYS_CACHE) > _KEYS_CACHE_SIZE:
-                _KEYS_CACHE.popitem(last=False)
-    arrays = [_build(k) for k in keys]
-    return _with_tables_jit(args, arrays, core=core, keys=keys, static=st)
+            return keys
+    rec = []
+    prev = getattr(_ACTIVE, "table", None)
+    _ACTIVE.table = rec
+    try:
+        jax.eval_shape(lambda a: core(*a, **static), args)
+    finally:
+        _ACTIVE.table = prev
+    keys = tuple(dict.fromkeys(rec))
+    with _KERNELS_LOCK:
+        _KEYS_CACHE[ck] = keys
+        while len(_KEYS_CACHE) > _KEYS_CACHE_SIZE:
+            _KEYS_CACHE.popitem(last=False)
+    return keys
+
+
+def kernels_for(core, *args, **static):
+    """``(keys, arrays)``: the kernels ``core(*args, **static)`` reads, built (cached).
+
+    ``args`` may be arrays or :class:`jax.ShapeDtypeStruct`.  An owner (a plan, a
+    network) keeps the arrays and hands them back through :func:`using_kernels`,
+    e.g. as arguments of a caller's ``jit`` so that they are not compiled in.
+    """
+    keys = _kernel_keys(core, args, static)
+    return keys, tuple(_build(k) for k in keys)
+
+
+@contextlib.contextmanager
+def using_kernels(keys, arrays):
+    """Within the block, transforms read these kernels (concrete or traced arrays, as
+    from :func:`kernels_for`) instead of the cached ones; others are built as usual."""
+    prev = getattr(_ACTIVE, "table", None)
+    table = dict(prev) if isinstance(prev, dict) else {}
+    table.update(zip(keys, arrays))
+    _ACTIVE.table = table
+    try:
+        yield
+    finally:
+        _ACTIVE.table = prev
 
 
 def _split(x):

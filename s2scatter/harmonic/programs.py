@@ -16,8 +16,15 @@ API.  The name is the very function the transforms use (no wrapper).
   once, receiving every kernel it reads as an argument (bounded caches); under a
   caller's trace, ``core`` is simply called and the caller's program captures the
   kernels.  ``core`` must be a module-level function and ``static`` hashable.
+* :func:`kernels_for` ``(core, *args, **static)`` -- ``(keys, arrays)``, the kernels
+  that call reads (``args`` may be :class:`jax.ShapeDtypeStruct`), so that an owner
+  (e.g. :class:`s2scatter.Scattering`) can hold them and pass them into a ``jit`` as
+  arguments;
+* :func:`using_kernels` ``(keys, arrays)`` -- context manager: transforms called in
+  the block read these (concrete or traced) arrays instead of the cached kernels.
 """
 
 from ._jax import _call as run_with_kernels
+from ._jax import kernels_for, using_kernels
 
-__all__ = ["run_with_kernels"]
+__all__ = ["kernels_for", "run_with_kernels", "using_kernels"]

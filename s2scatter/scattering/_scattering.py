@@ -74,7 +74,16 @@ class Scattering:
     ``oversampling``).  See :mod:`s2scatter.scattering._core` for the maths.
 
     Batched (leading axes), jit-able and differentiable in ``f`` on every
-    transform method.  The filter bank is built once, here.
+    transform method.  The filter bank is built once, here; with the ``"jax"``
+    method the network also owns its Legendre kernels (:attr:`kernels`, built here
+    for inputs of the default float dtype).  Called eagerly, it runs one compiled
+    program per input shape with the kernels as arguments.  Under your own
+    ``jax.jit``, pass them in as an argument with :meth:`apply` so that they are
+    not compiled into your program as constants (host compile time grows with
+    their size, ~10 ms per MB, on every device)::
+
+        step = jax.jit(net.apply)       # net.apply(kernels, f)
+        out = step(net.kernels, f)      # == net(f)
 
     Example:
         >>> import numpy as np, s2scatter
@@ -93,6 +102,13 @@ class Scattering:
         self.bank = filter_bank(config)
         self.paths = scattering_paths(config)
         self._harmonic_jit = jax.jit(self._harmonic)
+        self._kernel_keys, self.kernels = (), ()
+        if resolve_method(config.method, config.L, config.sampling) == "jax":
+            from ..harmonic.programs import kernels_for
+
+            dtype = jnp.zeros(()).dtype if config.reality else jnp.zeros((), complex).dtype
+            example = jax.ShapeDtypeStruct(f_shape(config.L, sampling=config.sampling, nside=config.nside), dtype)
+            self._kernel_keys, self.kernels = kernels_for(_forward_jax, example, config=config)
 
     def path_table(self):
         """One dict per output channel: ``index``, ``order``, ``scales``."""
@@ -112,19 +128,41 @@ class Scattering:
         return self._harmonic_jit(f)  # compiled once per input shape
 
     def _harmonic(self, f):
+        from ..harmonic.programs import using_kernels
+
+        with using_kernels(self._kernel_keys, self.kernels):
+            return self._harmonic_core(f)
+
+    def _harmonic_core(self, f):
         c = self.config
         flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
         paths, S = scattering_harmonic(flm, self.bank)
         assert paths == self.paths
         return S
 
+    def apply(self, kernels, f):
+        """``self(f)`` reading the Legendre kernels ``kernels`` (a tuple of arrays like
+        :attr:`kernels`, e.g. traced arguments of a caller's ``jit``); see the class
+        docstring.  ``kernels=()`` (other methods than ``"jax"``) reads none."""
+        if len(kernels) != len(self._kernel_keys):
+            raise ValueError(f"kernels must be this network's {len(self._kernel_keys)} kernel arrays "
+                             f"(net.kernels), got {len(kernels)}")
+        from ..harmonic.programs import using_kernels
+
+        f = _validate_input(f, self.config)
+        with using_kernels(self._kernel_keys, tuple(kernels)):
+            return _output(self._harmonic_core(f), self.config)
+
     def __call__(self, f):
-        c = self.config
-        S = self.harmonic(f)
-        if c.output == "invariants":
-            return invariants_from_harmonic(S)
-        sampling, nside, _ = output_grid(c)
-        return sht_inverse(S, c.L_scal, sampling=sampling, nside=nside, reality=c.reality, method=c.method)
+        return _output(self.harmonic(f), self.config)
+
+
+def _output(S, c: ScatteringConfig):
+    """The network's output from its harmonic coefficients ``S``: invariants or maps."""
+    if c.output == "invariants":
+        return invariants_from_harmonic(S)
+    sampling, nside, _ = output_grid(c)
+    return sht_inverse(S, c.L_scal, sampling=sampling, nside=nside, reality=c.reality, method=c.method)
 
 
 @functools.lru_cache(maxsize=8)
@@ -138,6 +176,12 @@ def _harmonic_jax(f, *, config: ScatteringConfig):
     c = config
     flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
     return scattering_harmonic(flm, _bank(c))[1]
+
+
+def _forward_jax(f, *, config: ScatteringConfig):
+    """The whole network of the pure-JAX method (harmonic coefficients and output), whose
+    kernels a :class:`Scattering` owns."""
+    return _output(_harmonic_jax(f, config=config), config)
 
 
 def scattering(f, config: ScatteringConfig):
