@@ -32,7 +32,7 @@ from . import harmonic, io, sampling, scattering, wavelets, wigner  # noqa: E402
 from ._equivariance import assert_equivariant  # noqa: E402
 from ._limits import get_limits, reset_limits, set_limits  # noqa: E402
 from ._version import __version__  # noqa: E402
-from .harmonic import forward, inverse, rotate  # noqa: E402
+from .harmonic import forward, inverse, jit, rotate  # noqa: E402
 from .scattering import Scattering, ScatteringConfig  # noqa: E402
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "harmonic",
     "inverse",
     "io",
+    "jit",
     "reset_limits",
     "nn",
     "rotate",

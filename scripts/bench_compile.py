@@ -12,6 +12,9 @@ Python process (so no cache of a previous cell helps) and times
 * ``scattering-apply``: ``jax.jit(net.apply)(net.kernels, f)``, the network's
   Legendre kernels passed in as arguments instead of compiled in as constants;
 * ``scattering-eager``: the same network called without a ``jit``;
+* ``*-sjit``: the cell's function under :func:`s2scatter.jit` (kernels passed to
+  the compiled program as arguments; first call = abstract trace, kernel building,
+  trace, compile, run);
 * ``analysis-{eager,jit}``, ``synthesis-{eager,jit}``:
   :func:`s2scatter.wavelets.analysis` / ``synthesis`` (``N=1, J_min=2,
   reality=True``, filters prebuilt) with ``method="jax"``.
@@ -49,8 +52,8 @@ from _bench_common import machine, random_real_flm, versions, write_json_atomic 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # measure this working tree
 
-CELLS = ("scattering-jit", "scattering-apply", "scattering-eager", "analysis-eager", "analysis-jit", "synthesis-eager",
-         "synthesis-jit")
+CELLS = ("scattering-jit", "scattering-apply", "scattering-sjit", "scattering-eager", "analysis-eager", "analysis-jit",
+         "analysis-sjit", "synthesis-eager", "synthesis-jit", "synthesis-sjit")
 
 
 def _const_bytes(closed):
@@ -80,7 +83,7 @@ def _const_bytes(closed):
     return total
 
 
-def run_cell(cell, L, repeats, hlo_max_L):
+def run_cell(cell, L, repeats, hlo_max_L, compile_only=False):
     """One cell, in this process: returns a dict of timings (seconds)."""
     import jax
 
@@ -117,6 +120,10 @@ def run_cell(cell, L, repeats, hlo_max_L):
         t2 = time.perf_counter()
         compiled = lowered.compile()
         t3 = time.perf_counter()
+        if compile_only:
+            res.update(trace_s=t1 - t0, lower_s=t2 - t1, compile_s=t3 - t2, first_s=t3 - t0,
+                       const_mb=_const_bytes(traced.jaxpr) / 2**20, compile_only=True)
+            return res
         out = jax.block_until_ready(compiled(*args))
         t4 = time.perf_counter()
         res.update(trace_s=t1 - t0, lower_s=t2 - t1, compile_s=t3 - t2, run1_s=t4 - t3, first_s=t4 - t0,
@@ -125,6 +132,8 @@ def run_cell(cell, L, repeats, hlo_max_L):
             res["hlo_mchars"] = len(lowered.as_text()) / 1e6
         call = lambda: compiled(*args)  # noqa: E731
     else:
+        if mode == "sjit":
+            fn = s2scatter.jit(fn)
         t0 = time.perf_counter()
         out = jax.block_until_ready(fn(*args))
         res["first_s"] = time.perf_counter() - t0
@@ -148,10 +157,12 @@ def main():
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per cell before it is stopped")
     p.add_argument("--hlo-max-L", type=int, default=64, help="print the HLO text length up to this L")
     p.add_argument("--out", default="bench_out/bench_compile.json")
+    p.add_argument("--compile-only", action="store_true",
+                   help="jit/apply cells: stop after XLA compilation (trace + lower + compile; no run)")
     p.add_argument("--cell", help=argparse.SUPPRESS)  # child mode: one cell, JSON on stdout
     args = p.parse_args()
     if args.cell:
-        print("RESULT " + json.dumps(run_cell(args.cell, args.L[0], args.repeats, args.hlo_max_L)), flush=True)
+        print("RESULT " + json.dumps(run_cell(args.cell, args.L[0], args.repeats, args.hlo_max_L, args.compile_only)), flush=True)
         return
 
     rows = []
@@ -162,6 +173,7 @@ def main():
         for cell in args.cells:
             cmd = [sys.executable, os.path.abspath(__file__), "--cell", cell, "--L", str(L),
                    "--repeats", str(args.repeats), "--hlo-max-L", str(args.hlo_max_L)]
+            cmd += ["--compile-only"] if args.compile_only else []
             t0 = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)

@@ -123,3 +123,34 @@ def test_scattering_apply_checks_its_kernels(rng):
     assert ducc.kernels == ()
     f = _map(L, rng)
     np.testing.assert_array_equal(np.asarray(ducc.apply((), f)), np.asarray(ducc(f)))
+
+
+def test_s2scatter_jit_passes_kernels_as_arguments(rng):
+    # s2scatter.jit(fn): one program per input shape, the kernels fn reads passed in as
+    # arguments (the program embeds none of them; jax.jit(fn) embeds them all), the same
+    # numbers as jax.jit(fn), and a second call on the same shapes compiles nothing.
+    # The network is closed over: its own (concrete) kernels must not displace the traced ones.
+    L = 32
+    net = s2scatter.Scattering(s2scatter.ScatteringConfig(L=L, N=1, J_min=2, max_order=2,
+                                                          output="invariants", method="jax"))
+    fb = wavelets.filters(L, N=1, J_min=2, lam=2.0)
+
+    def fn(f):
+        f_wav, f_scal = wavelets.analysis(f, L, N=1, J_min=2, lam=2.0, reality=True, method="jax", filters=fb)
+        return net(f)["power"], f_scal
+
+    f1, f2 = _map(L, rng), _map(L, rng)
+    fast = s2scatter.jit(fn)
+    got = fast(f1)
+    n = _jax._with_tables_jit._cache_size()
+    fast(f2)
+    assert _jax._with_tables_jit._cache_size() == n
+    for g, w in zip(got, jax.jit(fn)(f1), strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12 * np.max(np.abs(w)))
+    (core, static, _, _), keys = list(_jax._KEYS_CACHE.items())[-1]
+    assert core is fn and keys
+    arrays = [_jax._build(k) for k in keys]
+    traced = _jax._with_tables_jit.trace((jax.numpy.asarray(f1),), arrays, core=core, keys=keys, static=static)
+    embedded = _const_bytes(jax.jit(fn).trace(f1).jaxpr)
+    assert embedded > sum(a.nbytes for a in arrays) / 2
+    assert _const_bytes(traced.jaxpr) < embedded / 10

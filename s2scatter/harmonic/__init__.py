@@ -16,7 +16,7 @@ and reverse mode.
 
 from ._buffers import get_output_cache, set_output_cache
 from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
-from ._jax import get_kernel_budget, set_kernel_budget
+from ._jax import get_kernel_budget, jit, set_kernel_budget
 from ._rotate import rotate, wigner_D
 from ._spherical import (
     METHODS,
@@ -40,6 +40,7 @@ __all__ = [
     "gl_grid_shape",
     "inverse",
     "inverse_to_gl_grid",
+    "jit",
     "resolve_method",
     "rotate",
     "set_heap_trim_limit",
