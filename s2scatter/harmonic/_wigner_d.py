@@ -63,6 +63,7 @@ Nothing here is cached: callers that reuse results cache them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Iterator
 
 import jax
@@ -158,18 +159,41 @@ def _start_scaled(a, b, half_log2_binom, sign, theta, bits):
     """
     c, s = _half_angles(theta, np.longdouble)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log2c = np.log2(c)
+        log2c = np.log2(c)  # (T,): the only transcendental work in extended precision
         log2s = np.log2(s)
         ta = np.where(a[:, None] == 0, 0.0, a[:, None] * log2c)
         tb = np.where(b[:, None] == 0, 0.0, b[:, None] * log2s)
-    x = half_log2_binom[:, None] + ta + tb
-    finite = np.isfinite(x)
-    x = np.where(finite, x, 0.0)
-    k = np.minimum(np.ceil(x / bits), 0.0)
-    mant = np.where(finite, sign[:, None] * np.exp2(x - k * bits), 0.0)
+        x = half_log2_binom[:, None] + ta + tb  # extended precision
+        # Rounding, comparisons and exp2 are done in float64 (extended-precision ufuncs
+        # are ~10x slower): k from x rounded to float64 (at worst off by one where
+        # x / bits is within ~1e-11 of an integer, leaving |mant| a hair outside
+        # (2^-bits, 1], harmless), then 2^(x - k bits) = 2^i 2^r with i = floor(.) and
+        # the extended-precision remainder r in [0, 1) (up to rounding): exp2 of r in
+        # float64 is as accurate as in extended precision.
+        x64 = x.astype(np.float64)
+        finite = np.isfinite(x64)
+        k = np.minimum(np.ceil(np.where(finite, x64, 0.0) / bits), 0.0)
+        y = x - k * bits
+        i = np.floor(np.where(finite, y.astype(np.float64), 0.0))
+        r = (y - i).astype(np.float64)
+    mant = np.where(finite, sign[:, None] * np.ldexp(np.exp2(np.where(finite, r, 0.0)), i.astype(np.int64)), 0.0)
     # k is clipped to the int16 range: an entry that deep can never grow back into range
     # (at most ~log2(4L) bits per degree), so only its (zero) output matters.
-    return mant.astype(np.float64), np.maximum(k, _K_MIN).astype(np.int16)
+    return mant, np.maximum(k, _K_MIN).astype(np.int16)
+
+
+@functools.lru_cache(maxsize=8)
+def _start_cached(L: int, n: int, nonneg_m: bool, bits: int, theta_bytes: bytes):
+    """:func:`_start_scaled` of the rows of :func:`wigner_d_fixed_n_scan_init`, cached (a
+    transform and its adjoint on the same rings start alike; read-only arrays, at most
+    8 sets of ``(M, T)`` values)."""
+    theta = np.frombuffer(theta_bytes, np.float64)
+    m_rows = np.arange(0 if nonneg_m else -(L - 1), L)
+    _, a, b, hlb, sign = _start_constants(L, m_rows, n)
+    out = _start_scaled(a, b, hlb, sign, theta, bits)
+    for x in out:
+        x.flags.writeable = False
+    return out
 
 
 def _recursion_coefficients(xp, l, m, n, recur):
@@ -597,7 +621,7 @@ def wigner_d_fixed_n_scan_init(
         w = jnp.where(lo, -s * s, c * c)
     else:
         th = _check_theta(np.asarray(theta))
-        mant, kk = _start_scaled(a, b, hlb, sign, th, bits)
+        mant, kk = _start_cached(L, n, bool(nonneg_m), bits, th.tobytes())
         c, s = _half_angles(th, np.longdouble)
         lo_np = th <= 0.5 * np.pi
         start_mant = jnp.asarray(mant, dtype)
