@@ -166,7 +166,7 @@ MUTATIONS = [
     M("wavelets", TRA, "c = jnp.conj(psi[j, :Lj, N - Nj : N - 1 + Nj]) * (2.0 * np.pi * _ell_factor(Lj, 1.0))[:, None]",
       "c = psi[j, :Lj, N - Nj : N - 1 + Nj] * (2.0 * np.pi * _ell_factor(Lj, 1.0))[:, None]",
       "harmonic analysis without conj(Psi)"),
-    M("wavelets", STEPS, "return xp.asarray(phi)[:Ls] * np.sqrt(ell_factor(Ls, 1.0))",
+    M("wavelets", STEPS, "return xp.asarray(phi)[:Ls] * _root(Ls)",
       "return xp.asarray(phi)[:Ls] * ell_factor(Ls, 1.0)",
       "scaling coefficients with 4pi/(2l+1) instead of its square root"),
     M("wavelets", STEPS, "rows += [u * 2 * np.cos(n * g), -2 * np.sin(n * g)]",

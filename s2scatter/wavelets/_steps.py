@@ -14,22 +14,35 @@ factors returned are per degree, ``(L_j,)``.  Cost: O(L) per factor, O(N^2) per 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["ell_factor", "gamma_dft", "mode_filter", "scaling_filter"]
 
 
+@functools.lru_cache(maxsize=256)
 def ell_factor(Lj, power):
-    """``(4 pi / (2l+1)) ** power`` for ``l < Lj`` (NumPy, float64)."""
+    """``(4 pi / (2l+1)) ** power`` for ``l < Lj`` (NumPy, float64; cached, read-only)."""
     ell = np.arange(Lj)
-    return (4.0 * np.pi / (2 * ell + 1)) ** power
+    out = (4.0 * np.pi / (2 * ell + 1)) ** power
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _root(Lj):
+    """``sqrt(4 pi / (2l+1))`` for ``l < Lj`` (cached, read-only)."""
+    out = np.sqrt(ell_factor(Lj, 1.0))
+    out.flags.writeable = False
+    return out
 
 
 def scaling_filter(phi, Ls, xp):
     """``sqrt(4 pi/(2l+1)) Phi_l`` for ``l < Ls``: the scaling map's coefficients are
     this factor times ``f_lm`` (analysis), and its contribution to ``f_lm`` this factor
     times its own coefficients (synthesis)."""
-    return xp.asarray(phi)[:Ls] * np.sqrt(ell_factor(Ls, 1.0))
+    return xp.asarray(phi)[:Ls] * _root(Ls)
 
 
 def mode_filter(psi, j, Lj, N, n, xp, *, synthesis=False, weight=1.0):
@@ -41,13 +54,14 @@ def mode_filter(psi, j, Lj, N, n, xp, *, synthesis=False, weight=1.0):
     the factor of the mode's forward transform in ``f_lm``; ``weight = 2`` folds the
     ``-n`` twin of an ``n > 0`` mode of a real signal in.
     """
-    root = np.sqrt(ell_factor(Lj, 1.0))
+    root = _root(Lj)
     col = xp.asarray(psi)[j, :Lj, N - 1 + n]
     if synthesis:
         return col * (weight * (-1.0) ** n * (2.0 * np.pi * root))
     return xp.conj(col) * ((-1.0) ** n * root)
 
 
+@functools.lru_cache(maxsize=256)
 def gamma_dft(ns, Nj, *, reality, inverse=False, qu=False):
     """The orientation DFT of a scale with ``2 Nj - 1`` orientations, as a NumPy matrix.
 
@@ -64,13 +78,18 @@ def gamma_dft(ns, Nj, *, reality, inverse=False, qu=False):
       ``f_n = -Q_n + i U_n``); inverse rows give ``(Re f_n, -Im f_n)``, the (Q, U)
       input of the spin ``n`` forward transform.  Each is the plain matrix with one
       sign flipped per pair.
+
+    ``ns``: a tuple (the result is cached, read-only).
     """
     K = 2 * Nj - 1
     g = 2 * np.pi * np.arange(K) / K
     if not reality:
         if inverse:
-            return np.array([np.exp(-1j * n * g) / K for n in ns])
-        return np.array([np.exp(1j * n * g) for n in ns]).T
+            E = np.array([np.exp(-1j * n * g) / K for n in ns])
+        else:
+            E = np.array([np.exp(1j * n * g) for n in ns]).T
+        E.flags.writeable = False
+        return E
     u = -1.0 if qu else 1.0
     rows = []
     for n in ns:
@@ -81,4 +100,6 @@ def gamma_dft(ns, Nj, *, reality, inverse=False, qu=False):
         else:
             rows += [u * 2 * np.cos(n * g), -2 * np.sin(n * g)]
     M = np.array(rows)  # (R, K)
-    return M if inverse else np.ascontiguousarray(M.T)
+    M = M if inverse else np.ascontiguousarray(M.T)
+    M.flags.writeable = False
+    return M
