@@ -1,15 +1,10 @@
 """The steps both wavelet paths run, written once against an array namespace ``xp``.
 
-The JAX cores of :mod:`._transforms` (``xp = jax.numpy``; the filters may be traced
-arguments of a compiled program) and the host real-signal path of :mod:`._host`
-(``xp = numpy``) take their per-scale factors from here, in the manner of kymatio's
-scattering core and backend split: a step receives the namespace and uses only
-``xp.asarray``, ``xp.conj``, slicing and arithmetic.  The orientation DFT is a constant
-NumPy matrix that each path applies with its own fastest product (XLA broadcasts or a dot
-under JAX, one ``einsum`` pass into preallocated buffers on the host).
-
-Shapes: ``psi`` ``(J+1, L, 2N-1)`` (entry ``[j, l, N-1+n]``), ``phi`` ``(L,)``; the
-factors returned are per degree, ``(L_j,)``.  Cost: O(L) per factor, O(N^2) per DFT.
+The JAX cores of :mod:`._transforms` (``xp = jax.numpy``, filters possibly traced) and
+the host path of :mod:`._host` (``xp = numpy``) take their per-scale factors here, as in
+kymatio's core/backend split; the orientation DFT is a constant NumPy matrix each path
+applies with its own fastest product.  ``psi``: ``(J+1, L, 2N-1)``, entry
+``[j, l, N-1+n]``; ``phi``: ``(L,)``.  Cost: O(L) per factor, O(N^2) per DFT (cached).
 """
 
 from __future__ import annotations
