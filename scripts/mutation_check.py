@@ -82,6 +82,7 @@ SAMP, IDX = "s2scatter/sampling/_schemes.py", "s2scatter/sampling/_indices.py"
 SPH, DUCC, JAXM = "s2scatter/harmonic/_spherical.py", "s2scatter/harmonic/_ducc.py", "s2scatter/harmonic/_jax.py"
 ROT, WIG, VAL = "s2scatter/harmonic/_rotate.py", "s2scatter/harmonic/_wigner.py", "s2scatter/harmonic/_validate.py"
 KER, FIL, TRA = "s2scatter/wavelets/_kernels.py", "s2scatter/wavelets/_filters.py", "s2scatter/wavelets/_transforms.py"
+STEPS = "s2scatter/wavelets/_steps.py"  # the steps the JAX cores and the host path share
 CFG, CORE = "s2scatter/scattering/_config.py", "s2scatter/scattering/_core.py"
 FUSED, SCAT = "s2scatter/scattering/_fused.py", "s2scatter/scattering/_scattering.py"
 RES, READ, BASE = "s2scatter/io/_resample.py", "s2scatter/io/_readers.py", "s2scatter/io/_base.py"
@@ -165,13 +166,14 @@ MUTATIONS = [
     M("wavelets", TRA, "c = jnp.conj(psi[j, :Lj, N - Nj : N - 1 + Nj]) * (2.0 * np.pi * _ell_factor(Lj, 1.0))[:, None]",
       "c = psi[j, :Lj, N - Nj : N - 1 + Nj] * (2.0 * np.pi * _ell_factor(Lj, 1.0))[:, None]",
       "harmonic analysis without conj(Psi)"),
-    M("wavelets", TRA, "phi = (jnp.asarray(fb.phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)",
-      "phi = (jnp.asarray(fb.phi)[:Ls] * _ell_factor(Ls, 1.0)).astype(flm.real.dtype)",
+    M("wavelets", STEPS, "return xp.asarray(phi)[:Ls] * _root(Ls)",
+      "return xp.asarray(phi)[:Ls] * ell_factor(Ls, 1.0)",
       "scaling coefficients with 4pi/(2l+1) instead of its square root"),
-    M("wavelets", TRA, "term = c * m.real - s * m.imag", "term = c * m.real + s * m.imag",
+    M("wavelets", STEPS, "rows += [u * 2 * np.cos(n * g), -2 * np.sin(n * g)]",
+      "rows += [u * 2 * np.cos(n * g), 2 * np.sin(n * g)]",
       "real gamma synthesis: wrong sign of the sine term"),
-    M("wavelets", TRA, "rows = [np.cos(n * g) / K if i == 0 else -np.sin(n * g) / K",
-      "rows = [np.cos(n * g) / K if i == 0 else np.sin(n * g) / K", "real gamma analysis: conjugated modes"),
+    M("wavelets", STEPS, "rows += [np.cos(n * g) / K, -u * np.sin(n * g) / K]",
+      "rows += [np.cos(n * g) / K, u * np.sin(n * g) / K]", "real gamma analysis: conjugated modes"),
     # ------------------------------------------------------------------ scattering
     M("scattering", SCAT, "mean = S[..., 0, Ls - 1].real / jnp.sqrt(4 * jnp.pi)",
       "mean = S[..., 0, Ls - 1].real / (4 * jnp.pi)", "invariant mean: 1/4pi instead of 1/sqrt(4pi)"),

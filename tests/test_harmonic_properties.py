@@ -442,6 +442,19 @@ def test_compiled_gc_conversion_matches_reference(rng, spin):
     np.testing.assert_array_equal(GC[1], C)
 
 
+@pytest.mark.parametrize("spin,sampling", [(1, "mw"), (-2, "gl"), (3, "healpix")])
+def test_host_spin_pair_power_is_the_squared_modulus(rng, spin, sampling):
+    """host.spin_pair_power (Q^2 + U^2 from ducc0's real pair) equals |f|^2 of the inverse."""
+    from s2scatter.harmonic import host
+
+    L = 8
+    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
+    flm[: abs(spin)] = 0
+    spec = host.DuccSpec(L, spin, sampling, 4 if sampling == "healpix" else None, False, 0)
+    f = host.inverse(flm, spec)
+    np.testing.assert_allclose(host.spin_pair_power(flm, spin, spec), np.abs(f) ** 2, rtol=1e-12, atol=1e-12)
+
+
 def test_set_heap_trim_limit():
     assert s2scatter.harmonic.set_heap_trim_limit(0.25) in (True, False)
     for bad in (-1, "1", None, True, float("nan")):

@@ -64,7 +64,7 @@ def test_real_inverse_reads_flm_half_in_place():
         spec = _ducc.DuccSpec(L, 0, sampling, nside, True, 0)
         shape = _ducc._map_core_shape(spec)
         out = np.empty((1,) + shape)
-        _ducc._synthesis_of_half(flm, spec, np.float64, out)
+        _ducc._synthesis_of_half(flm, spec, out)
         if sampling == "healpix":
             ref = sht.synthesis(alm=alm, spin=0, lmax=L - 1, nthreads=1, **_ducc._healpix_geom(nside))
         elif sampling == "mwss":

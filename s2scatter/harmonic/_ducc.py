@@ -1,20 +1,24 @@
-"""The ``"ducc"`` method: ducc0's compiled SHT kernels behind JAX.
+"""The ``"ducc"`` method's host kernels: ducc0's compiled SHTs on NumPy arrays (no JAX).
 
 ducc0 transforms *real* fields with healpy-ordered ``alm`` (m >= 0 only) and
 handles spin ``s > 0`` through the pair (Q, U) = (Re f, Im f) with gradient and
 curl coefficients (G, C).  This module maps between that representation and our
 ``flm`` layout ``(..., L, 2L-1)`` (entry ``[l, L-1+m]``, pyssht/s2fft
 convention, Condon-Shortley phase) for any spin sign and complex signals, and
-registers eight linear host operators with :mod:`._primitive`:
+holds the four linear operators (NumPy in, NumPy out, leading batch axes) that
+:mod:`._ducc_op` registers as JAX operations:
 
-==============  ==========================  ==================================
-name            maps                        host kernel
-==============  ==========================  ==================================
-``fwd``         f -> flm                    the operator of :mod:`._equi` / iterated healpix
-``fwd_T``       JAX transpose of ``fwd``    its adjoint
-``inv``         flm -> f                    ``synthesis_2d`` / ``synthesis``
-``inv_T``       JAX transpose of ``inv``    ``adjoint_synthesis_2d``
-==============  ==========================  ==================================
+=================  ==========================  ==================================
+kernel             maps                        ducc0 / own kernel
+=================  ==========================  ==================================
+``_host_fwd``      f -> flm                    the operator of :mod:`._equi` / iterated healpix
+``_host_fwd_T``    JAX transpose of ``fwd``    its adjoint
+``_host_inv``      flm -> f                    ``synthesis_2d`` / ``synthesis``
+``_host_inv_T``    JAX transpose of ``inv``    ``adjoint_synthesis_2d``
+=================  ==========================  ==================================
+
+and the real-field entry points of :mod:`.host` (real alm in, real components
+out, and their adjoints).  The process-wide thread count lives here.
 
 Cost: one ducc0 transform per real component (two for complex spin-0 signals,
 one spin pair otherwise), O(L^3) for equiangular grids, threads set by
@@ -31,9 +35,11 @@ import numpy as np
 
 from .._dtypes import complex_dtype as _cplx_dtype
 from .._dtypes import real_dtype as _real_dtype
-from . import _buffers, _equi, _mw_gl, _primitive
+from . import _buffers, _equi, _mw_gl
 
-__all__ = ["DuccSpec", "set_num_threads", "get_num_threads", "set_heap_trim_limit"]
+__all__ = ["DuccSpec", "alm_ell", "alm_index", "aligned_empty", "get_num_threads", "host_analysis_into",
+           "host_real_alm", "host_synthesis_from_alm", "set_heap_trim_limit", "set_num_threads",
+           "spin_pair_power"]
 
 _GEOMETRY = {"mw": "MW", "mwss": "CC", "dh": "F1", "gl": "GL"}
 
@@ -153,7 +159,7 @@ def _flm_mstart(L: int):
     return (L - 1 + np.arange(L, dtype=np.int64)).astype(np.uintp)
 
 
-def _synthesis_of_half(flm, spec, rdt, out):
+def _synthesis_of_half(flm, spec, out):
     """Real map ``(1, *map_shape)`` of the conjugate-symmetric field whose m >= 0
     coefficients are ``flm[:, L-1:]`` (read in place; m < 0 and Im f_l0 unread)."""
     L = spec.L
@@ -208,11 +214,10 @@ def _healpix_geom(nside):
     return {k: np.ascontiguousarray(v) for k, v in info.items()}
 
 
-def _k_map2alm_raw(kind, maps, spin, spec, out=None):
-    """Real maps (ncomp, *mapshape) -> alm (ncomp, nalm) with a plain kernel,
-    written into ``out`` when given.
+def _map2alm(kind, maps, spin, spec, out=None):
+    """Real maps (ncomp, *mapshape) -> alm (ncomp, nalm), written into ``out`` when given.
 
-    kind: "analysis" (exact quadrature) or "adjoint_synthesis".
+    kind: "analysis" (exact quadrature; HEALPix: :func:`_hp_forward`) or "adjoint_synthesis".
     """
     import ducc0
 
@@ -221,7 +226,7 @@ def _k_map2alm_raw(kind, maps, spin, spec, out=None):
     lmax = spec.L - 1
     if spec.sampling == "healpix":
         if kind == "analysis":
-            raise AssertionError("healpix analysis goes through _hp_forward")
+            return _hp_forward(maps, spin, spec, out)
         return sht.adjoint_synthesis(map=maps, spin=spin, lmax=lmax, nthreads=nt, alm=out,
                                      **_healpix_geom(spec.nside))
     if kind == "analysis":
@@ -321,10 +326,10 @@ def aligned_empty(shape, dtype, align=64):
     return _buffers.aligned_view(np.empty(n + align, np.uint8), n, shape, dtype, align)
 
 
-def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
+def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
     """alm (ncomp, nalm) -> real maps (ncomp, *mapshape), written into ``out`` if given.
 
-    kind: "synthesis" or "adjoint_analysis".
+    kind: "synthesis" or "adjoint_analysis" (HEALPix: :func:`_hp_forward_adjoint`).
     """
     import ducc0
 
@@ -334,7 +339,11 @@ def _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out=None):
             out = np.empty((alm.shape[0],) + _map_core_shape(spec), dtype=real_dtype)
         return _synthesis_into(alm, spec.L, spin, spec.sampling, spec.nside, out, nt)
     if spec.sampling == "healpix":
-        raise AssertionError("healpix adjoint analysis goes through _hp_forward_adjoint")
+        res = _hp_forward_adjoint(alm, spin, spec, real_dtype)
+        if out is None:
+            return res
+        out[...] = res
+        return out
     ntheta, nphi = _ring_shape(spec)
     if spec.sampling == "dh":
         if out is None:
@@ -367,7 +376,7 @@ def _hp_forward(maps, spin, spec, out=None):
                                 nthreads=get_num_threads(), **_healpix_quadrature(spec.nside))
     alm = adjoint(map=maps, alm=out)
     for _ in range(spec.iter):
-        resid = maps - _k_alm2map_raw("synthesis", alm, spin, spec, maps.dtype)
+        resid = maps - _alm2map("synthesis", alm, spin, spec, maps.dtype)
         alm += adjoint(map=resid)
     return alm
 
@@ -376,27 +385,11 @@ def _hp_forward_adjoint(alm, spin, spec, real_dtype):
     """Adjoint of :func:`_hp_forward` (same Jacobi structure, roles swapped)."""
     w = 4 * np.pi / (12 * spec.nside**2)
     # W^H = w * synthesis, Y^H = adjoint synthesis; x_{k+1} = x_k + W^H (h - Y^H x_k)
-    x = _k_alm2map_raw("synthesis", alm, spin, spec, real_dtype) * w
+    x = _alm2map("synthesis", alm, spin, spec, real_dtype) * w
     for _ in range(spec.iter):
-        resid = alm - _k_map2alm_raw("adjoint_synthesis", x, spin, spec)
-        x = x + _k_alm2map_raw("synthesis", resid, spin, spec, real_dtype) * w
+        resid = alm - _map2alm("adjoint_synthesis", x, spin, spec)
+        x = x + _alm2map("synthesis", resid, spin, spec, real_dtype) * w
     return x
-
-
-def _map2alm(kind, maps, spin, spec, out=None):
-    if spec.sampling == "healpix" and kind == "analysis":
-        return _hp_forward(maps, spin, spec, out)
-    return _k_map2alm_raw(kind, maps, spin, spec, out)
-
-
-def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
-    if spec.sampling == "healpix" and kind == "adjoint_analysis":
-        res = _hp_forward_adjoint(alm, spin, spec, real_dtype)
-        if out is not None:
-            out[...] = res
-            return out
-        return res
-    return _k_alm2map_raw(kind, alm, spin, spec, real_dtype, out)
 
 
 # --------------------------------------------------------------------------
@@ -447,7 +440,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     out = _buffers.output_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
     for i, fi in enumerate(fb):
         if real_out:  # only "synthesis" has a real output (the reality=True inverse)
-            _synthesis_of_half(fi, spec, rdt, out[i][None])
+            _synthesis_of_half(fi, spec, out[i][None])
         elif s == 0:
             GC = _gc_of(fi, s)
             t0 = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
@@ -505,61 +498,8 @@ def _host_inv_T(ct, spec):
 
 
 def _map_core_shape(spec):
+    """Trailing map axes of a spec's grid: ``(npix,)`` (HEALPix) or ``(ntheta, nphi)``."""
     return (12 * spec.nside**2,) if spec.sampling == "healpix" else tuple(_ring_shape(spec))
-
-
-def _flm_core_shape(spec):
-    return (spec.L, 2 * spec.L - 1)
-
-
-def _to_cplx(dtype, spec):
-    return _cplx_dtype(dtype)
-
-
-def _map_dtype(dtype, spec):
-    return _real_dtype(dtype) if spec.reality else _cplx_dtype(dtype)
-
-
-def _nmap(spec):
-    return 1 if spec.sampling == "healpix" else 2
-
-
-def _two(spec):
-    return 2
-
-
-def _register():
-    _primitive.register(
-        "ducc_fwd",
-        _primitive.HostOp(_host_fwd, lambda c, s: _flm_core_shape(s), _nmap, _to_cplx, "ducc_fwd_T"),
-    )
-    _primitive.register(
-        "ducc_fwd_T",
-        _primitive.HostOp(_host_fwd_T, lambda c, s: _map_core_shape(s), _two, _map_dtype, "ducc_fwd"),
-    )
-    _primitive.register(
-        "ducc_inv",
-        _primitive.HostOp(_host_inv, lambda c, s: _map_core_shape(s), _two, _map_dtype, "ducc_inv_T"),
-    )
-    _primitive.register(
-        "ducc_inv_T",
-        _primitive.HostOp(_host_inv_T, lambda c, s: _flm_core_shape(s), _nmap, _to_cplx, "ducc_inv"),
-    )
-
-
-_register()
-
-
-def forward(f, spec: DuccSpec, *, host_check=None):
-    """map ``(..., *map_shape)`` -> flm ``(..., L, 2L-1)`` via ducc0 (JAX-traceable).
-
-    ``host_check(flm)`` runs on the NumPy result of eager calls (see ``_primitive.apply``)."""
-    return _primitive.apply("ducc_fwd", f, spec, host_check=host_check)
-
-
-def inverse(flm, spec: DuccSpec, *, host_check=None):
-    """flm ``(..., L, 2L-1)`` -> map ``(..., *map_shape)`` via ducc0 (JAX-traceable)."""
-    return _primitive.apply("ducc_inv", flm, spec, host_check=host_check)
 
 
 # --------------------------------------------------------------------------
@@ -607,16 +547,28 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
                            mstart=_alm_mstart(L_alm, Lj))
 
 
+def spin_pair_power(flm, spin, spec):
+    """``|f|^2`` on the grid of ``spec`` of the spin-``spin`` field with coefficients ``flm``
+    ``(L, 2L-1)``, from ducc0's real pair: ``Q^2 + U^2`` (no complex map is formed).
+
+    Returns a new real array ``(*map_shape)``.  Cost: one spin-pair synthesis.
+    """
+    t = _alm2map("synthesis", _gc_of(flm, spin), abs(int(spin)), spec, _real_dtype(flm.dtype))
+    np.multiply(t, t, out=t)
+    return np.add(t[0], t[1], out=t[0])
+
+
 def alm_ell(L: int) -> np.ndarray:
     """Degree ``l`` of each entry of a healpy-ordered alm array for band-limit ``L``."""
     return _alm_lm(int(L))[0]
 
 
 @functools.cache
-def _alm_index(L_alm: int, Lj: int):
-    """Positions of the band-limit-``Lj`` alm entries inside an ``L_alm`` layout."""
+def alm_index(L_alm: int, Lj: int) -> np.ndarray:
+    """Positions of band-limit-``Lj`` alm entries (healpy order) inside an ``L_alm`` layout
+    (cached: the array is shared, do not write to it)."""
     l, m = _alm_lm(int(Lj))
-    return (_alm_mstart(L_alm, Lj)[m].astype(np.int64) + l)
+    return _alm_mstart(int(L_alm), int(Lj))[m].astype(np.int64) + l
 
 
 def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter=0, out):
@@ -630,11 +582,6 @@ def host_analysis_into(maps, L_alm, Lj, *, spin, sampling="mw", nside=None, iter
     spin = abs(int(spin))
     if sampling == "healpix":
         spec = DuccSpec(int(Lj), spin, sampling, nside, False, int(iter))
-        out[:, _alm_index(L_alm, Lj)] = _hp_forward(maps.reshape(maps.shape[0], -1), spin, spec)
+        out[:, alm_index(L_alm, Lj)] = _hp_forward(maps.reshape(maps.shape[0], -1), spin, spec)
         return out
     return _analysis_into(maps, L_alm, Lj, spin, sampling, out, get_num_threads())
-
-
-def alm_index(L_alm: int, Lj: int) -> np.ndarray:
-    """Positions of band-limit-``Lj`` alm entries (healpy order) inside an ``L_alm`` layout."""
-    return _alm_index(int(L_alm), int(Lj))

@@ -22,7 +22,7 @@ import math
 import jax
 
 from ..sampling import validate_bool, validate_choice
-from . import _ducc, _validate
+from . import _ducc_op, _validate
 
 __all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "inverse_to_gl_grid",
            "forward_from_gl_grid"]
@@ -83,7 +83,7 @@ def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
     else:
         _validate.check_flm(x, L)
     method = resolve_method(method, L, sampling)
-    spec = _ducc.DuccSpec(L, spin, sampling, nside, reality, iter) if method == "ducc" else None
+    spec = _ducc_op.DuccSpec(L, spin, sampling, nside, reality, iter) if method == "ducc" else None
     plan = (L, spin, sampling, nside, reality, iter, method, spec)
     if key is not None and not (sampling == "healpix" and L > 3 * nside) and len(_PLANS) < 4096:
         _PLANS[key] = plan
@@ -127,7 +127,7 @@ def forward(f, L, *, spin=0, sampling="mw", nside=None, reality=False, method="a
         "forward", f, L, spin, sampling, nside, reality, iter, method)
     if method == "ducc":
         # every non-finite sample reaches the m = 0 column: check there, not the whole map
-        return _ducc.forward(f, spec, host_check=lambda out: _validate.check_finite_after(out[..., L - 1], f, "f"))
+        return _ducc_op.forward(f, spec, host_check=lambda out: _validate.check_finite_after(out[..., L - 1], f, "f"))
     _validate.check_finite(f, "f")
     from . import _jax
 
@@ -165,7 +165,7 @@ def inverse(flm, L, *, spin=0, sampling="mw", nside=None, reality=False, method=
         "inverse", flm, L, spin, sampling, nside, reality, 0, method)
     if method == "ducc":
         # a non-finite coefficient spreads over every equatorial ring: check one, not all flm
-        return _ducc.inverse(flm, spec, host_check=lambda out: _validate.check_finite_after(
+        return _ducc_op.inverse(flm, spec, host_check=lambda out: _validate.check_finite_after(
             _equator(out, sampling), flm, "flm"))
     _validate.check_finite(flm, "flm")
     from . import _jax
@@ -209,8 +209,8 @@ def inverse_to_gl_grid(flm, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc.inverse(flm, spec)
+        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
+        return _ducc_op.inverse(flm, spec)
     from . import _jax
 
     return _jax.inverse_to_gl(flm, L, int(L_grid), shape[1], spin=spin, reality=bool(reality))
@@ -225,8 +225,8 @@ def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc.forward(f, spec)
+        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
+        return _ducc_op.forward(f, spec)
     from . import _jax
 
     return _jax.forward_from_gl(f, L, int(L_grid), spin=spin, reality=bool(reality))

@@ -4,13 +4,15 @@ Host pipelines outside :mod:`s2scatter.harmonic` (the real-signal wavelet transf
 of :mod:`s2scatter.wavelets`, the fused scattering step of :mod:`s2scatter.scattering`)
 call the compiled kernels directly on NumPy arrays, without JAX in between.  They use
 these names only, never the private modules behind them (``tests/test_architecture.py``
-checks that), so ducc0's layout and sign conventions stay known in one place.
+checks that), so ducc0's layout and sign conventions stay known in one place: the
+kernels module :mod:`s2scatter.harmonic._ducc` (its JAX registration is
+:mod:`s2scatter.harmonic._ducc_op`).
 
 This is an internal interface between the package's layers, not part of the user API:
 it may change with the layers that use it.  The names are the very functions the
 transforms run (no wrappers): moving an import here changes nothing that runs.
 
-Conventions (see :mod:`s2scatter.harmonic._ducc` for the derivations):
+Conventions (derived in :mod:`s2scatter.harmonic._ducc`):
 
 * ``alm``: ducc0/healpy-ordered coefficients of a *real* field, ``m >= 0`` only,
   ``(ncomp, L (L+1) / 2)``, m-major; :func:`alm_ell` gives each entry's degree and
@@ -19,25 +21,31 @@ Conventions (see :mod:`s2scatter.harmonic._ducc` for the derivations):
   ``(Q, U)`` with gradient/curl coefficients ``(G, C)``; :func:`flm_to_gc` converts our
   ``flm`` ``(L, 2L-1)`` to ``(G, C)``.
 * ``flm``: our layout ``(..., L, 2L-1)``, entry ``[l, L-1+m]`` (Condon-Shortley phase).
+* ``spec``: a :class:`DuccSpec` ``(L, spin, sampling, nside, reality, iter, grid)``.
 
-Real alm in, real components out:
+Real alm in, real components out (and back):
 
 * :func:`real_alm` -- real maps ``(B, *map_shape)`` -> ``alm`` ``(B, nalm)``;
 * :func:`synthesis_from_alm` -- ``alm`` (1 component, or a (G, C) pair) -> real maps
   (one field, or the (Q, U) pair), reading ``l < Lj`` in place;
-* :func:`analysis_into` -- its adjoint direction: real components -> ``alm`` written
-  into a larger layout;
-* :func:`alm_to_maps` -- ducc0's real-field kernel ``kind`` (``"synthesis"``,
-  ``"adjoint_analysis"``) on (G, C) ``alm`` with a :class:`DuccSpec`.
+* :func:`analysis_into` -- the way back: real components -> ``alm`` written into a
+  larger layout (exact quadrature, or iterated HEALPix);
+* :func:`alm_to_maps` -- ducc0's real-field kernel ``kind`` (``"synthesis"``, or its
+  adjoint ``"adjoint_analysis"``) on (G, C) ``alm``;
+* :func:`spin_pair_power` -- ``|f|^2 = Q^2 + U^2`` on the grid of a spin field given
+  by its ``flm``.
 
-The four operators on our ``flm`` layout and their JAX transposes (``spec``: a
-:class:`DuccSpec`), as registered with the JAX primitive:
+The four operators on our ``flm`` layout and their JAX transposes (leading batch
+axes; the very kernels the ``"ducc"`` method registers with JAX):
 
 * :func:`forward` ``f -> flm`` and :func:`forward_transpose`;
 * :func:`inverse` ``flm -> f`` and :func:`inverse_transpose`.
 
 Buffers: :func:`output_empty` (a pooled 64-byte aligned array) and :func:`adopt`
 (a NumPy result handed to JAX, zero-copy when aligned).
+
+Cost: one ducc0 transform per real component, O(L^3) on equiangular grids, with the
+threads of :func:`s2scatter.harmonic.set_num_threads`.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from ._ducc import _host_fwd as forward
 from ._ducc import _host_fwd_T as forward_transpose
 from ._ducc import _host_inv as inverse
 from ._ducc import _host_inv_T as inverse_transpose
-from ._ducc import alm_ell, alm_index
+from ._ducc import alm_ell, alm_index, spin_pair_power
 from ._ducc import host_analysis_into as analysis_into
 from ._ducc import host_real_alm as real_alm
 from ._ducc import host_synthesis_from_alm as synthesis_from_alm
@@ -70,5 +78,6 @@ __all__ = [
     "inverse_transpose",
     "output_empty",
     "real_alm",
+    "spin_pair_power",
     "synthesis_from_alm",
 ]

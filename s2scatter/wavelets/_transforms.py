@@ -27,8 +27,9 @@ batching, ``jit``, ``vmap`` and ``grad`` carry over; maps of scale ``j`` satisfy
 ``s2scatter.wigner.forward(f_wav[j - J_min], L_j, N_j) == W^j`` (for
 ``N_j <= L_j``).  Eager calls on real signals with the ``"ducc"`` method on
 CPU run the same maths on the host in NumPy, straight from ducc0's real-field
-alm, and hand only the outputs to JAX (see :func:`_analysis_host_real`);
-tests hold both paths equal to rounding.
+alm, and hand only the outputs to JAX (:mod:`._host`); both paths take their
+per-scale factors and orientation DFT from :mod:`._steps`, and tests hold them
+equal to rounding.
 
 HEALPix.  Every scale keeps the input ``nside`` (s2wav does the same: its
 HEALPix shapes depend on ``nside`` only); multiresolution lowers the harmonic
@@ -47,7 +48,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import threading
 
 import jax
 import jax.numpy as jnp
@@ -56,11 +56,13 @@ import numpy as np
 from .._limits import check_memory
 from .. import harmonic
 from .._dtypes import complex_dtype, real_dtype
-from ..harmonic import checks, host
+from ..harmonic import checks
 from ..harmonic.host import adopt as _adopt
-from ..harmonic.host import output_empty
 from ..sampling import f_shape, validate_bool
 from . import _filters as _F
+from . import _host
+from ._steps import ell_factor as _ell_factor
+from ._steps import gamma_dft, mode_filter, scaling_filter
 
 __all__ = ["analysis", "synthesis", "analysis_harmonic", "synthesis_harmonic"]
 
@@ -131,11 +133,6 @@ def _cut(flm, L, Lj):
     return flm[..., :Lj, L - Lj : L - 1 + Lj]
 
 
-def _ell_factor(Lj, power):
-    ell = np.arange(Lj)
-    return (4.0 * np.pi / (2 * ell + 1)) ** power
-
-
 # --------------------------------------------------------------------------
 # harmonic core
 # --------------------------------------------------------------------------
@@ -184,7 +181,7 @@ def analysis_harmonic(flm, filters, *, L, N, multiresolution=True, spin=0, reali
         c = jnp.conj(psi[j, :Lj, N - Nj : N - 1 + Nj]) * (2.0 * np.pi * _ell_factor(Lj, 1.0))[:, None]
         c = c.T.astype(flm.dtype)  # (2Nj-1, Lj): 8 pi^2/(2l+1) conj(Psi)
         out.append(c[..., None] * _cut(flm, L, Lj)[..., None, :, :])
-    phi = (jnp.asarray(fb.phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)
+    phi = scaling_filter(fb.phi, Ls, jnp).astype(flm.real.dtype)
     return out, _cut(flm, L, Ls) * phi[:, None]
 
 
@@ -239,7 +236,7 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
                              f"{batch + (2 * Nj - 1, Lj, 2 * Lj - 1)}")
         c = psi[j, :Lj, N - Nj : N - 1 + Nj].astype(cdt)  # (Lj, 2Nj-1)
         out = out.at[..., :Lj, L - Lj : L - 1 + Lj].add(jnp.einsum("ln,...nlm->...lm", c, w.astype(cdt)))
-    phi = (jnp.asarray(fb.phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(jnp.zeros((), cdt).real.dtype)
+    phi = scaling_filter(fb.phi, Ls, jnp).astype(jnp.zeros((), cdt).real.dtype)
     out = out.at[..., :Ls, L - Ls : L - 1 + Ls].add(flm_scal.astype(cdt) * phi[:, None])
     if reality:
         sgn = jnp.asarray((-1.0) ** np.arange(-(L - 1), L), dtype=phi.dtype)
@@ -260,24 +257,22 @@ def _bshape(K, nfs):
 def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
     """f(gamma_k) = sum_n e^{i n gamma_k} f_n, gamma_k = 2 pi k/(2Nj-1); real: f_0 + 2 Re sum_{n>0}.
 
-    Written as broadcasts (one fused loop; compiles in ~0.1 s, unlike a stack
-    of per-orientation expressions).
+    The columns of :func:`._steps.gamma_dft` applied as broadcasts (one fused
+    loop; compiles in ~0.1 s, unlike a stack of per-orientation expressions).
     """
     K = 2 * Nj - 1
-    g = 2 * np.pi * np.arange(K) / K
+    M = gamma_dft(ns, Nj, reality=reality)  # (K, R)
     ax = maps[0].ndim - nfs
-    out = None
+    out, r = None, 0
     for n, m in zip(ns, maps):
         m = jnp.expand_dims(m, ax)
-        if reality:
-            if n == 0:
-                term = m
-            else:
-                c = jnp.asarray(2 * np.cos(n * g).reshape(_bshape(K, nfs)), dtype=m.real.dtype)
-                s = jnp.asarray(2 * np.sin(n * g).reshape(_bshape(K, nfs)), dtype=m.real.dtype)
-                term = c * m.real - s * m.imag
+        if reality and n == 0:  # a column of ones
+            term, r = m, r + 1
+        elif reality:
+            c, s = (jnp.asarray(M[:, r + i].reshape(_bshape(K, nfs)), dtype=m.real.dtype) for i in (0, 1))
+            term, r = c * m.real + s * m.imag, r + 2
         else:
-            term = jnp.asarray(np.exp(1j * n * g).reshape(_bshape(K, nfs)), dtype=m.dtype) * m
+            term, r = jnp.asarray(M[:, r].reshape(_bshape(K, nfs)), dtype=m.dtype) * m, r + 1
         out = term if out is None else out + term
     if out.shape[ax] != K:  # a single n = 0 term
         out = jnp.broadcast_to(out, out.shape[:ax] + (K,) + out.shape[ax + 1 :])
@@ -291,13 +286,10 @@ def _gamma_analysis(f, *, ns, Nj, reality, nfs):
     One small matrix product over the orientation axis (XLA's CPU reductions
     along a leading axis are ~30x slower than this dot).
     """
-    K = 2 * Nj - 1
-    g = 2 * np.pi * np.arange(K) / K
     ax = f.ndim - 1 - nfs
-    if reality:  # rows: [1/K] for n = 0, [cos/K, -sin/K] for n > 0
-        rows = [np.cos(n * g) / K if i == 0 else -np.sin(n * g) / K
-                for n in ns for i in ((0,) if n == 0 else (0, 1))]
-        y = jnp.tensordot(jnp.asarray(np.array(rows), dtype=f.dtype), jnp.moveaxis(f, ax, 0), axes=1)
+    E = gamma_dft(ns, Nj, reality=reality, inverse=True)  # real: rows (Re f_n, Im f_n), n = 0 only Re
+    y = jnp.tensordot(jnp.asarray(E, dtype=f.dtype), jnp.moveaxis(f, ax, 0), axes=1)
+    if reality:
         out, r = [], 0
         for n in ns:
             if n == 0:
@@ -307,8 +299,6 @@ def _gamma_analysis(f, *, ns, Nj, reality, nfs):
                 out.append(jax.lax.complex(y[r], y[r + 1]))
                 r += 2
         return tuple(out)
-    E = np.array([np.exp(-1j * n * g) / K for n in ns])
-    y = jnp.tensordot(jnp.asarray(E, dtype=f.dtype), jnp.moveaxis(f, ax, 0), axes=1)
     return tuple(y[i] for i in range(len(ns)))
 
 
@@ -391,8 +381,8 @@ def analysis(f, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw", nside=None, 
                          "to analyse a complex signal")
     _check_output_memory(spec, f)
     checks.check_finite(f, "f")
-    if spec.reality and _host_eager(spec, f, fb):
-        return _analysis_host_real(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
+    if spec.reality and _host.use_host(spec, f, fb):
+        return _host.analysis(np.asarray(f), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
     return _run(_analysis_core, spec, f, fb)
 
 
@@ -466,10 +456,9 @@ def _analysis_core(f, psi_n, phi, *, spec):
     for j, Lj, Nj, ns in spec.plan:
         kw = spec.kw
         flm_j = _cut(flm, L, Lj)
-        root = np.sqrt(_ell_factor(Lj, 1.0))
         maps = []
         for n in ns:
-            c = (jnp.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)).astype(flm.dtype)
+            c = mode_filter(psi, j, Lj, N, n, jnp).astype(flm.dtype)
             maps.append(harmonic.inverse(flm_j * c[:, None], Lj, spin=-n,
                                          reality=spec.reality and n == 0, **kw))
         if maps:
@@ -483,7 +472,7 @@ def _analysis_core(f, psi_n, phi, *, spec):
         shape = flm.shape[:-2] + f_shape(Ls, sampling=spec.sampling, nside=spec.nside)
         f_scal = jnp.zeros(shape, dtype=flm.dtype)
     else:
-        ph = (jnp.asarray(phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(flm.real.dtype)
+        ph = scaling_filter(phi, Ls, jnp).astype(flm.real.dtype)
         f_scal = harmonic.inverse(_cut(flm, L, Ls) * ph[:, None], Ls, spin=spec.spin,
                                   reality=spec.reality, **spec.kw)
     return f_wav, f_scal
@@ -530,22 +519,18 @@ def synthesis(f_wav, f_scal, L, *, N=1, J_min=0, lam=2.0, spin=0, sampling="mw",
             checks.check_finite(w, f"f_wav[{k}]")
         checks.check_finite(f_scal, "f_scal")
 
-    if spec.reality and _host_eager(spec, f_scal, fb, *f_wav):
+    if spec.reality and _host.use_host(spec, f_scal, fb, *f_wav):
         args = ([np.asarray(w) for w in f_wav], np.asarray(f_scal), np.asarray(fb.psi_n), np.asarray(fb.phi), spec)
         for k, (p, w) in enumerate(zip(spec.plan, f_wav)):
             if not p[3]:  # not read by the transform: check it here
                 checks.check_finite(w, f"f_wav[{k}]")
         try:
-            return _adopt(_synthesis_host_real(*args))
-        except _NonFinite:
+            return _adopt(_host.synthesis(*args))
+        except _host.NonFinite:
             check_all()  # names the offending input; passes only if finite inputs overflowed
-            return _adopt(_synthesis_host_real(*args, check=False))
+            return _adopt(_host.synthesis(*args, check=False))
     check_all()
     return _run(_synthesis_core, spec, tuple(f_wav), f_scal, fb)
-
-
-class _NonFinite(Exception):
-    """Raised by host transforms whose accumulated coefficients are not finite."""
 
 
 def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
@@ -557,19 +542,18 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
     if Ls > abs(spec.spin):  # else Phi_l = 0 on l < L_scal: the scaling map carries nothing
         flm_s = harmonic.forward(f_scal, Ls, spin=spec.spin, reality=spec.reality, iter=spec.iter,
                                  **spec.kw)
-        ph = (jnp.asarray(phi)[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))).astype(rdt)
+        ph = scaling_filter(phi, Ls, jnp).astype(rdt)
         flm = flm.at[..., :Ls, L - Ls : L - 1 + Ls].add(flm_s.astype(cdt) * ph[:, None])
     for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
         if not ns:
             continue
         modes = _gamma_analysis(fj, ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs)
         kw = spec.kw
-        root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))  # 8 pi^2 / sqrt(4 pi (2l+1))
         acc = None
         for n, fn in zip(ns, modes):
             g = harmonic.forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **kw)
-            w = (2.0 if spec.reality and n > 0 else 1.0) * (-1.0) ** n * root
-            c = (psi[j, :Lj, N - 1 + n] * w).astype(cdt)
+            wt = 2.0 if spec.reality and n > 0 else 1.0  # real: n > 0 stands for +-n
+            c = mode_filter(psi, j, Lj, N, n, jnp, synthesis=True, weight=wt).astype(cdt)
             acc = g * c[:, None] if acc is None else acc + g * c[:, None]
         flm = flm.at[..., :Lj, L - Lj : L - 1 + Lj].add(acc)
         del modes, acc
@@ -579,221 +563,6 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
         sgn = jnp.asarray((-1.0) ** np.arange(L), dtype=rdt)
         flm = flm.at[..., L - 1 :].set(0.5 * (flm[..., L - 1 :] + sgn * jnp.conj(flm[..., L - 1 :: -1])))
     return harmonic.inverse(flm, L, spin=spec.spin, reality=spec.reality, **spec.kw)
-
-
-# --------------------------------------------------------------------------
-# eager ducc: the whole transform on the host, only the outputs go to JAX
-# --------------------------------------------------------------------------
-
-
-def _host_eager(spec, *arrays):
-    """Concrete inputs with the ducc method on CPU: real signals run on the host in NumPy.
-
-    Same maths as the cores above, but each SHT's aligned output feeds the
-    next step directly: no callback copies in or out of XLA, no per-op
-    dispatch.  Traced calls (jit, grad, vmap) and complex signals use the
-    JAX cores.
-    """
-    if spec.method != "ducc" or jax.default_backend() != "cpu":
-        return False
-    leaves = [x for a in arrays for x in jax.tree_util.tree_leaves(a)]
-    return not any(isinstance(x, jax.core.Tracer) for x in leaves)
-
-
-def _gamma_matrix(ns, Nj, inverse=False):
-    """Orientation DFT of real signals on ducc0's real components, as a matrix.
-
-    Components (rows of the component buffer): ``f_0`` when ``0 in ns``, then
-    for each positive ``n`` ducc0's pair ``(Q_n, U_n)``.  Forward (``K x R``):
-    ``f(gamma_k) = f_0 + sum_n (-2 cos(n gamma_k) Q_n - 2 sin(n gamma_k) U_n)``
-    (the spin ``-n`` mode is ``f_n = -Q_n + i U_n``).  ``inverse`` (``R x K``):
-    ``f_0 = mean_k f(gamma_k)`` and the (Q, U) input of the spin ``n`` forward
-    transform of ``f_n = mean_k e^{-i n gamma_k} f(gamma_k)``, i.e.
-    ``(Re f_n, -Im f_n)``.
-    """
-    K = 2 * Nj - 1
-    g = 2 * np.pi * np.arange(K) / K
-    rows = []
-    for n in ns:
-        if n == 0:
-            rows.append(np.ones(K) if not inverse else np.full(K, 1.0 / K))
-        elif not inverse:
-            rows += [-2 * np.cos(n * g), -2 * np.sin(n * g)]
-        else:
-            rows += [np.cos(n * g) / K, np.sin(n * g) / K]
-    M = np.array(rows)  # (R, K)
-    return M if inverse else np.ascontiguousarray(M.T)
-
-
-def _rows(M, x, out=None):
-    """``out[b, i] = sum_r M[i, r] x[b, r]`` in one pass over memory, without BLAS.
-
-    (A BLAS product is faster on its own, but OpenBLAS's worker threads keep
-    spinning after the call and slow the next ducc0 transforms down by half.)
-    """
-    return np.einsum("kr,brp->bkp", M, x, out=out, optimize=False)
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(shape, dtype, slot):
-    """A per-thread work array reused across calls (its pages are already mapped).
-
-    Only for intermediates that never leave the function: first-touch page
-    faults on fresh multi-megabyte buffers cost as much as the arithmetic.
-    """
-    size = int(np.prod(shape))
-    cache = _SCRATCH.__dict__.setdefault("arrays", {})
-    key = (slot, np.dtype(dtype).str)
-    buf = cache.get(key)
-    if buf is None or buf.size < size:
-        buf = cache[key] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
-
-
-def _n_components(ns):
-    return sum(1 if n == 0 else 2 for n in ns)
-
-
-def _analysis_host_real(f, psi, phi, spec):
-    """Real signals on the host, straight from ducc0's real-field alm.
-
-    For real ``f`` the spin ``-n`` mode of scale ``j`` has coefficients
-    ``c_l f_lm`` with ``f_l,-m = (-1)^m conj(f_lm)``, so its ducc0 gradient
-    and curl parts are ``G = (-1)^n Re(c_l) a_lm`` and
-    ``C = -(-1)^n Im(c_l) a_lm``, with ``a_lm`` the forward transform's
-    real-field alm (``m >= 0``): each scale rescales that one array per ``l``
-    and ducc0 reads its ``l < L_j`` part in place (``mstart``), writing its
-    real components into one buffer per scale; the orientation sum is then
-    one matrix product (BLAS, :func:`_gamma_matrix`).  No ``(L, 2L-1)``
-    layouts and no complex maps.
-    """
-    L, N = spec.L, spec.N
-    grid = dict(sampling=spec.sampling, nside=spec.nside)
-    nfs = spec.nfs
-    batch = f.shape[: f.ndim - nfs]
-    fb = f.reshape((-1,) + f.shape[f.ndim - nfs :])
-    B = fb.shape[0]
-    alm = host.real_alm(fb, L, iter=spec.iter, **grid)  # (B, nalm)
-    ell = host.alm_ell(L)
-    rdt = alm.real.dtype
-    scaled = np.empty((2, alm.shape[1]), alm.dtype)
-    f_wav = []
-    for j, Lj, Nj, ns in spec.plan:
-        mshape = f_shape(Lj, **grid)
-        K = 2 * Nj - 1
-        if not ns:
-            f_wav.append(jnp.zeros(batch + (K,) + mshape, dtype=rdt))
-            continue
-        R = _n_components(ns)
-        comps = output_empty((B, R) + mshape, rdt) if K == 1 else _scratch((B, R) + mshape, rdt, "comps")
-        root = np.sqrt(_ell_factor(Lj, 1.0))
-        for b in range(B):
-            r = 0
-            for n in ns:
-                c = np.zeros(L, complex)
-                c[:Lj] = np.conj(psi[j, :Lj, N - 1 + n]) * ((-1.0) ** n * root)
-                if n == 0:
-                    np.multiply(alm[b], c.real.astype(rdt)[ell], out=scaled[0])
-                    host.synthesis_from_alm(scaled[:1], L, Lj, spin=0, out=comps[b, r : r + 1], **grid)
-                    r += 1
-                else:
-                    sf = (-1.0) ** n
-                    np.multiply(alm[b], (sf * c.real).astype(rdt)[ell], out=scaled[0])
-                    np.multiply(alm[b], (-sf * c.imag).astype(rdt)[ell], out=scaled[1])
-                    host.synthesis_from_alm(scaled, L, Lj, spin=n, out=comps[b, r : r + 2], **grid)
-                    r += 2
-        if K == 1:
-            res = comps
-        else:
-            res = output_empty((B, K) + mshape, rdt)
-            M = _gamma_matrix(ns, Nj).astype(rdt)
-            _rows(M, comps.reshape(B, R, -1), out=res.reshape(B, K, -1))
-        f_wav.append(_adopt(res.reshape(batch + (K,) + mshape)))  # NumPy reshape: a view
-        del comps, res
-    Ls = spec.Ls
-    ph = np.zeros(L)
-    ph[:Ls] = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
-    ms = f_shape(Ls, **grid)
-    scal = output_empty((B,) + ms, rdt)
-    for b in range(B):
-        np.multiply(alm[b], ph.astype(rdt)[ell], out=scaled[0])
-        host.synthesis_from_alm(scaled[:1], L, Ls, spin=0, out=scal[b][None], **grid)
-    return f_wav, _adopt(scal.reshape(batch + ms))
-
-
-def _synthesis_host_real(f_wav, f_scal, psi, phi, spec, *, check=True):
-    """Inverse of :func:`_analysis_host_real`, accumulated in one real-field alm.
-
-    Per scale the orientation modes come out of one matrix product as ducc0's
-    real inputs (``f_0`` and the (Q, U) pairs); each forward transform writes
-    its ``l < L_j`` coefficients in place into an ``L``-layout buffer, and
-    the real part of ``sum_n c_ln g_n,lm`` is accumulated directly as
-    ``Re(c) a`` (``n = 0``) or ``-(-1)^n (Re(c) G + Im(c) C)``: the
-    conjugate-symmetric projection of the complex core, without its
-    ``(L, 2L-1)`` arrays.  One real synthesis at ``L`` ends it.
-    """
-    L, N, Ls = spec.L, spec.N, spec.Ls
-    grid = dict(sampling=spec.sampling, nside=spec.nside)
-    nfs = spec.nfs
-    batch = f_scal.shape[: f_scal.ndim - nfs]
-    B = int(np.prod(batch, dtype=int))
-    rdt = np.float32 if f_scal.dtype == np.float32 else np.float64
-    cdt = np.complex64 if rdt == np.float32 else np.complex128
-    acc = np.zeros((B, L * (L + 1) // 2), cdt)
-
-    def add(b, Lj, comps, weights):
-        """acc[b] += sum_i weights[i][l] * comps[i] for alm ``comps`` of band-limit ``Lj``."""
-        idx = slice(None) if Lj == L else host.alm_index(L, Lj)
-        ell_j = host.alm_ell(Lj)
-        total = None
-        for x, wt in zip(comps, weights):
-            if np.any(wt[:Lj]):
-                term = x * wt[:Lj].astype(rdt)[ell_j]
-                total = term if total is None else total + term
-        if total is not None:
-            acc[b, idx] += total
-
-    if Ls > abs(spec.spin):
-        fs = f_scal.reshape((B,) + f_scal.shape[f_scal.ndim - nfs :]).astype(rdt, copy=False)
-        ph = phi[:Ls] * np.sqrt(_ell_factor(Ls, 1.0))
-        for b in range(B):
-            alm_s = np.empty((1, Ls * (Ls + 1) // 2), cdt)
-            host.analysis_into(np.ascontiguousarray(fs[b])[None], Ls, Ls, spin=0, iter=spec.iter,
-                               out=alm_s, **grid)
-            add(b, Ls, alm_s, [ph])
-    for (j, Lj, Nj, ns), fj in zip(spec.plan, f_wav):
-        if not ns:
-            continue
-        mshape = f_shape(Lj, **grid)
-        K = 2 * Nj - 1
-        R = _n_components(ns)
-        fj = fj.reshape((B, K, -1)).astype(rdt, copy=False)
-        modes = _rows(_gamma_matrix(ns, Nj, inverse=True).astype(rdt), fj,
-                      out=_scratch((B, R, fj.shape[-1]), rdt, "modes")).reshape((B, R) + mshape)
-        root = 2.0 * np.pi * np.sqrt(_ell_factor(Lj, 1.0))
-        gc = _scratch((2, Lj * (Lj + 1) // 2), cdt, "gc")
-        for b in range(B):
-            r = 0
-            for n in ns:
-                c = psi[j, :Lj, N - 1 + n] * ((2.0 if n > 0 else 1.0) * (-1.0) ** n * root)
-                k = 1 if n == 0 else 2
-                host.analysis_into(modes[b, r : r + k], Lj, Lj, spin=n, iter=spec.iter, out=gc[:k], **grid)
-                sf = (-1.0) ** n
-                # a += Re(c) a_0 (n = 0) | -sf (Re(c) G + Im(c) C) (n > 0)
-                add(b, Lj, gc[:k], [c.real] if n == 0 else [-sf * c.real, -sf * c.imag])
-                r += k
-        del modes
-    # A NaN or inf anywhere in the inputs reaches every m = 0 coefficient (each ring's
-    # phi-average enters every degree), so checking those L entries replaces a full
-    # pass over the inputs; the caller then finds and names the offending input.
-    if check and not np.isfinite(acc[:, :L]).all():
-        raise _NonFinite
-    out = output_empty((B,) + f_shape(L, **grid), rdt)
-    for b in range(B):
-        host.synthesis_from_alm(acc[b : b + 1], L, L, spin=0, out=out[b][None], **grid)
-    return out.reshape(batch + f_shape(L, **grid))
 
 
 _JIT = {
