@@ -56,10 +56,10 @@ def set_kernel_budget(nbytes: int) -> None:
 
     Built kernels are cached up to twice this many bytes in all (a forward and
     an inverse kernel at the budget); the least recently used go first.
-    Eager calls pass the kernels to their compiled program as arguments; under
-    a caller's ``jax.jit`` they become constants of the caller's program (about
-    10 ms of host compile time per MB; lower the budget to trade steady-state
-    speed for compile time there).
+    Eager calls, :func:`jit` and ``Scattering.apply`` pass the kernels to their
+    compiled program as arguments; under a plain ``jax.jit`` of the caller they
+    become constants of the caller's program (about 10 ms of host compile time
+    per MB).
     """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
