@@ -16,9 +16,13 @@ The most used functions are re-exported here::
     flm_rot = s2scatter.rotate(flm, L, (alpha, beta, gamma))
     errs = s2scatter.assert_equivariant(model_or_layer, x)   # rotate-then-apply checks
 
-Work that cannot fit is refused before it allocates (scales, paths, decoded
-inputs, memory estimates): :func:`get_limits` / :func:`set_limits` hold the
-limits (defaults, environment variables: ``help(s2scatter.set_limits)``).
+Process-wide settings (ducc0 threads, the ``"jax"`` kernel budget, the output
+buffer pool, the heap trim limit, the resource limits) are read and set with
+:func:`config`, also as a context manager; :func:`clear_caches` empties every
+cache the package holds.  Work that cannot fit is refused before it allocates
+(scales, paths, decoded inputs, memory estimates): :func:`get_limits` /
+:func:`set_limits` hold the limits (defaults, environment variables:
+``help(s2scatter.set_limits)``).
 
 JAX's 64-bit mode is the caller's choice: the first transform warns once when
 ``jax_enable_x64`` is off, and float32 inputs always stay float32/complex64.
@@ -29,6 +33,7 @@ from . import _interrupt
 _interrupt.install_for_cli()  # before the slow imports: a Ctrl-C while they run is not lost
 
 from . import harmonic, io, sampling, scattering, wavelets, wigner  # noqa: E402
+from ._config import clear_caches, config  # noqa: E402
 from ._equivariance import assert_equivariant  # noqa: E402
 from ._limits import get_limits, reset_limits, set_limits  # noqa: E402
 from ._version import __version__  # noqa: E402
@@ -40,6 +45,8 @@ __all__ = [
     "assert_equivariant",
     "ScatteringConfig",
     "__version__",
+    "clear_caches",
+    "config",
     "datasets",
     "forward",
     "get_limits",

@@ -1,7 +1,7 @@
 """Resource limits: refuse work that cannot finish, before allocating it.
 
-One process-wide settings surface for the limits that the library checks up
-front (:func:`get_limits`, :func:`set_limits`, :func:`reset_limits`):
+The limits that the library checks up front, process-wide settings of
+:func:`s2scatter.config` (also :func:`get_limits`, :func:`set_limits`, :func:`reset_limits`):
 
 =====================  ==========================  =========================================
 limit                  default                     what it bounds
@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import math
 import os
+
+from ._config import register_setting
 
 __all__ = ["get_limits", "set_limits", "reset_limits", "available_memory", "check_count", "check_memory",
            "format_bytes"]
@@ -116,6 +118,15 @@ def set_limits(**limits) -> dict:
 def reset_limits() -> None:
     """Forget every :func:`set_limits` setting (environment variables and defaults apply)."""
     _SET.clear()
+
+
+for _name in _DEFAULTS:  # the limits are settings of s2scatter.config too
+    register_setting(_name, get=lambda name=_name: _limit(name),
+                     set=lambda value, name=_name: set_limits(**{name: value}),
+                     state=lambda name=_name: _SET.get(name),
+                     expected="a number >= 0 (inf: no limit), "
+                              + ('"available", ' if _name == "max_memory_bytes" else "")
+                              + "or None (the environment variable or the default)")
 
 
 def _read_int(path):

@@ -182,7 +182,7 @@ def main(argv=None):
     p.add_argument("--no-s2wav", action="store_true", help="ours only (clean peak RSS: no torch import)")
     p.add_argument("--threads", type=int, default=0, help="ducc threads for ours (0: all cores)")
     p.add_argument("--heap-trim-gb", type=float, default=None,
-                   help="call s2scatter.harmonic.set_heap_trim_limit(GB) first (process-wide: "
+                   help="s2scatter.config(heap_trim_limit=GB) first (process-wide: "
                         "affects ours and s2wav alike); default: the allocator's own behaviour")
     p.add_argument("--out", default="bench_out/bench_wavelets.json")
     args = p.parse_args(argv)
@@ -193,9 +193,7 @@ def main(argv=None):
     import s2scatter
 
     print(f"s2scatter from {os.path.dirname(s2scatter.__file__)}", flush=True)
-    s2scatter.harmonic.set_num_threads(args.threads)
-    if args.heap_trim_gb is not None:
-        s2scatter.harmonic.set_heap_trim_limit(args.heap_trim_gb)
+    s2scatter.config(num_threads=args.threads, heap_trim_limit=args.heap_trim_gb)
     state = {"s2wav": None}
     if not args.no_s2wav:
         try:  # import up front so that torch's import never lands inside a measurement

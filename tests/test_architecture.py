@@ -30,6 +30,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "s2scatter"
 
 # top-level private modules any unit may import, and why
 SHARED = {
+    "_config": "the one settings surface (s2scatter.config) and cache registry (clear_caches, bounded_cache) "
+    "every layer registers its settings and caches with",
     "_limits": "the one process-wide table of resource limits every layer checks before it allocates",
     "_version": "the one source of the version string",
     "_interrupt": "Ctrl-C handling shared by the CLI, the batch driver and training",
@@ -47,7 +49,8 @@ JAX_SRC = {
 
 # rank of each unit: imports go from a higher rank to a strictly lower one
 LAYERS = {
-    "_version": 0, "_limits": 0, "_interrupt": 0, "_files": 0, "_dtypes": 0,
+    "_config": 0,
+    "_version": 0.5, "_limits": 0.5, "_interrupt": 0.5, "_files": 0.5, "_dtypes": 0.5,  # may use _config
     "sampling": 1,
     "harmonic": 2,
     "wavelets": 3, "io": 3, "wigner": 3, "plotting": 3, "datasets": 3,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 import numpy as np
 
+from .._config import bounded_cache, config
 from ..sampling import f_shape
 from ..scattering import Scattering, ScatteringConfig, output_grid
 from ._job import FeatureJob, _jsonable, versions
 from ._store import STORE_VERSION
 
 
-@functools.lru_cache(maxsize=4)
+@bounded_cache(4)
 def _network(config: ScatteringConfig) -> Scattering:
     """One Scattering per config and process (filters built and jit-compiled once)."""
     return Scattering(config)
@@ -121,9 +121,7 @@ def _float64():
 
 def _setup(job):
     if job.num_threads is not None:
-        from ..harmonic import set_num_threads
-
-        set_num_threads(job.num_threads)
+        config(num_threads=job.num_threads)
 
 
 def _features(data, job, *, start, source, sha256, channels, reader_meta) -> dict:

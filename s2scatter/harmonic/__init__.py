@@ -12,11 +12,14 @@ Methods: ``"ducc"`` (compiled ducc0 kernels on the host, wrapped as a JAX
 primitive with hand-written adjoints), ``"jax"`` (pure JAX, for GPU/TPU) and
 ``"auto"``.  Everything is jit-able, vmap-able and differentiable in forward
 and reverse mode.
+
+The methods' process-wide settings are :func:`s2scatter.config`'s
+``num_threads``, ``kernel_budget``, ``output_cache`` and ``heap_trim_limit``;
+``set_num_threads(n)`` and the other setters and getters here are the same
+(``s2scatter.config(num_threads=n)``), kept under their historical names.
 """
 
-from ._buffers import get_output_cache, set_output_cache
-from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
-from ._jax import get_kernel_budget, jit, set_kernel_budget
+from ._jax import jit
 from ._rotate import rotate, wigner_D
 from ._spherical import (
     METHODS,
@@ -29,6 +32,12 @@ from ._spherical import (
 )
 from ._wigner import forward as wigner_forward
 from ._wigner import inverse as wigner_inverse
+
+# process-wide settings: the same as s2scatter.config(...) (registered there by ._settings)
+from ._buffers import get_output_cache, set_output_cache
+from ._ducc import get_num_threads, set_num_threads
+from ._jax import get_kernel_budget
+from ._settings import set_heap_trim_limit, set_kernel_budget
 
 __all__ = [
     "METHODS",

@@ -33,7 +33,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["output_empty", "set_output_cache", "get_output_cache"]
+__all__ = ["output_empty", "set_output_cache", "get_output_cache", "clear"]
 
 _ALIGN = 64
 _LOCK = threading.Lock()
@@ -98,6 +98,14 @@ def _evict(incoming: int) -> None:
         else:
             del _POOL[key]
         _STATE["held"] -= entry[2]
+
+
+def clear() -> None:
+    """Drop every buffer from the pool (those still in use live on with their users)."""
+    with _LOCK:
+        _POOL.clear()
+        _ORDER.clear()
+        _STATE["held"] = 0
 
 
 def get_output_cache() -> dict:

@@ -33,6 +33,7 @@ import os
 
 import numpy as np
 
+from .._config import bounded_cache
 from .._dtypes import complex_dtype as _cplx_dtype
 from .._dtypes import real_dtype as _real_dtype
 from . import _buffers, _equi, _mw_gl
@@ -98,7 +99,7 @@ class DuccSpec:
 # --------------------------------------------------------------------------
 
 
-@functools.cache
+@bounded_cache(64)
 def _alm_lm(L: int):
     """(l, m) of each healpy alm index for lmax = mmax = L-1 (m-major)."""
     m = np.concatenate([np.full(L - mm, mm) for mm in range(L)])
@@ -151,7 +152,7 @@ def _from_gc(G, C, L, spin, dtype):
     return out
 
 
-@functools.cache
+@bounded_cache(64)
 def _flm_mstart(L: int):
     """ducc0 ``mstart`` that reads the m >= 0 half of an ``(L, 2L-1)`` flm array in
     place: coefficient (l, m) sits at ``mstart[m] + l * lstride`` with
@@ -197,7 +198,7 @@ def _real_from_alm(alm, L, dtype, out=None):
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(256)
 def _ring_shape(spec):
     from ..sampling import f_shape
 
@@ -206,7 +207,7 @@ def _ring_shape(spec):
     return f_shape(spec.L, sampling=spec.sampling, nside=spec.nside)
 
 
-@functools.cache
+@bounded_cache(32)
 def _healpix_geom(nside):
     import ducc0
 
@@ -259,7 +260,7 @@ def _analysis_into(maps, L_alm, L, spin, sampling, out, nthreads):
         geometry=_GEOMETRY[sampling], alm=out, mstart=mstart, lstride=1, nthreads=nthreads)
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(64)
 def _gl_quadrature(ntheta: int, nphi: int):
     """ducc0's Gauss-Legendre colatitudes and weights (times 2 pi / nphi) of a grid."""
     import ducc0
@@ -267,7 +268,7 @@ def _gl_quadrature(ntheta: int, nphi: int):
     return ducc0.misc.GL_thetas(ntheta), ducc0.misc.GL_weights(ntheta, nphi)[:, None]
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(64)
 def _ring_thetas(sampling: str, ntheta: int, nphi: int):
     """Ring colatitudes of the equiangular grids whose synthesis runs as its two stages."""
     if sampling == "gl":
@@ -313,7 +314,7 @@ def _gl_analysis(maps, spin, L, nthreads, *, alm, mstart):
                                           alm=alm, mval=_mval(L), mstart=mstart, lstride=1)
 
 
-@functools.cache
+@bounded_cache(64)
 def _mval(L: int):
     """ducc0 ``mval`` for all of 0 <= m < L."""
     return np.arange(L, dtype=np.uintp)
@@ -358,7 +359,7 @@ def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
     return _equi.fix_input_T(res, spec.L, spin, spec.sampling)
 
 
-@functools.cache
+@bounded_cache(32)
 def _healpix_quadrature(nside):
     """:func:`_healpix_geom` plus the pixel-area weight ``4 pi / npix`` of every ring as
     ducc0's ``ringfactor`` (applied as the rings are read: no pass over the alm)."""
@@ -507,7 +508,7 @@ def _map_core_shape(spec):
 # --------------------------------------------------------------------------
 
 
-@functools.cache
+@bounded_cache(256)
 def _alm_mstart(L_alm: int, Lj: int):
     """ducc0 ``mstart`` that reads band-limit ``Lj`` coefficients in place from an
     alm array laid out for ``L_alm >= Lj`` (healpy order, ``lstride = 1``)."""
@@ -563,7 +564,7 @@ def alm_ell(L: int) -> np.ndarray:
     return _alm_lm(int(L))[0]
 
 
-@functools.cache
+@bounded_cache(256)
 def alm_index(L_alm: int, Lj: int) -> np.ndarray:
     """Positions of band-limit-``Lj`` alm entries (healpy order) inside an ``L_alm`` layout
     (cached: the array is shared, do not write to it)."""

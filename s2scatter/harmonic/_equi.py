@@ -54,11 +54,11 @@ operator as two dense matrices onto Gauss-Legendre nodes).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
+from .._config import bounded_cache
 from .._dtypes import complex_dtype
 from ..sampling import quadrature_weights, thetas
 
@@ -76,7 +76,7 @@ def _poles(L: int, sampling: str) -> tuple[int, ...]:
     return (L - 1,) if sampling == "mw" else (0, L)
 
 
-@functools.lru_cache(maxsize=32)
+@bounded_cache(32)
 def _pole_fix(L: int, sampling: str):
     """``(v, kappa)``: ``v`` (T,) float64, zero on the poles, and ``kappa`` per pole.
 
@@ -174,7 +174,7 @@ def fix_input(maps, L: int, spin: int, sampling: str):
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(64)
 def _correction_rows(L: int, sampling: str, dtype: str):
     """``(T, K)``: the ring profiles of :func:`fix_input`'s rank-``K`` correction."""
     v, kappa = _pole_fix(L, sampling)
@@ -220,7 +220,7 @@ def _ring_sum(maps, weights):
     return np.einsum("ctp,t->cp", maps, weights.astype(maps.dtype))
 
 
-@functools.cache
+@bounded_cache(64)
 def _alternating(L: int):
     return (-1.0) ** np.arange(L + 1)
 
@@ -230,7 +230,7 @@ def _alternating(L: int):
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
+@bounded_cache(8)
 def gl_resampler(L: int, sampling: str):
     """``(R_even, R_odd)``, float64 ``(L, T)``: native ring data -> values at the ``L``
     Gauss-Legendre nodes (:func:`s2scatter.sampling.thetas` ``"gl"``) whose GL quadrature
@@ -326,7 +326,7 @@ def _dh_representers(L, tgl, th):
 # --------------------------------------------------------------------------
 
 
-@functools.cache
+@bounded_cache(64)
 def cheb_thetas(L: int) -> np.ndarray:
     """The ``L`` Chebyshev (Fejer) colatitudes ``pi (2r+1) / (2L)`` of the dh Legendre stage."""
     th = np.pi * (2 * np.arange(L) + 1) / (2 * L)
@@ -334,7 +334,7 @@ def cheb_thetas(L: int) -> np.ndarray:
     return th
 
 
-@functools.cache
+@bounded_cache(128)
 def _dh_layout(L: int, spin: int):
     """``(mval, split)``: the orders ``m < L`` as ducc0's ``mval``, those with ``m + spin``
     even first (``split`` of them), then the odd ones."""
@@ -383,7 +383,7 @@ def _theta_stage_T(z, L: int, ne: int, out, nthreads: int):
     return out
 
 
-@functools.cache
+@bounded_cache(64)
 def _dh_ring_weights(L: int, nphi: int):
     return quadrature_weights(L, sampling="dh") * (2 * np.pi / nphi)
 

@@ -26,12 +26,12 @@ generalised signal in :mod:`s2scatter.nn`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import bounded_cache
 from .._dtypes import complex_dtype
 from ..sampling import validate_choice
 from . import _ducc, _primitive, _validate
@@ -41,7 +41,7 @@ from ._wigner_d import delta_halfpi, wigner_d_all
 __all__ = ["rotate", "wigner_D"]
 
 
-@functools.lru_cache(maxsize=4)
+@bounded_cache(4)
 def _delta(L, dtype):
     with jax.ensure_compile_time_eval():  # concrete even when first called under jit
         return jnp.asarray(delta_halfpi(L), dtype=dtype)

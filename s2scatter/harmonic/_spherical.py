@@ -21,6 +21,7 @@ import math
 
 import jax
 
+from .._config import BoundedDict
 from ..sampling import validate_bool, validate_choice
 from . import _ducc_op, _validate
 
@@ -56,7 +57,7 @@ def _prepare(L, spin, sampling, nside, reality, iter):
     return L, spin, sampling, nside, bool(reality), (iter if sampling == "healpix" else 0)
 
 
-_PLANS: dict = {}
+_PLANS = BoundedDict("s2scatter.harmonic._spherical._PLANS", 256)
 
 
 def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
@@ -65,7 +66,8 @@ def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
     Memoised on the arguments (with their types, so ``L=4.0`` still fails),
     the array's shape and dtype: a repeated eager call skips the checks, which
     cost ~50 us on the caches a transform has just evicted (~2% of an
-    L = 256 transform).  Calls that warn (L > 3 nside) are never memoised.
+    L = 256 transform), the oldest out first beyond 256 of them.  Calls
+    that warn (L > 3 nside) are never memoised.
     """
     try:
         key = (kind, x.shape, x.dtype, method, L, spin, sampling, nside, reality, iter,
@@ -85,7 +87,7 @@ def _plan(kind, x, L, spin, sampling, nside, reality, iter, method):
     method = resolve_method(method, L, sampling)
     spec = _ducc_op.DuccSpec(L, spin, sampling, nside, reality, iter) if method == "ducc" else None
     plan = (L, spin, sampling, nside, reality, iter, method, spec)
-    if key is not None and not (sampling == "healpix" and L > 3 * nside) and len(_PLANS) < 4096:
+    if key is not None and not (sampling == "healpix" and L > 3 * nside):
         _PLANS[key] = plan
     return plan
 

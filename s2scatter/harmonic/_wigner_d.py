@@ -63,12 +63,13 @@ Nothing here is cached: callers that reuse results cache them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._config import bounded_cache
 
 __all__ = [
     "WignerDFixedNState",
@@ -182,7 +183,7 @@ def _start_scaled(a, b, half_log2_binom, sign, theta, bits):
     return mant, np.maximum(k, _K_MIN).astype(np.int16)
 
 
-@functools.lru_cache(maxsize=8)
+@bounded_cache(8)
 def _start_cached(L: int, n: int, nonneg_m: bool, bits: int, theta_bytes: bytes):
     """:func:`_start_scaled` of the rows of :func:`wigner_d_fixed_n_scan_init`, cached (a
     transform and its adjoint on the same rings start alike; read-only arrays, at most

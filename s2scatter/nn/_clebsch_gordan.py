@@ -46,6 +46,8 @@ import threading
 
 import numpy as np
 
+from .._config import register_cache
+
 __all__ = ["clebsch_gordan", "cg_pair_table", "cg_rows"]
 
 _RESCALE = 1e100  # unnormalised recursions are rescaled beyond this (no overflow for any l)
@@ -134,6 +136,15 @@ _CACHE_BYTES = 256 * 2**20
 _cache: "collections.OrderedDict[tuple[int, int], np.ndarray]" = collections.OrderedDict()
 _cache_lock = threading.Lock()
 _cache_total = [0]  # bytes held
+
+
+def _clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+        _cache_total[0] = 0
+
+
+register_cache("s2scatter.nn._clebsch_gordan._cache", _clear_cache, _cache.__len__, None)  # bytes: _CACHE_BYTES
 
 
 def _pair_table(l1: int, l2: int) -> np.ndarray:

@@ -30,9 +30,9 @@ so the sets are deterministic.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+
+from .._config import bounded_cache
 
 __all__ = ["degree_mixing_set", "DEGREE_SETS", "tensor_product_cost"]
 
@@ -86,7 +86,7 @@ def _log_nodes(L, l):
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(64)
 def _degree_set(L, L_out, kind):
     triples = []
     for l in range(L_out):

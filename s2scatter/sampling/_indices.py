@@ -12,7 +12,7 @@ Layouts (``L`` exclusive band-limit, ``lmax = L - 1``):
   :func:`alm_to_flm` uses to fill negative ``m``.
 
 Leading ``...`` axes are batch axes.  The gather/scatter index arrays are
-built once per ``L`` (``functools.cache``, read-only) so conversions are a
+built once per ``L`` (cached for the last 64, read-only) so conversions are a
 single fancy-indexing operation.
 """
 
@@ -22,6 +22,7 @@ import functools
 
 import numpy as np
 
+from .._config import bounded_cache
 from ._schemes import validate_L
 
 __all__ = [
@@ -96,7 +97,7 @@ def _readonly(*arrays):
     return arrays
 
 
-@functools.cache
+@bounded_cache(64)
 def _alm_table(L: int):
     """For each alm slot (healpy order): l, m and the flat flm offsets of +m and -m."""
     # m-major: for each m, l runs m..L-1; built by masking the (m, l) square.
@@ -110,7 +111,7 @@ def _alm_table(L: int):
     return _readonly(ell, m, pos, neg)
 
 
-@functools.cache
+@bounded_cache(64)
 def _flat_1d_table(L: int):
     """Flat flm offset of each 1-D (pyssht) index i = l^2 + l + m."""
     ell, m = index_to_lm(np.arange(L * L))

@@ -30,11 +30,12 @@ so ``sum_t w_t == 2`` (the length of ``[-1, 1]`` in ``cos theta``).
 
 from __future__ import annotations
 
-import functools
 import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from .._config import bounded_cache
 
 __all__ = [
     "SAMPLINGS",
@@ -278,7 +279,7 @@ def _legendre_pair(L: int, theta: np.ndarray):
     return p, L * (u * p - d)
 
 
-@functools.cache
+@bounded_cache(64)
 def _gl_nodes_weights(L: int):
     """GL colatitudes (increasing) and weights (sum 2); cached, read-only."""
     # Northern half (and the equator for odd L); mirror for the south.
@@ -310,7 +311,7 @@ def _gl_nodes_weights(L: int):
     return theta_full, w_full
 
 
-@functools.cache
+@bounded_cache(64)
 def _dh_weights(L: int) -> np.ndarray:
     """Driscoll-Healy (Fejer first rule) weights on 2L nodes; cached, read-only.
 
@@ -345,7 +346,7 @@ class HealpixRings(NamedTuple):
     ringstart: np.ndarray  # (nring,) int64, RING index of the ring's first pixel
 
 
-@functools.cache
+@bounded_cache(64)
 def _ring_info_healpix(nside: int) -> HealpixRings:
     i = np.arange(1, 4 * nside, dtype=np.int64)  # 1-based ring number
     north, south = i < nside, i > 3 * nside

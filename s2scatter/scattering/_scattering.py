@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import bounded_cache
 from ..harmonic import forward as sht_forward
 from ..harmonic import inverse as sht_inverse
 from ..harmonic import resolve_method, rotate
@@ -165,7 +165,7 @@ def _output(S, c: ScatteringConfig):
     return sht_inverse(S, c.L_scal, sampling=sampling, nside=nside, reality=c.reality, method=c.method)
 
 
-@functools.lru_cache(maxsize=8)
+@bounded_cache(8)
 def _bank(config: ScatteringConfig):
     return filter_bank(config)
 

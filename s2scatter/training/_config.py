@@ -10,10 +10,11 @@ builds the Optax transformation.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
 import os
+
+from .._config import bounded_cache
 
 __all__ = ["TrainConfig", "RUN_KEYS", "load_toml", "model_config", "make_optimizer", "OPTIMIZERS",
            "SCHEDULES"]
@@ -296,7 +297,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return _direction(config.optimizer, config.weight_decay, config.momentum, config.clip_norm), schedule
 
 
-@functools.lru_cache(maxsize=8)
+@bounded_cache(8)
 def _direction(name, weight_decay, momentum, clip_norm):
     """The optimiser's update direction (to be scaled by ``-learning_rate``); one object per setting."""
     import optax

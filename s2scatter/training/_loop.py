@@ -20,7 +20,6 @@ holds the exact parameters and optimiser state.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shutil
 import sys
@@ -28,6 +27,7 @@ import time
 
 import numpy as np
 
+from .._config import bounded_cache
 from ._cache import features_in_memory, front_end_features
 from ._config import TrainConfig, make_optimizer, model_config
 from ._data import LabelledData, as_data
@@ -221,7 +221,7 @@ class _Program:
         self.rest = self.dp.replicate(tree["rest"])
 
 
-@functools.lru_cache(maxsize=4)
+@bounded_cache(4)
 def _compiled(graph_train, graph_eval, tx, rep, bat):
     """The jitted training step and prediction of a model graph, optimiser and placement.
 

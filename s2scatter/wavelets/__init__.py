@@ -40,6 +40,8 @@ Example:
     (5, (3, 16, 31))
 """
 
+from .._config import register_cache
+from . import _transforms
 from ._filters import Scales, WaveletFilters, directional_weights, filters, scales
 from ._kernels import k_lam, kappa_lam, nu_lam
 from ._transforms import analysis, analysis_harmonic, synthesis, synthesis_harmonic
@@ -58,3 +60,9 @@ __all__ = [
     "synthesis",
     "synthesis_harmonic",
 ]
+
+# per-thread scratch arrays of the host path (one per slot and dtype, the largest seen):
+# clear_caches() drops the calling thread's
+register_cache("s2scatter.wavelets._transforms._SCRATCH",
+               lambda: _transforms._SCRATCH.__dict__.pop("arrays", None),
+               lambda: len(_transforms._SCRATCH.__dict__.get("arrays", ())), None)

@@ -35,12 +35,12 @@ by up to ~6e-6 in ``k`` and ~4e-5 in filter values, which are O(1)).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
 import numpy as np
 
+from .._config import bounded_cache
 from .._limits import check_count
 from ..sampling import validate_choice, validate_L, validate_N, validate_spin
 from . import _kernels
@@ -160,7 +160,7 @@ def scales(L, *, lam=2.0, J_min=0) -> Scales:
     return Scales(L, lam, int(J_min), J, tuple(L_j), tuple(lo), min(math.ceil(lam ** int(J_min)), L))
 
 
-@functools.cache
+@bounded_cache(64)
 def _directional_weights(L, N):
     nu = 1.0 if N % 2 else 1j
     s = np.zeros((L, 2 * L - 1), dtype=np.complex128)
@@ -260,7 +260,7 @@ class WaveletFilters:
         return cls(children[0], children[1], *aux)
 
 
-@functools.cache
+@bounded_cache(8)
 def _build(L, N, J_min, lam, spin, quadrature):
     sc = scales(L, lam=lam, J_min=J_min)
     J = sc.J_max

@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from .._config import bounded_cache
+
 __all__ = ["k_lam", "kappa_lam", "nu_lam", "k_table", "QUADRATURES"]
 
 QUADRATURES = ("exact", "s2wav")
@@ -94,7 +96,7 @@ def _integral_u(lo, hi, lam):
     return (np.sum(g * w, axis=-1, dtype=np.longdouble) * half[..., 0]).astype(np.float64)
 
 
-@functools.cache
+@bounded_cache(64)
 def _norm(lam):
     return float(_integral_u(np.array([-_U_MAX]), np.array([_U_MAX]), lam)[0])
 

@@ -9,14 +9,14 @@ applies with its own fastest product.  ``psi``: ``(J+1, L, 2N-1)``, entry
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+
+from .._config import bounded_cache
 
 __all__ = ["ell_factor", "gamma_dft", "mode_filter", "scaling_filter"]
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(256)
 def ell_factor(Lj, power):
     """``(4 pi / (2l+1)) ** power`` for ``l < Lj`` (NumPy, float64; cached, read-only)."""
     ell = np.arange(Lj)
@@ -25,7 +25,7 @@ def ell_factor(Lj, power):
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(256)
 def _root(Lj):
     """``sqrt(4 pi / (2l+1))`` for ``l < Lj`` (cached, read-only)."""
     out = np.sqrt(ell_factor(Lj, 1.0))
@@ -56,7 +56,7 @@ def mode_filter(psi, j, Lj, N, n, xp, *, synthesis=False, weight=1.0):
     return xp.conj(col) * ((-1.0) ** n * root)
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(256)
 def gamma_dft(ns, Nj, *, reality, inverse=False, qu=False):
     """The orientation DFT of a scale with ``2 Nj - 1`` orientations, as a NumPy matrix.
 
