@@ -28,7 +28,7 @@ NOT_COUNTED = {
     "s2scatter.harmonic._jax._KERNELS": "bytes: twice the kernel budget",
     "s2scatter.harmonic._buffers": "bytes: the output_cache setting",
     "s2scatter.nn._clebsch_gordan._cache": "bytes: _CACHE_BYTES (256 MiB)",
-    "s2scatter.wavelets._transforms._SCRATCH": "one array per slot and dtype per thread",
+    "s2scatter.wavelets._host._SCRATCH": "one array per slot and dtype per thread",
     "s2scatter.scattering._fused._CACHE": "NOT bounded yet: one entry per fused step (issue 14, item 3)",
 }
 

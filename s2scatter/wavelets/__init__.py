@@ -41,7 +41,7 @@ Example:
 """
 
 from .._config import register_cache
-from . import _transforms
+from . import _host
 from ._filters import Scales, WaveletFilters, directional_weights, filters, scales
 from ._kernels import k_lam, kappa_lam, nu_lam
 from ._transforms import analysis, analysis_harmonic, synthesis, synthesis_harmonic
@@ -63,6 +63,6 @@ __all__ = [
 
 # per-thread scratch arrays of the host path (one per slot and dtype, the largest seen):
 # clear_caches() drops the calling thread's
-register_cache("s2scatter.wavelets._transforms._SCRATCH",
-               lambda: _transforms._SCRATCH.__dict__.pop("arrays", None),
-               lambda: len(_transforms._SCRATCH.__dict__.get("arrays", ())), None)
+register_cache("s2scatter.wavelets._host._SCRATCH",
+               lambda: _host._SCRATCH.__dict__.pop("arrays", None),
+               lambda: len(_host._SCRATCH.__dict__.get("arrays", ())), None)
