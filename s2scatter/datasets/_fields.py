@@ -142,8 +142,8 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
         of ``dtype`` and ``int64`` ``(n,)``, band-limited at ``L``.
 
     Cost: per pair one inverse and one forward real SHT at ``1.5 L`` on
-    Gauss-Legendre nodes and two inverse SHTs at ``L``; about 1-3 s per
-    1,000 maps at L = 64 and 15-45 s at L = 256 on two (shared) cores.  Memory: the output,
+    Gauss-Legendre nodes and two inverse SHTs at ``L``, O(L^3) each (timings in
+    ``docs/datasets.md``).  Memory: the output,
     ``n * npix * 4`` bytes for float32 (10,000 MW maps at L = 256: 5.2 GB).
 
     Raises:

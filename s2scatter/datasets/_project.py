@@ -259,8 +259,7 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
 
     Cost: per image one forward and one inverse real SHT at ``L`` (at ``k L``
     for the forward with ``oversample=k``) and, for ``"R"``, one rotation,
-    O(L^3) each.  10,000 28x28 images at L = 32 on MW take about 4-6 s (NR)
-    and 7-13 s (R) on two (shared) cores (``docs/datasets.md``).
+    O(L^3) each (timings in ``docs/datasets.md``).
 
     Raises:
         ValueError: naming the offending parameter.
