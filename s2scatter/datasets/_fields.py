@@ -38,7 +38,7 @@ import numbers
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape, validate_L, validate_sampling
+from ..sampling import f_shape, validate_int, validate_L, validate_number, validate_sampling
 
 __all__ = ["default_spectrum", "gaussian_vs_nongaussian", "power_spectrum"]
 
@@ -161,12 +161,9 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
         raise ValueError(f"n must be a non-negative even integer (pairs of maps), got n={n!r}")
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not np.isfinite(level) or level < 0:
-        raise ValueError(f"level must be a finite number >= 0, got level={level!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got seed={seed!r}")
-    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer, got offset={offset!r}")
+    validate_number(level, "level", minimum=0)
+    validate_int(seed, "seed")
+    validate_int(offset, "offset")
     if not isinstance(paired, bool):
         raise ValueError(f"paired must be True or False, got paired={paired!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)

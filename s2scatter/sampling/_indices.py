@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from ._schemes import validate_L
+from ._schemes import validate_int, validate_L
 
 __all__ = [
     "alm_size",
@@ -178,8 +178,8 @@ def alm_to_flm(alm, L, *, reality=True, lmax=None, mmax=None):
     (2, 3)
     """
     L = validate_L(L)
-    lmax = L - 1 if lmax is None else _check_degree(lmax, "lmax")
-    mmax = lmax if mmax is None else min(_check_degree(mmax, "mmax"), lmax)
+    lmax = L - 1 if lmax is None else validate_int(lmax, "lmax")
+    mmax = lmax if mmax is None else min(validate_int(mmax, "mmax"), lmax)
     nalm = (mmax + 1) * (2 * lmax + 2 - mmax) // 2
     alm = _check_last(alm, nalm, "alm", "(mmax+1)(2 lmax+2-mmax)/2")
     idx, m, pos, neg = _alm_table(L, lmax, mmax)
@@ -194,12 +194,6 @@ def alm_to_flm(alm, L, *, reality=True, lmax=None, mmax=None):
         out[..., neg] = sign * np.conj(alm)
     out[..., pos] = alm
     return out.reshape(batch + (L, 2 * L - 1))
-
-
-def _check_degree(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
 
 
 def flm_to_1d(flm, L):
