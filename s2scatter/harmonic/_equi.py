@@ -215,8 +215,8 @@ def fix_input_T(ct, L: int, spin: int, sampling: str):
 
 def _ring_sum(maps, weights):
     """``sum_t weights[t] maps[:, t]`` -> ``(ncomp, nphi)``: one O(L^2) pass in einsum's own
-    loop (a BLAS vector-matrix product here waits on OpenBLAS's worker threads, up to 200x
-    longer on a busy 2-core machine: ``docs/performance.md``)."""
+    loop (a BLAS vector-matrix product here waits on OpenBLAS's worker threads:
+    ``docs/performance.md``)."""
     return np.einsum("ctp,t->cp", maps, weights.astype(maps.dtype))
 
 

@@ -21,7 +21,7 @@ so the result matches the other implementations of the operator to rounding
 (~1e-13 relative at L = 256, tested).  The products run with numpy's BLAS
 limited to one thread (through ``threadpoolctl``'s public API): OpenBLAS's
 own worker threads keep spinning after a call and slow the ducc0 stage that
-follows by 2-7x on a 2-core CPU (``docs/performance.md``).  Where
+follows (measured in ``docs/performance.md``).  Where
 ``threadpoolctl`` is not installed or finds no BLAS it controls,
 :func:`available` is False and callers use ducc0's MW analysis (with
 :func:`._equi.fix_input`).
