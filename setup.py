@@ -44,6 +44,7 @@ setup(
         "google-crc32c",  # zarr's crc32c codec: every feature-store chunk carries a checksum
         "dask[distributed]",
         "flax",
+        "threadpoolctl",  # the BLAS thread count of the exact MW forward route (public API, no ctypes)
     ],
     extras_require={
         "test": [

@@ -20,12 +20,14 @@ __all__ = ["atomic_path", "file_sha256", "save_figure"]
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, *, fsync=False):
     """Yield a temporary path next to ``path``; move it into place on success.
 
     The temporary name keeps the extension, so writers that infer the format
-    from it (``savefig``) behave as for the final name. On error the
-    temporary file is removed and ``path`` is left untouched.
+    from it (``savefig``) behave as for the final name; the file gets the mode
+    of any new file (the umask's).  With ``fsync`` its bytes reach the disk
+    before the rename (a crash then leaves the old file or the whole new one).
+    On error the temporary file is removed and ``path`` is left untouched.
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
@@ -33,6 +35,12 @@ def atomic_path(path):
     tmp = os.path.join(directory, f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
     try:
         yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

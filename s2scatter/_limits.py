@@ -31,7 +31,8 @@ environment, then the default.  ``inf`` turns a limit off.
 Memory estimates are lower bounds of what the work allocates (float64), so a
 refusal means the work cannot fit; passing the check does not promise it will.
 Against ``"available"``, estimates below 64 MiB are not checked (asking the
-system costs ~0.2 ms); an explicit number of bytes is always checked.
+system costs more than small work: ``docs/performance.md``); an explicit number of
+bytes is always checked.
 """
 
 from __future__ import annotations

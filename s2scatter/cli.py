@@ -65,24 +65,6 @@ class DemoResult:
     seconds: float
 
 
-def _random_flm(L: int, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian coefficients of a real field with red spectrum C_l = (l+1)^-2.
-
-    Shape ``(L, 2L-1)``, entry ``[l, L-1+m]``; zero for |m| > l; satisfies
-    f_{l,-m} = (-1)^m conj(f_{lm}) so that the map is real.
-    """
-    ell = np.arange(L)[:, None]
-    m = np.arange(1, L)[None, :]
-    cl = (ell + 1.0) ** -2.0
-    flm = np.zeros((L, 2 * L - 1), dtype=np.complex128)
-    flm[:, L - 1] = rng.standard_normal(L) * np.sqrt(cl[:, 0])
-    pos = (rng.standard_normal((L, L - 1)) + 1j * rng.standard_normal((L, L - 1)))
-    pos *= np.sqrt(cl / 2) * (m <= ell)
-    flm[:, L:] = pos
-    flm[:, : L - 1] = ((-1.0) ** m * np.conj(pos))[:, ::-1]
-    return flm
-
-
 def _save_npy(path: str, array: np.ndarray) -> None:
     from s2scatter._files import atomic_path
 
@@ -104,7 +86,8 @@ def run_demo(output, *, L: int = 128, method: str = "auto", seed: int = 0) -> De
     os.makedirs(output, exist_ok=True)
     opts = dict(sampling="mw", reality=True, method=method)
 
-    flm_true = _random_flm(L, np.random.default_rng(seed))
+    # a real field with a red spectrum, C_l ~ (l+1)^-2
+    flm_true = s2scatter.sampling.random_flm(L, reality=True, slope=1.0, rng=np.random.default_rng(seed))
     start = time.perf_counter()
     f = np.asarray(s2scatter.inverse(flm_true, L, **opts))
     flm = np.asarray(s2scatter.forward(f, L, **opts))

@@ -49,18 +49,6 @@ CASES = [
 ]
 
 
-def random_flm(L, spin, reality, rng):
-    flm = rng.standard_normal((L, 2 * L - 1)) + 1j * rng.standard_normal((L, 2 * L - 1))
-    ell = np.arange(L)[:, None]
-    m = np.arange(-(L - 1), L)[None, :]
-    flm[(np.abs(m) > ell) | (ell < abs(spin))] = 0
-    if reality:
-        flm[:, L - 1] = flm[:, L - 1].real
-        for mm in range(1, L):
-            flm[:, L - 1 - mm] = (-1) ** mm * np.conj(flm[:, L - 1 + mm])
-    return flm
-
-
 def main():
     import jax
 
@@ -69,11 +57,13 @@ def main():
     from s2fft.base_transforms import spherical
     from s2wav import samples
 
+    from s2scatter.sampling import random_flm
+
     os.makedirs(OUT, exist_ok=True)
     total = 0
     for i, (name, L, N, J_min, lam, spin, sampling, reality, mr) in enumerate(CASES):
         rng = np.random.default_rng(1000 + i)
-        flm = random_flm(L, spin, reality, rng)
+        flm = random_flm(L, spin=spin, reality=reality, rng=rng)  # the draws the fixtures hold
         f = spherical.inverse(flm, L, spin, sampling, None, reality)
         if reality:
             f = np.real(f)

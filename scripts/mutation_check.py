@@ -234,8 +234,6 @@ MUTATIONS = [
     M("scattering", SCAT, "return config.sampling, None, f_shape(Ls, sampling=config.sampling)",
       'return "mw", None, f_shape(Ls, sampling="mw")', "output maps always on MW, whatever the input's sampling"),
     # ------------------------------------------------------------------ io
-    # (Not listed: dropping (-1)^m from the m < 0 half in io._resample._alm_to_flm is an
-    # equivalent mutation -- the real inverse that follows reads only m >= 0.)
     M("io", READ, "np.multiply(rgb[:, :, c], 1.0 / 255.0, out=arr[c])",
       "np.multiply(rgb[:, :, 0], 1.0 / 255.0, out=arr[c])", "every colour channel read from the red plane"),
     M("io", RES, "L_a = min(L, 3 * nside)", "L_a = min(L, 2 * nside)", "HEALPix FITS analysed at 2 nside"),

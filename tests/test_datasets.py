@@ -406,7 +406,7 @@ def test_npz_round_trip(tmp_path):
     d = D.load_npz(tmp_path / "h.npz")
     assert (d.L, d.sampling, d.nside) == (8, "healpix", 4)
     assert d.labels.dtype == np.int64 and d.maps.dtype == np.float32
-    assert not list(tmp_path.glob(".tmp-*"))  # nothing left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.npz"]  # no temporary file left behind
 
 
 def test_npz_errors_name_what_is_wrong(tmp_path):

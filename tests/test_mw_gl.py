@@ -11,7 +11,7 @@ from s2scatter.harmonic import _ducc, _equi, _mw_gl
 ducc0 = pytest.importorskip("ducc0")
 sht = ducc0.sht.experimental
 
-pytestmark = pytest.mark.skipif(_mw_gl._openblas() is None, reason="numpy's BLAS is not a controllable OpenBLAS")
+pytestmark = pytest.mark.skipif(_mw_gl._blas() is None, reason="threadpoolctl absent or controls no BLAS here")
 
 # Both are exact quadratures evaluated in float64: they differ by the rounding of
 # O(L)-term sums (measured 1e-13 relative at L = 256, 6e-13 at L = 1024).
@@ -55,22 +55,39 @@ def test_writes_only_its_band_into_a_larger_layout():
     assert np.isnan(out[:, rest]).all()
 
 
+def _blas_threads():
+    return [lib["num_threads"] for lib in _mw_gl._blas().info()]
+
+
 def test_host_analysis_into_uses_it_and_restores_blas_threads():
-    get, _ = _mw_gl._openblas()
-    before = get()
+    before = _blas_threads()
     L = _mw_gl.MIN_L
     maps = _generic(np.random.default_rng(5), L, 0, 1)
     out = np.zeros((1, L * (L + 1) // 2), complex)
     _ducc.host_analysis_into(maps, L, L, spin=0, sampling="mw", out=out)
     ref = _ducc_mw(maps, L, 0, nthreads=2)
     assert np.max(np.abs(out - ref)) <= TOL * np.max(np.abs(ref))
-    assert get() == before
+    assert _blas_threads() == before
+
+
+def test_products_run_with_one_blas_thread(monkeypatch):
+    """BLAS's own worker threads would spin on into the ducc0 stage: one thread inside."""
+    seen = []
+    products = _mw_gl._products
+    monkeypatch.setattr(_mw_gl, "_products", lambda jobs: products([lambda: seen.extend(_blas_threads())] + jobs))
+    L = _mw_gl.MIN_L
+    _mw_gl.analysis_into(_generic(np.random.default_rng(4), L, 0, 1), L, L, spin=0,
+                         out=np.zeros((1, L * (L + 1) // 2), complex), nthreads=1)
+    assert seen and set(seen) == {1}
 
 
 def test_availability(monkeypatch):
     assert _mw_gl.available(256)
     assert not _mw_gl.available(256, np.float32)  # float32 maps use ducc0
     assert not _mw_gl.available(_mw_gl.MIN_L - 1) and not _mw_gl.available(_mw_gl.MAX_L + 1)
+    monkeypatch.setattr(_mw_gl, "_blas", lambda: None)  # no threadpoolctl: ducc0's MW analysis
+    assert not _mw_gl.available(256)
+    monkeypatch.undo()
     monkeypatch.setenv("S2SCATTER_MW_GL", "0")
     assert not _mw_gl.available(256)
 
@@ -80,14 +97,13 @@ def test_availability(monkeypatch):
 @pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_usable_in_a_forked_child():
-    """The worker pool is per process: a child forked after the parent used it must
-    not wait for the parent's (absent) threads."""
+    """A child forked after the parent used the route gets the same coefficients."""
     import multiprocessing as mp
 
     L = _mw_gl.MIN_L
     maps = _generic(np.random.default_rng(9), L, 0, 1)
     out = np.zeros((1, L * (L + 1) // 2), complex)
-    _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=1)  # the parent's pool now exists
+    _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=1)  # the parent's plan and BLAS control exist
     ctx = mp.get_context("fork")
     with ctx.Pool(1) as pool:
         child = pool.apply_async(_child_analysis, (maps,)).get(timeout=60)
@@ -102,12 +118,11 @@ def _child_analysis(maps):
 
 
 def test_concurrent_callers_restore_the_blas_setting():
-    """Calls from several threads at once: OpenBLAS is single-threaded while any is
-    inside, and the user's thread count is back afterwards."""
+    """Calls from several threads at once: the right coefficients, and the user's BLAS
+    thread count is back afterwards."""
     import concurrent.futures as cf
 
-    get, set_ = _mw_gl._openblas()
-    before = get()
+    before = _blas_threads()
     L = _mw_gl.MIN_L
     maps = _generic(np.random.default_rng(11), L, 2, 2)
     ref = _ducc_mw(maps, L, 2, nthreads=1)
@@ -120,4 +135,4 @@ def test_concurrent_callers_restore_the_blas_setting():
     with cf.ThreadPoolExecutor(4) as ex:
         errs = list(ex.map(one, range(8)))
     assert max(errs) <= TOL * np.max(np.abs(ref))
-    assert get() == before
+    assert _blas_threads() == before

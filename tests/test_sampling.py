@@ -369,6 +369,26 @@ def test_alm_to_flm_without_reality_leaves_negative_m_zero(rng):
     np.testing.assert_array_equal(smp.flm_to_alm(flm, L), alm)
 
 
+@pytest.mark.parametrize("lmax,mmax,L", [(9, 9, 5), (9, 3, 5), (3, 3, 8), (7, 5, 8), (6, 2, 4)])
+def test_alm_to_flm_of_another_lmax(rng, lmax, mmax, L):
+    """An alm of (lmax, mmax) (healpy's index l + m (2 lmax + 1 - m) / 2): l < L kept,
+    the rest of flm zero, m < 0 by conjugate symmetry."""
+    nalm = (mmax + 1) * (2 * lmax + 2 - mmax) // 2
+    alm = rng.standard_normal(nalm) + 1j * rng.standard_normal(nalm)
+    flm = smp.alm_to_flm(alm, L, lmax=lmax, mmax=mmax)
+    ref = np.zeros((L, 2 * L - 1), complex)
+    for m in range(mmax + 1):
+        for ell in range(m, min(lmax, L - 1) + 1):
+            ref[ell, L - 1 + m] = alm[ell + m * (2 * lmax + 1 - m) // 2]
+            if m:
+                ref[ell, L - 1 - m] = (-1) ** m * np.conj(ref[ell, L - 1 + m])
+    np.testing.assert_array_equal(flm, ref)
+    with pytest.raises(ValueError, match="alm"):
+        smp.alm_to_flm(alm[:-1], L, lmax=lmax, mmax=mmax)
+    with pytest.raises(ValueError, match="lmax"):
+        smp.alm_to_flm(alm, L, lmax=-1)
+
+
 @pytest.mark.reference
 def test_alm_matches_healpy_map2alm_of_real_field(rng):
     # Synthesising with healpy from our alm equals synthesising the full flm

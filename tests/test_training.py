@@ -391,3 +391,20 @@ def test_rotated_digits_after_training_on_unrotated(digits, tmp_path, record_err
     record_error("nr_nr_accuracy", acc_nr)
     assert acc_r >= 0.40, (acc_r, acc_nr)
     assert abs(acc_r - acc_nr) <= 0.05, (acc_r, acc_nr)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names an open file through /proc")
+def test_run_files_are_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """run.json, metrics.* and curves.png go through the package's one atomic writer with
+    fsync: a crash leaves the old file or the whole new one."""
+    from s2scatter.training import _rundir
+
+    synced, replaced = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append((os.fspath(a), os.fspath(b))), real_replace(a, b)))
+    _rundir.write_json(tmp_path / "run.json", {"a": float("nan")})
+    assert json.loads((tmp_path / "run.json").read_text()) == {"a": None}
+    assert [os.path.basename(b) for _, b in replaced] == ["run.json"]
+    assert synced == [replaced[0][0]]  # the temporary file, before it replaced run.json
+    assert os.listdir(tmp_path) == ["run.json"]

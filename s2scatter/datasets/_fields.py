@@ -38,7 +38,7 @@ import numbers
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape, validate_L, validate_sampling
+from ..sampling import f_shape, validate_int, validate_L, validate_number, validate_sampling
 
 __all__ = ["default_spectrum", "gaussian_vs_nongaussian", "power_spectrum"]
 
@@ -142,8 +142,8 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
         of ``dtype`` and ``int64`` ``(n,)``, band-limited at ``L``.
 
     Cost: per pair one inverse and one forward real SHT at ``1.5 L`` on
-    Gauss-Legendre nodes and two inverse SHTs at ``L``; about 1-3 s per
-    1,000 maps at L = 64 and 15-45 s at L = 256 on two (shared) cores.  Memory: the output,
+    Gauss-Legendre nodes and two inverse SHTs at ``L``, O(L^3) each (timings in
+    ``docs/datasets.md``).  Memory: the output,
     ``n * npix * 4`` bytes for float32 (10,000 MW maps at L = 256: 5.2 GB).
 
     Raises:
@@ -161,12 +161,9 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
         raise ValueError(f"n must be a non-negative even integer (pairs of maps), got n={n!r}")
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not np.isfinite(level) or level < 0:
-        raise ValueError(f"level must be a finite number >= 0, got level={level!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got seed={seed!r}")
-    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer, got offset={offset!r}")
+    validate_number(level, "level", minimum=0)
+    validate_int(seed, "seed")
+    validate_int(offset, "offset")
     if not isinstance(paired, bool):
         raise ValueError(f"paired must be True or False, got paired={paired!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)

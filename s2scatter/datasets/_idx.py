@@ -72,8 +72,7 @@ def load_idx(path) -> np.ndarray:
         ValueError: naming the file, when the magic number, element type or
             size does not describe an idx file.
 
-    Cost: one pass over the (decompressed) bytes; Fashion-MNIST's training
-    images (47 MB) take about 0.3 s.
+    Cost: one pass over the (decompressed) bytes, O(size) (``docs/datasets.md``).
 
     Example:
         >>> import pathlib, tempfile, numpy as np

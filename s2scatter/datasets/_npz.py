@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
-import tempfile
 
 import numpy as np
 
+from .._files import atomic_path
 from ..sampling import f_shape, validate_L, validate_sampling
 
 __all__ = ["MapSet", "load_npz", "save_npz"]
@@ -103,17 +103,8 @@ def save_npz(path, maps, labels, *, L, sampling="mw", nside=None) -> None:
     arrays = {"maps": maps, "labels": labels, "L": np.int64(L), "sampling": np.str_(sampling)}
     if nside is not None:
         arrays["nside"] = np.int64(nside)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _scalar(data, key, path, kind):

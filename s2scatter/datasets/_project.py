@@ -43,12 +43,11 @@ sampling.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape, grid_angles, validate_L, validate_sampling
+from ..sampling import f_shape, grid_angles, validate_int, validate_L, validate_number, validate_sampling
 
 __all__ = [
     "PROJECTIONS",
@@ -80,9 +79,7 @@ class ProjectionConfig:
     def __post_init__(self):
         if self.kind not in PROJECTIONS:
             raise ValueError(f"kind must be one of {PROJECTIONS}, got kind={self.kind!r}")
-        h = self.half_width
-        if isinstance(h, bool) or not isinstance(h, numbers.Real) or not np.isfinite(h) or h <= 0:
-            raise ValueError(f"half_width must be a positive finite number, got half_width={h!r}")
+        validate_number(self.half_width, "half_width", minimum=0, strict=True)
 
 
 def _as_images(images) -> np.ndarray:
@@ -174,12 +171,6 @@ def project_at(images, theta, phi, *, projection=ProjectionConfig()):
     return _apply_plan(imgs, plan, theta.shape)
 
 
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got seed={seed!r}")
-    return int(seed)
-
-
 def random_rotations(n, *, seed=0):
     """``n`` rotations drawn uniformly from SO(3) (Haar measure), as ZYZ Euler angles.
 
@@ -197,9 +188,8 @@ def random_rotations(n, *, seed=0):
         >>> a.shape, bool(np.all(a == random_rotations(5, seed=1)[:4]))
         ((4, 3), True)
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got n={n!r}")
-    u = np.random.default_rng(_check_seed(seed)).random((int(n), 3))
+    n = validate_int(n, "n")
+    u = np.random.default_rng(validate_int(seed, "seed")).random((int(n), 3))
     return np.stack([2 * np.pi * u[:, 0], np.arccos(1.0 - 2.0 * u[:, 1]), 2 * np.pi * u[:, 2]], axis=1)
 
 
@@ -259,8 +249,7 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
 
     Cost: per image one forward and one inverse real SHT at ``L`` (at ``k L``
     for the forward with ``oversample=k``) and, for ``"R"``, one rotation,
-    O(L^3) each.  10,000 28x28 images at L = 32 on MW take about 4-6 s (NR)
-    and 7-13 s (R) on two (shared) cores (``docs/datasets.md``).
+    O(L^3) each (timings in ``docs/datasets.md``).
 
     Raises:
         ValueError: naming the offending parameter.
@@ -279,17 +268,15 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
         raise ValueError(f"projection must be a ProjectionConfig, got projection={projection!r}")
     imgs = _as_images(images)
     n = imgs.shape[0]
-    seed = _check_seed(seed)
+    seed = validate_int(seed, "seed")
     angles = _rotations(rotation, n, seed)
     if not isinstance(bandlimit, bool):
         raise ValueError(f"bandlimit must be True or False, got bandlimit={bandlimit!r}")
     if angles is not None and not bandlimit:
         raise ValueError("bandlimit=False gives the raw projection, which cannot be rotated exactly; "
                          "use bandlimit=True with rotation")
-    if isinstance(oversample, bool) or not isinstance(oversample, numbers.Integral) or oversample < 1:
-        raise ValueError(f"oversample must be an integer >= 1, got oversample={oversample!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
+    validate_int(oversample, "oversample", minimum=1)
+    validate_int(batch_size, "batch_size", minimum=1)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got dtype={dtype}")

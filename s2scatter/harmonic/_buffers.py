@@ -4,7 +4,8 @@ Eager ``"ducc"`` calls write their results into 64-byte aligned NumPy buffers
 that JAX adopts without a copy (:func:`s2scatter.harmonic._primitive._adopt`).
 A fresh multi-megabyte buffer costs page faults on first touch -- and, for
 the hundreds of megabytes of an L = 2048 ``flm``, transparent-huge-page
-compaction stalls once memory is fragmented -- often 10-40% of a transform.
+compaction stalls once memory is fragmented: O(size) work per call that reuse
+avoids (measured in ``docs/performance.md``, Output cache).
 This module keeps a bounded pool of such buffers:
 
 * :func:`output_empty` returns an aligned array of the requested shape and

@@ -42,8 +42,8 @@ part ways in three places, all fixed here:
    ``2L`` gives and an inverse one of length ``L`` hands to ring data with the
    same moments; ducc0's ``leg2alm`` on those ``L`` rings then gives the exact
    quadrature, at the cost of a Gauss-Legendre analysis plus two real
-   transforms along theta (1.6-2.4x faster than ducc0's own ``F1`` analysis,
-   ``scripts/bench_transforms.py``).
+   transforms along theta, O(L^2 log L) (faster than ducc0's own ``F1`` analysis:
+   ``docs/performance.md``).
 
 Users: the ``"ducc"`` method (:func:`fix_input` / :func:`fix_input_T` before
 ducc0's ``MW``/``CC`` analysis and after its adjoint, :func:`dh_analysis_into`,
@@ -151,8 +151,8 @@ def fix_input(maps, L: int, spin: int, sampling: str):
     (``sampling="mw"``) or ``CC`` (``"mwss"``) analysis gives this module's operator
     (a pooled buffer; ``spin`` is ducc0's ``|s|``): ``maps + v (x) odd`` (the pole
     correction of the odd columns) ``- (-1)^t (x) even`` (mwss: the Nyquist term of the
-    even ones).  Cost: two passes over the map, 1-3% of the analysis at L >= 128
-    (~0.05 ms, 10-20%, at L = 64)."""
+    even ones).  Cost: two passes over the map, O(L^2) (its share of the analysis:
+    ``docs/performance.md``)."""
     from ._buffers import output_empty
 
     _, kappa = _pole_fix(L, sampling)
@@ -214,9 +214,9 @@ def fix_input_T(ct, L: int, spin: int, sampling: str):
 
 
 def _ring_sum(maps, weights):
-    """``sum_t weights[t] maps[:, t]`` -> ``(ncomp, nphi)``: one pass in einsum's own loop
-    (a BLAS vector-matrix product here waits on OpenBLAS's worker threads: 20 ms at L = 512
-    on a busy 2-core machine instead of 0.1 ms)."""
+    """``sum_t weights[t] maps[:, t]`` -> ``(ncomp, nphi)``: one O(L^2) pass in einsum's own
+    loop (a BLAS vector-matrix product here waits on OpenBLAS's worker threads:
+    ``docs/performance.md``)."""
     return np.einsum("ctp,t->cp", maps, weights.astype(maps.dtype))
 
 

@@ -18,24 +18,22 @@ cheaper road to the same coefficients:
 
 The matrices are built once per L in extended precision (``np.longdouble``),
 so the result matches the other implementations of the operator to rounding
-(~1e-13 relative at L = 256, tested).  The products run
-in this module's worker threads with single-threaded OpenBLAS: OpenBLAS's own
-worker threads keep spinning after a call and would halve the speed of the
-ducc0 transform that follows.  Where numpy's BLAS is not an OpenBLAS whose
-thread count can be set, :func:`available` is False and callers use ducc0's
-MW analysis (with :func:`._equi.fix_input`).
+(~1e-13 relative at L = 256, tested).  The products run with numpy's BLAS
+limited to one thread (through ``threadpoolctl``'s public API): OpenBLAS's
+own worker threads keep spinning after a call and slow the ducc0 stage that
+follows (measured in ``docs/performance.md``).  Where
+``threadpoolctl`` is not installed or finds no BLAS it controls,
+:func:`available` is False and callers use ducc0's MW analysis (with
+:func:`._equi.fix_input`).
 
 Cost: O(L^3) flops in BLAS (``4 L^3`` per real component) plus one GL
 Legendre stage; faster than ducc0's MW analysis for ``MIN_L <= L <= MAX_L``
-on a 2-core CPU (measured by ``scripts/bench_wavelets.py``); memory
-``2 L^2`` doubles of cached matrices per band-limit.
+(paired A/B: ``scripts/bench_mw_gl.py``, figures in ``docs/performance.md``);
+memory ``2 L^2`` doubles of cached matrices per band-limit.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import ctypes
 import functools
 import os
 import threading
@@ -44,39 +42,26 @@ import numpy as np
 
 __all__ = ["available", "analysis_into"]
 
-MIN_L = 160  # below this ducc0's MW analysis is as fast (Python and copy overheads)
-MAX_L = 1024  # above this the O(L^3) BLAS products cost more than ducc0's resampling
+MIN_L = 160  # the route serves L >= MIN_L (it is faster below too: docs/performance.md)
+MAX_L = 1024  # above this the O(L^3) BLAS products are not measured against ducc0's resampling
 
 
 @functools.cache
-def _openblas():
-    """(get_num_threads, set_num_threads) of the OpenBLAS numpy uses, or None."""
+def _blas():
+    """``threadpoolctl``'s controller of the BLAS libraries loaded here, or None."""
     try:
-        with open("/proc/self/maps") as fh:
-            paths = {ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ln.split()[-1].startswith("/")}
-    except OSError:  # pragma: no cover - not Linux
+        import threadpoolctl
+    except ImportError:  # pragma: no cover - an optional dependency
         return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:  # pragma: no cover
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"),
-                               ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                get.restype = ctypes.c_int
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None
+    ctl = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    return ctl if ctl.lib_controllers else None
 
 
 def available(L: int, dtype=np.float64) -> bool:
     """Whether :func:`analysis_into` serves band-limit ``L`` for ``dtype`` maps here."""
     if os.environ.get("S2SCATTER_MW_GL", "1") == "0":
         return False
-    return np.dtype(dtype) == np.float64 and MIN_L <= L <= MAX_L and _openblas() is not None
+    return np.dtype(dtype) == np.float64 and MIN_L <= L <= MAX_L and _blas() is not None
 
 
 @functools.lru_cache(maxsize=8)
@@ -94,36 +79,19 @@ def _plan(L: int):
     return theta, mats, len(even_m), mval
 
 
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE = {"users": 0, "before": 1}
+_BLAS_LOCK = threading.Lock()  # one caller at a time changes (and restores) the BLAS thread count
 
 
-@contextlib.contextmanager
-def _single_threaded_blas():
-    """OpenBLAS on one thread while any caller is inside; the first one in saves the
-    user's setting and the last one out restores it (safe under concurrent calls)."""
-    get, set_ = _openblas()
-    with _BLAS_LOCK:
-        if _BLAS_STATE["users"] == 0:
-            _BLAS_STATE["before"] = get()
-            set_(1)
-        _BLAS_STATE["users"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["users"] -= 1
-            if _BLAS_STATE["users"] == 0:
-                set_(_BLAS_STATE["before"])
+def _single_blas_thread():
+    """Context: BLAS on one thread inside, the caller's setting restored on exit."""
+    return _blas().limit(limits=1)
 
 
-@functools.cache
-def _pool():
-    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="s2scatter-mwgl")
-
-
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's worker threads
-    os.register_at_fork(after_in_child=_pool.cache_clear)
+def _products(jobs) -> None:
+    """Run the BLAS products ``jobs`` (callables) in turn, BLAS on one thread."""
+    with _BLAS_LOCK, _single_blas_thread():
+        for job in jobs:
+            job()
 
 
 def analysis_into(maps, L_alm, L, *, spin, out, nthreads):
@@ -148,10 +116,7 @@ def analysis_into(maps, L_alm, L, *, spin, out, nthreads):
         x = src[c, :, first::2, :].reshape(L, -1)  # a copy: BLAS wants unit stride
         np.matmul(mats[(-1) ** (first + spin)], x, out=dst[c, :, block, :].reshape(L, -1))
 
-    with _single_threaded_blas():
-        jobs = [_pool().submit(product, c, first) for c in range(ncomp) for first in (0, 1)]
-        for j in jobs:
-            j.result()
+    _products([functools.partial(product, c, first) for c in range(ncomp) for first in (0, 1)])
     mstart = (mval * (2 * L_alm - 1 - mval) // 2).astype(np.uintp)
     return ducc0.sht.experimental.leg2alm(leg=interp, lmax=L - 1, theta=theta, spin=spin, mval=mval,
                                           mstart=mstart, lstride=1, nthreads=nthreads, alm=out)

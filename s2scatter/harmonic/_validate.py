@@ -117,8 +117,8 @@ def check_finite_after(probe, x, name):
     transform reads spreads over a whole (equatorial) ring of the map.  Only
     when the probe is not finite is the input checked exactly (and named in
     the error); a finite input whose output overflows passes, as with
-    :func:`check_finite`.  Saves a full pass over the input on the eager
-    compiled path (~2-3% of an L = 256 transform).
+    :func:`check_finite`.  Cost: O(L) on finite input instead of the O(L^2) pass
+    over the input (``docs/performance.md``, Finiteness checks).
     """
     # one reduction: a NaN or inf in the probe makes its sum non-finite (an overflowing
     # sum of finite values only costs the exact check below)

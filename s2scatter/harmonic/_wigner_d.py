@@ -394,8 +394,8 @@ def wigner_d_fixed_n(L: int, n: int, theta) -> np.ndarray:
         L = 2048, poles included.
 
     Cost: O(L^2 T) time (modified three-term recursion in ``l``, vectorised over m and
-    theta in cache-sized chunks, ~7 passes per degree: ~0.5 s for L = 256, T = 512 and
-    ~12 s for L = T = 1024 on one core of the dev box) and 8 L (2L-1) T bytes of output
+    theta in cache-sized chunks, ~7 passes per degree; timings in ``docs/performance.md``)
+    and 8 L (2L-1) T bytes of output
     (0.5 GB at L = 256, T = 512; 17 GB at L = T = 1024 -- use
     :func:`wigner_d_fixed_n_iter` or :func:`wigner_d_fixed_n_jax` to avoid holding it).
 
@@ -483,7 +483,7 @@ def wigner_d_all(L: int, beta: float) -> np.ndarray:
         Each ``d[l]`` block is orthogonal.  Magnitudes below ~1e-290 are returned as 0.
 
     Cost: O(L^3) time (Risbo recursion, ~18 passes over a (2l+1)^2 block per degree;
-    ~0.8 s at L = 256 on one core of the dev box), O(L^3) output memory
+    timings in ``docs/performance.md``), O(L^3) output memory
     (8 L (2L-1)^2 bytes: 0.53 GB at L = 256).  Accuracy ~1e-14 absolute at L = 256
     (the same as pyssht's Risbo implementation; each block is orthogonal to ~5e-14).
 

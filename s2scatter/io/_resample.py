@@ -33,7 +33,7 @@ import dataclasses
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape
+from ..sampling import alm_to_flm, f_shape
 
 __all__ = ["Grid", "to_flm", "synthesise", "lmax_of_grid"]
 
@@ -62,19 +62,6 @@ def lmax_of_grid(geometry: str, ntheta: int, nphi: int) -> tuple[int, int]:
     """Highest degree and order an equiangular/GL grid resolves (ducc0's limits)."""
     lmax = ntheta - 2 if geometry == "CC" else ntheta - 1
     return lmax, min(lmax, (nphi - 1) // 2)
-
-
-def _alm_to_flm(alm: np.ndarray, lmax: int, mmax: int, L: int) -> np.ndarray:
-    """ducc/healpy ``alm`` (lmax, mmax; m-major) of a real field -> ``flm`` ``(L, 2L-1)``."""
-    flm = np.zeros((L, 2 * L - 1), dtype=np.complex128)
-    ltop = min(lmax, L - 1)
-    for m in range(min(mmax, ltop) + 1):
-        start = m * (2 * lmax + 1 - m) // 2
-        vals = alm[start + m: start + ltop + 1]
-        flm[m: ltop + 1, L - 1 + m] = vals
-        if m:
-            flm[m: ltop + 1, L - 1 - m] = (-1) ** m * np.conj(vals)
-    return flm
 
 
 def _fit_L(flm: np.ndarray, L: int) -> np.ndarray:
@@ -107,7 +94,7 @@ def to_flm(grid: Grid, L: int, *, nthreads: int = 1) -> tuple[np.ndarray, dict]:
                 map=np.ascontiguousarray(data[c:c + 1]), spin=0, lmax=lmax, mmax=mmax,
                 geometry=grid.geometry, phi0=float(grid.phi0), nthreads=nthreads,
             )[0]
-            flm[c] = _alm_to_flm(alm, lmax, mmax, L)
+            flm[c] = alm_to_flm(alm, L, lmax=lmax, mmax=mmax)
         info = {
             "method": "ducc0.sht.experimental.analysis_2d, then ideal low-pass l < L",
             "geometry": grid.geometry,

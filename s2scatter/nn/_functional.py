@@ -234,8 +234,8 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
     Returns:
         :class:`TensorProductPlan` (Clebsch-Gordan blocks, output rows,
         output spec); pass it to :func:`tensor_product`.  Cost of the build: the
-        Clebsch-Gordan tables of every pair (cached; ~1 s at L = 32 for the full
-        set) and NumPy bookkeeping.
+        Clebsch-Gordan tables of every pair (cached, built once; timed in
+        ``docs/performance.md``) and NumPy bookkeeping.
     """
     if not isinstance(spec, SignalSpec):
         raise ValueError(f"spec must be a SignalSpec (Signal.spec), got {type(spec).__name__}")

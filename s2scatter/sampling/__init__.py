@@ -37,6 +37,8 @@ from ._schemes import (
     validate_L,
     validate_bool,
     validate_choice,
+    validate_int,
+    validate_number,
     validate_sampling,
     validate_spin,
 )
@@ -74,6 +76,8 @@ __all__ = [
     "validate_N",
     "validate_bool",
     "validate_choice",
+    "validate_int",
+    "validate_number",
     "validate_sampling",
     "validate_spin",
 ]

@@ -18,12 +18,11 @@ single fancy-indexing operation.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
 from .._config import bounded_cache
-from ._schemes import validate_L
+from ._schemes import validate_int, validate_L
 
 __all__ = [
     "alm_size",
@@ -98,17 +97,20 @@ def _readonly(*arrays):
 
 
 @bounded_cache(64)
-def _alm_table(L: int):
-    """For each alm slot (healpy order): l, m and the flat flm offsets of +m and -m."""
-    # m-major: for each m, l runs m..L-1; built by masking the (m, l) square.
-    mm, ll = np.meshgrid(np.arange(L, dtype=np.int64), np.arange(L, dtype=np.int64),
+def _alm_table(L: int, lmax: int, mmax: int):
+    """The alm slots (healpy order for ``lmax``, ``mmax``) with ``l < L``: their alm index,
+    ``m``, and the flat flm offsets of +m and -m in ``(L, 2L-1)``."""
+    # m-major: for each m, l runs m..lmax; built by masking the (m, l) rectangle.
+    mm, ll = np.meshgrid(np.arange(mmax + 1, dtype=np.int64), np.arange(lmax + 1, dtype=np.int64),
                          indexing="ij")
     keep = ll >= mm
     m, ell = mm[keep], ll[keep]
+    idx = np.flatnonzero(ell < L)
+    m, ell = m[idx], ell[idx]
     ncol = 2 * L - 1
     pos = ell * ncol + (L - 1) + m
     neg = ell * ncol + (L - 1) - m
-    return _readonly(ell, m, pos, neg)
+    return _readonly(idx, m, pos, neg)
 
 
 @bounded_cache(64)
@@ -153,14 +155,18 @@ def flm_to_alm(flm, L):
     """
     L = validate_L(L)
     flm = _check_flm(flm, L)
-    _, _, pos, _ = _alm_table(L)
+    _, _, pos, _ = _alm_table(L, L - 1, L - 1)
     return flm.reshape(flm.shape[:-2] + (-1,))[..., pos]
 
 
-def alm_to_flm(alm, L, *, reality=True):
-    """healpy ``alm`` ``(..., L(L+1)/2)`` -> 2-D ``flm`` ``(..., L, 2L-1)``.
+def alm_to_flm(alm, L, *, reality=True, lmax=None, mmax=None):
+    """healpy ``alm`` ``(..., nalm)`` -> 2-D ``flm`` ``(..., L, 2L-1)``.
 
-    With ``reality=True`` (real spin-0 field) negative orders are filled by
+    ``alm`` holds ``l <= lmax``, ``m <= min(l, mmax)`` in healpy's m-major order
+    (``nalm = (mmax + 1) (2 lmax + 2 - mmax) / 2``; by default ``lmax = mmax = L - 1``,
+    ``nalm = L(L+1)/2``).  Degrees ``l >= L`` are dropped; entries the alm does not
+    hold (``l > lmax`` or ``|m| > mmax``) are zero.  With ``reality=True`` (real
+    spin-0 field) negative orders are filled by
     ``flm[l, -m] = (-1)^m conj(flm[l, m])``; with ``reality=False`` they are
     left zero.  Output dtype is the complex type matching ``alm``.
 
@@ -168,12 +174,19 @@ def alm_to_flm(alm, L, *, reality=True):
     >>> flm = alm_to_flm(alm, 3)
     >>> complex(flm[1, 2 + 1]), complex(flm[1, 2 - 1])
     ((3+3j), (-3+3j))
+    >>> alm_to_flm(np.arange(6) * (1 + 1j), 2, lmax=2).shape  # l = 2 dropped
+    (2, 3)
     """
     L = validate_L(L)
-    alm = _check_last(alm, alm_size(L), "alm", "L(L+1)/2")
-    _, m, pos, neg = _alm_table(L)
+    lmax = L - 1 if lmax is None else validate_int(lmax, "lmax")
+    mmax = lmax if mmax is None else min(validate_int(mmax, "mmax"), lmax)
+    nalm = (mmax + 1) * (2 * lmax + 2 - mmax) // 2
+    alm = _check_last(alm, nalm, "alm", "(mmax+1)(2 lmax+2-mmax)/2")
+    idx, m, pos, neg = _alm_table(L, lmax, mmax)
     dtype = np.result_type(alm.dtype, np.complex64)
     batch = alm.shape[:-1]
+    if idx.size != nalm:
+        alm = alm[..., idx]
     out = np.zeros(batch + (L * (2 * L - 1),), dtype=dtype)
     if reality:
         # write -m first so that m = 0 ends up holding the given value

@@ -30,6 +30,7 @@ so ``sum_t w_t == 2`` (the length of ``[-1, 1]`` in ``cos theta``).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -54,6 +55,8 @@ __all__ = [
     "validate_L",
     "validate_bool",
     "validate_choice",
+    "validate_int",
+    "validate_number",
     "validate_sampling",
     "validate_spin",
 ]
@@ -101,6 +104,36 @@ def validate_choice(value, choices, name) -> str:
     if not isinstance(value, str) or value.lower() not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {name}={value!r}")
     return value.lower()
+
+
+def validate_int(value, name, *, minimum=0) -> int:
+    """Check that ``value`` is an integer ``>= minimum`` (not a bool); return it as ``int``.
+
+    Raises:
+        ValueError: naming the parameter.
+
+    >>> validate_int(3, "seed")
+    3
+    """
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    return int(value)
+
+
+def validate_number(value, name, *, minimum, strict=False) -> float:
+    """Check that ``value`` is a finite real number ``>= minimum`` (``> minimum`` with
+    ``strict``; not a bool); return it as ``float``.
+
+    Raises:
+        ValueError: naming the parameter.
+
+    >>> validate_number(2, "lam", minimum=1, strict=True)
+    2.0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < minimum or (strict and value == minimum):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {name}={value!r}")
+    return float(value)
 
 
 def validate_L(L) -> int:

@@ -8,7 +8,8 @@ import math
 
 from .._limits import check_count, check_memory
 from ..harmonic import METHODS
-from ..sampling import check_nside, f_shape, validate_bool, validate_choice, validate_sampling
+from ..sampling import (check_nside, f_shape, validate_bool, validate_choice, validate_int, validate_number,
+                        validate_sampling)
 
 __all__ = ["ScatteringConfig", "scattering_paths", "estimate_resources", "PATH_RULES", "OUTPUTS",
            "NORMALISATIONS"]
@@ -78,33 +79,21 @@ class ScatteringConfig:
     grid_floor: int = 256
 
     def __post_init__(self):
-        if isinstance(self.L, bool) or not isinstance(self.L, int) or self.L < 2:
-            raise ValueError(f"L must be an integer >= 2, got {self.L!r}")
-        if isinstance(self.N, bool) or not isinstance(self.N, int) or self.N < 1:
-            raise ValueError(f"N must be a positive integer, got {self.N!r}")
+        set_ = functools.partial(object.__setattr__, self)
+        for name, minimum in (("L", 2), ("N", 1), ("J_min", 0), ("max_order", 0), ("grid_floor", 0)):
+            set_(name, validate_int(getattr(self, name), name, minimum=minimum))
         if self.N > self.L:
             raise ValueError(f"N must satisfy N <= L = {self.L}, got N={self.N}")
-        if not (isinstance(self.lam, (int, float)) and not isinstance(self.lam, bool)
-                and math.isfinite(self.lam) and self.lam > 1):
-            raise ValueError(f"lam must be a finite number > 1, got lam={self.lam!r}")
-        if isinstance(self.J_min, bool) or not isinstance(self.J_min, int) or self.J_min < 0:
-            raise ValueError(f"J_min must be a non-negative integer, got {self.J_min!r}")
+        validate_number(self.lam, "lam", minimum=1, strict=True)
         if self.J_min > self.J_max:
             raise ValueError(f"J_min = {self.J_min} exceeds J_max = {self.J_max} for L={self.L}, lam={self.lam}")
-        if isinstance(self.max_order, bool) or not isinstance(self.max_order, int) or self.max_order < 0:
-            raise ValueError(f"max_order must be a non-negative integer, got {self.max_order!r}")
         # names are case-insensitive everywhere (one rule: sampling.validate_choice)
-        set_ = functools.partial(object.__setattr__, self)
         set_("sampling", validate_sampling(self.sampling, self.nside))
         if self.nside is not None:
             set_("nside", check_nside(self.nside))
         set_("reality", validate_bool(self.reality, "reality"))
         set_("multiresolution", validate_bool(self.multiresolution, "multiresolution"))
-        if not (isinstance(self.oversampling, (int, float)) and not isinstance(self.oversampling, bool)
-                and math.isfinite(self.oversampling) and self.oversampling >= 1):
-            raise ValueError(f"oversampling must be a finite number >= 1, got oversampling={self.oversampling!r}")
-        if isinstance(self.grid_floor, bool) or not isinstance(self.grid_floor, int) or self.grid_floor < 0:
-            raise ValueError(f"grid_floor must be a non-negative integer, got {self.grid_floor!r}")
+        validate_number(self.oversampling, "oversampling", minimum=1)
         set_("normalisation", validate_choice(self.normalisation, NORMALISATIONS, "normalisation"))
         set_("output", validate_choice(self.output, OUTPUTS, "output"))
         set_("paths", validate_choice(self.paths, PATH_RULES, "paths"))

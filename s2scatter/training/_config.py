@@ -10,11 +10,11 @@ builds the Optax transformation.
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import os
 
 from .._config import bounded_cache
+from ..sampling import validate_int, validate_number
 
 __all__ = ["TrainConfig", "RUN_KEYS", "load_toml", "model_config", "make_optimizer", "OPTIMIZERS",
            "SCHEDULES"]
@@ -25,19 +25,6 @@ SCHEDULES = ("cosine", "constant")
 """Learning-rate schedules :attr:`TrainConfig.schedule` accepts: warm-up then cosine decay, or constant."""
 RUN_KEYS = ("train", "test", "train_labels", "test_labels", "output")
 """Keys a TOML file may hold besides the :class:`TrainConfig` fields: the data and the run directory."""
-
-
-def _int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _float(value, name, minimum, *, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value < minimum or (strict and value == minimum):
-        raise ValueError(f"{name} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
-    return float(value)
 
 
 def _int_tuple(value, name, *, allow_none=False):
@@ -51,7 +38,7 @@ def _int_tuple(value, name, *, allow_none=False):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     try:
-        out = tuple(_int(v, name, 1) for v in value)
+        out = tuple(validate_int(v, name, minimum=1) for v in value)
     except TypeError:
         raise ValueError(f"{name} must be a list of positive integers, got {value!r}") from None
     if not out:
@@ -150,42 +137,42 @@ class TrainConfig:
         if not isinstance(self.scattering, bool):
             raise ValueError(f"scattering must be true or false, got {self.scattering!r}")
         if self.J_min is not None:
-            put("J_min", _int(self.J_min, "J_min", 0))
-        put("N", _int(self.N, "N", 1))
-        put("lam", _float(self.lam, "lam", 1.0, strict=True))
-        put("max_order", _int(self.max_order, "max_order", 0))
+            put("J_min", validate_int(self.J_min, "J_min", minimum=0))
+        put("N", validate_int(self.N, "N", minimum=1))
+        put("lam", validate_number(self.lam, "lam", minimum=1.0, strict=True))
+        put("max_order", validate_int(self.max_order, "max_order", minimum=0))
         put("channels", _int_tuple(self.channels, "channels"))
         put("band_limits", _int_tuple(self.band_limits, "band_limits", allow_none=True))
         _choice(self.degrees, "degrees", DEGREE_SETS)
-        put("hidden", _int(self.hidden, "hidden", 0))
+        put("hidden", validate_int(self.hidden, "hidden", minimum=0))
         _choice(self.norm, "norm", ("layer", "batch", "none"))
         _choice(self.dtype, "dtype", ("float32", "float64"))
         if self.num_classes is not None:
-            put("num_classes", _int(self.num_classes, "num_classes", 2))
+            put("num_classes", validate_int(self.num_classes, "num_classes", minimum=2))
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
-        put("learning_rate", _float(self.learning_rate, "learning_rate", 0.0, strict=True))
+        put("learning_rate", validate_number(self.learning_rate, "learning_rate", minimum=0.0, strict=True))
         _choice(self.schedule, "schedule", SCHEDULES)
-        put("warmup_epochs", _float(self.warmup_epochs, "warmup_epochs", 0.0))
-        put("weight_decay", _float(self.weight_decay, "weight_decay", 0.0))
-        put("momentum", _float(self.momentum, "momentum", 0.0))
+        put("warmup_epochs", validate_number(self.warmup_epochs, "warmup_epochs", minimum=0.0))
+        put("weight_decay", validate_number(self.weight_decay, "weight_decay", minimum=0.0))
+        put("momentum", validate_number(self.momentum, "momentum", minimum=0.0))
         if self.momentum >= 1:
             raise ValueError(f"momentum must be below 1, got {self.momentum!r}")
-        put("clip_norm", _float(self.clip_norm, "clip_norm", 0.0))
-        put("epochs", _int(self.epochs, "epochs", 1))
-        put("batch_size", _int(self.batch_size, "batch_size", 1))
-        put("seed", _int(self.seed, "seed", 0))
+        put("clip_norm", validate_number(self.clip_norm, "clip_norm", minimum=0.0))
+        put("epochs", validate_int(self.epochs, "epochs", minimum=1))
+        put("batch_size", validate_int(self.batch_size, "batch_size", minimum=1))
+        put("seed", validate_int(self.seed, "seed", minimum=0))
         if self.devices is not None:
-            put("devices", _int(self.devices, "devices", 1))
+            put("devices", validate_int(self.devices, "devices", minimum=1))
         if self.cache_dir is not None:
             if not isinstance(self.cache_dir, (str, os.PathLike)) or not os.fspath(self.cache_dir).strip():
                 raise ValueError(f"cache_dir must be a directory path, got {self.cache_dir!r}")
             put("cache_dir", os.fspath(self.cache_dir))
         if self.L is not None:
-            put("L", _int(self.L, "L", 2))
+            put("L", validate_int(self.L, "L", minimum=2))
         if self.sampling is not None:
             _choice(self.sampling, "sampling", SAMPLINGS)
         if self.nside is not None:
-            put("nside", _int(self.nside, "nside", 1))
+            put("nside", validate_int(self.nside, "nside", minimum=1))
 
     @classmethod
     def fields(cls) -> tuple:

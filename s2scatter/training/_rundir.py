@@ -12,7 +12,8 @@ import io
 import json
 import math
 import os
-import tempfile
+
+from .._files import atomic_path
 
 __all__ = ["METRIC_COLUMNS", "write_atomic", "write_json", "read_json", "write_metrics", "plot_curves"]
 
@@ -25,22 +26,10 @@ is the epoch's wall time, the one column a seeded rerun does not reproduce."""
 
 
 def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``data`` to ``path`` through a temporary file in the same directory, flushed
+    to disk, and a rename (:func:`s2scatter._files.atomic_path`)."""
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def _clean(value):
