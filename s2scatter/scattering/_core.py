@@ -30,6 +30,12 @@ It is evaluated on a Gauss-Legendre grid of band-limit
 ``ceil(oversampling * L_j)`` (exact quadrature up to degree
 ``2 ceil(oversampling L_j) - 1``) and projected back; what leaks is the
 equivariance error measured in ``docs/scattering.md``.
+
+**One step, two backends.** :func:`propagate` (with :func:`pooled_modulus`) is
+the step ``U_j`` written once against a few array operations: :class:`JaxOps`
+runs it with ``jnp`` (traced into the program, ``method="jax"``) and
+:class:`s2scatter.scattering._fused.HostOps` with NumPy inside one host callback
+(``method="ducc"``).  The filters travel as :class:`Filters`, by value.
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
-from . import _fused
 from ._config import ScatteringConfig, scattering_paths
 
 __all__ = ["FilterBank", "filter_bank", "scattering_harmonic", "safe_modulus"]
@@ -135,29 +140,102 @@ def grid_L(config: ScatteringConfig, Lj: int, L_out: int | None = None) -> int:
     return max(base, min(config.grid_floor, 4 * config.L), min(4 * Lj, config.L), Lj)
 
 
+class Filters:
+    """The filters of one scale, as ``(row, n, weight)`` triples; hashable by value.
+
+    ``rows``: ``(n_count, L_j)`` read-only copy of ``FilterBank.h[j]``; ``ns``,
+    ``weights``: the modes and multiplicities.  Equal values hash alike, so a
+    step built from them is a static argument that identifies its filters by
+    what they are, never by the ``id`` of a bank.
+    """
+
+    __slots__ = ("rows", "ns", "weights", "_key")
+
+    def __init__(self, rows, ns, weights):
+        rows = np.array(rows)
+        rows.flags.writeable = False
+        self.rows, self.ns, self.weights = rows, tuple(ns), tuple(weights)
+        self._key = (rows.dtype.str, rows.shape, rows.tobytes(), self.ns, self.weights)
+
+    @classmethod
+    def of(cls, bank: FilterBank, j: int) -> "Filters":
+        """The filters of scale ``j`` of ``bank``."""
+        return cls(bank.h[j], bank.ns[j], bank.weights[j])
+
+    def __iter__(self):
+        return zip(self.rows, self.ns, self.weights)
+
+    def __eq__(self, other):
+        return isinstance(other, Filters) and self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key)
+
+
+def pooled_modulus(x, filters: Filters, ops):
+    """``U = sqrt(sum_n wt_n |B_n(h_n x)|^2)`` on the modulus grid: the orientation
+    modes' syntheses pooled, written once for every backend.
+
+    ``x``: ``(..., L_j, 2L_j-1)`` coefficients (NumPy or JAX), filtered by each
+    ``row`` (a NumPy ``(L_j,)`` kernel on ``l``).  ``ops`` supplies the array
+    operations (kymatio's core/backend split): ``power(c, n)`` = ``|B_n c|^2``,
+    ``B_n`` the spin ``-n`` synthesis onto the grid (a real field for ``n = 0``
+    of a real input); ``accumulate(P, p, wt)`` = ``P + wt p`` (``wt p`` when
+    ``P`` is None; a host backend may do it in place); ``modulus(P)`` =
+    ``sqrt(P)``.  Cost: one synthesis per mode ``n``.
+    """
+    P = None
+    for row, n, wt in filters:
+        P = ops.accumulate(P, ops.power(x * row.astype(x.dtype)[:, None], n), wt)
+    return ops.modulus(P)
+
+
+def propagate(x, filters: Filters, ops):
+    """``U_j x``: coefficients ``(..., L_j, 2L_j-1)`` -> ``(..., L_out, 2L_out-1)``,
+    :func:`pooled_modulus` then ``ops.analysis`` (the forward transform from the grid)."""
+    return ops.analysis(pooled_modulus(x, filters, ops))
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxOps:
+    """The step's array operations with ``jnp`` and the harmonic layer's transforms
+    (see :func:`pooled_modulus`); ``method`` the transform method of the grids."""
+
+    Lj: int
+    Lg: int
+    L_out: int
+    reality: bool
+    method: str
+
+    def power(self, c, n):
+        w = inverse_to_gl_grid(c, self.Lj, self.Lg, spin=-n, reality=(self.reality and n == 0), method=self.method)
+        return jnp.abs(w) ** 2 if jnp.iscomplexobj(w) else w * w
+
+    @staticmethod
+    def accumulate(P, p, wt):
+        p = p * wt if wt != 1.0 else p
+        return p if P is None else P + p
+
+    @staticmethod
+    def modulus(P):
+        return safe_modulus(P)
+
+    def analysis(self, U):
+        return forward_from_gl_grid(U, self.L_out, self.Lg, reality=True, method=self.method)
+
+
 def _propagate(ulm, Lu, j, bank: FilterBank, L_next):
     """U_j applied to a field with coefficients ``ulm`` (band-limit Lu) -> coefficients at L_next."""
     cfg = bank.config
     Lj = cfg.L_j(j)
     x = _truncate(ulm, Lu, Lj)
     Lg = grid_L(cfg, Lj, L_next)
+    filters = Filters.of(bank, j)
     if resolve_method(cfg.method, Lj, "gl") == "ducc":
-        return _fused.modulus_step(x, _fused.Step(Lj, Lg, L_next, j, cfg.reality, _bank_key(bank)))
-    acc = None
-    for row, n, wt in zip(bank.h[j], bank.ns[j], bank.weights[j]):
-        coeff = x * jnp.asarray(row, dtype=x.dtype)[:, None]
-        w = inverse_to_gl_grid(coeff, Lj, Lg, spin=-n, reality=(cfg.reality and n == 0), method=cfg.method)
-        p = jnp.abs(w) ** 2 if jnp.iscomplexobj(w) else w * w
-        p = p * wt if wt != 1.0 else p
-        acc = p if acc is None else acc + p
-    u = safe_modulus(acc)
-    return forward_from_gl_grid(u, L_next, Lg, reality=True, method=cfg.method)
+        from . import _fused  # the host backend, fused into one callback
 
-
-def _bank_key(bank):
-    key = id(bank)
-    _fused.BANKS[key] = bank
-    return key
+        return _fused.modulus_step(x, _fused.Step(Lj, Lg, L_next, cfg.reality, filters))
+    return propagate(x, filters, JaxOps(Lj, Lg, L_next, cfg.reality, cfg.method))
 
 
 def _needed_L(cfg: ScatteringConfig, path) -> int:
