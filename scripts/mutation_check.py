@@ -215,10 +215,8 @@ MUTATIONS = [
       "J_max rounded down: the finest scale is missing"),
     # Held out: written after the scattering tests above were, and only then run against them.
     M("scattering", CORE, "out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]",
-      "out[path] = _truncate(ulm, Lu, Ls)", "outputs not projected onto the scaling function", nth=1),
-    M("scattering", CORE, "out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]",
       "out[path] = _truncate(ulm, Lu, Ls)",
-      "jax method (level by level): outputs not projected onto the scaling function", nth=2),
+      "outputs not projected onto the scaling function (the one projection of both cascades)"),
     M("scattering", CORE, "Lg = grid_L(cfg, Lj, L_next)", "Lg = grid_L(cfg, Lj)",
       "modulus grid sized for L_out = L_j whatever the next band-limit"),
     M("scattering", CORE, "nrange = range(0, config.N) if config.reality else range(-(config.N - 1), config.N)",

@@ -330,9 +330,9 @@ def test_banks_created_and_dropped_in_sequence_keep_their_own_filters(rng):
         del bank, got
         gc.collect()
     a, b = (filter_bank(ScatteringConfig(L=L, J_min=2, N=2)) for _ in range(2))
-    assert _core.Filters.of(a, 3) == _core.Filters.of(b, 3) and _core.Filters.of(a, 3) != _core.Filters.of(a, 2)
-    assert hash(_fused.Step(8, 32, 8, True, _core.Filters.of(a, 3))) == hash(_fused.Step(8, 32, 8, True,
-                                                                                        _core.Filters.of(b, 3)))
+    assert _core.Filters(a, 3) == _core.Filters(b, 3) and _core.Filters(a, 3) != _core.Filters(a, 2)
+    step_a, step_b = (_fused.Step(8, 32, 8, True, _core.Filters(bank, 3)) for bank in (a, b))
+    assert step_a == step_b and hash(step_a) == hash(step_b)
     assert _fused._make.cache_info().maxsize is not None  # the one cache of compiled steps is bounded
 
 

@@ -141,9 +141,9 @@ def grid_L(config: ScatteringConfig, Lj: int, L_out: int | None = None) -> int:
 
 
 class Filters:
-    """The filters of one scale, as ``(row, n, weight)`` triples; hashable by value.
+    """The filters of scale ``j`` of ``bank``, as ``(row, n, weight)`` triples; hashable by value.
 
-    ``rows``: ``(n_count, L_j)`` read-only copy of ``FilterBank.h[j]``; ``ns``,
+    ``rows``: ``(n_count, L_j)`` read-only copy of ``bank.h[j]``; ``ns``,
     ``weights``: the modes and multiplicities.  Equal values hash alike, so a
     step built from them is a static argument that identifies its filters by
     what they are, never by the ``id`` of a bank.
@@ -151,16 +151,11 @@ class Filters:
 
     __slots__ = ("rows", "ns", "weights", "_key")
 
-    def __init__(self, rows, ns, weights):
-        rows = np.array(rows)
+    def __init__(self, bank: FilterBank, j: int):
+        rows = np.array(bank.h[j])
         rows.flags.writeable = False
-        self.rows, self.ns, self.weights = rows, tuple(ns), tuple(weights)
+        self.rows, self.ns, self.weights = rows, tuple(bank.ns[j]), tuple(bank.weights[j])
         self._key = (rows.dtype.str, rows.shape, rows.tobytes(), self.ns, self.weights)
-
-    @classmethod
-    def of(cls, bank: FilterBank, j: int) -> "Filters":
-        """The filters of scale ``j`` of ``bank``."""
-        return cls(bank.h[j], bank.ns[j], bank.weights[j])
 
     def __iter__(self):
         return zip(self.rows, self.ns, self.weights)
@@ -216,9 +211,7 @@ class JaxOps:
         p = p * wt if wt != 1.0 else p
         return p if P is None else P + p
 
-    @staticmethod
-    def modulus(P):
-        return safe_modulus(P)
+    modulus = staticmethod(safe_modulus)
 
     def analysis(self, U):
         return forward_from_gl_grid(U, self.L_out, self.Lg, reality=True, method=self.method)
@@ -230,7 +223,7 @@ def _propagate(ulm, Lu, j, bank: FilterBank, L_next):
     Lj = cfg.L_j(j)
     x = _truncate(ulm, Lu, Lj)
     Lg = grid_L(cfg, Lj, L_next)
-    filters = Filters.of(bank, j)
+    filters = Filters(bank, j)
     if resolve_method(cfg.method, Lj, "gl") == "ducc":
         from . import _fused  # the host backend, fused into one callback
 
@@ -276,22 +269,26 @@ def scattering_harmonic(flm, bank: FilterBank, *, progress=None):
     Ls = cfg.L_scal
     nu = jnp.asarray(bank.nu)
     out = {}
-    if resolve_method(cfg.method, cfg.L, "gl") == "jax":
-        return paths, _by_level(flm, bank, paths, nu, progress)
 
-    def visit(path, ulm, Lu):  # depth first: one chain of U's alive at a time
+    def emit(path, ulm, Lu):  # S[path] = nu * U[path]: the projection, for both cascades
         out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
         if progress is not None:
             progress(path)
+
+    def visit(path, ulm, Lu):  # depth first: one chain of U's alive at a time
+        emit(path, ulm, Lu)
         for child in (p for p in paths if len(p) == len(path) + 1 and p[:-1] == path):
             L_next = _needed_L(cfg, child)
             visit(child, _propagate(ulm, Lu, child[-1], bank, L_next), L_next)
 
-    visit((), flm, cfg.L)  # U[()] = f: S[()] = nu * f
+    if resolve_method(cfg.method, cfg.L, "gl") == "jax":
+        _by_level(flm, bank, paths, emit)
+    else:
+        visit((), flm, cfg.L)  # U[()] = f: S[()] = nu * f
     return paths, jnp.stack([out[p] for p in paths], axis=-3)
 
 
-def _by_level(flm, bank: FilterBank, paths, nu, progress):
+def _by_level(flm, bank: FilterBank, paths, emit):
     """The cascade of the pure-JAX method, one order at a time.
 
     The children of every path that share a scale ``j`` and an output
@@ -302,16 +299,13 @@ def _by_level(flm, bank: FilterBank, paths, nu, progress):
     ``J + J (J - 1) / 2``), which is what its compile time scales with; each
     path's arithmetic is unchanged.  Memory: every ``U`` of one order is kept
     at once (each at its children's band-limit, small next to the grids).
+    ``emit(path, ulm, Lu)`` records ``S[path]`` (the projection both cascades share).
     """
     cfg = bank.config
-    Ls = cfg.L_scal
-    out = {}
     level = {(): (flm, cfg.L)}
     while level:
         for path, (ulm, Lu) in level.items():
-            out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
-            if progress is not None:
-                progress(path)
+            emit(path, ulm, Lu)
         groups = {}
         for child in paths:
             if len(child) >= 1 and child[:-1] in level:
@@ -324,4 +318,3 @@ def _by_level(flm, bank: FilterBank, paths, nu, progress):
             for k, c in enumerate(children):
                 nxt[c] = (u[..., k, :, :], L_next)
         level = nxt
-    return jnp.stack([out[p] for p in paths], axis=-3)
