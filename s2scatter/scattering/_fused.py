@@ -103,10 +103,7 @@ class HostOps:
     def accumulate(P, p, wt):
         if wt != 1.0:
             p *= wt
-        if P is None:
-            return p
-        P += p
-        return P
+        return p if P is None else np.add(P, p, out=P)
 
     @staticmethod
     def modulus(P):
