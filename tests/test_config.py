@@ -29,7 +29,6 @@ NOT_COUNTED = {
     "s2scatter.harmonic._buffers": "bytes: the output_cache setting",
     "s2scatter.nn._clebsch_gordan._cache": "bytes: _CACHE_BYTES (256 MiB)",
     "s2scatter.wavelets._host._SCRATCH": "one array per slot and dtype per thread",
-    "s2scatter.scattering._fused._CACHE": "NOT bounded yet: one entry per fused step (issue 14, item 3)",
 }
 
 BAD = {  # setting -> values it refuses

@@ -309,6 +309,33 @@ def test_methods_agree(rng, N, reality):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-10)
 
 
+def test_banks_created_and_dropped_in_sequence_keep_their_own_filters(rng):
+    """The host step carries its filters by value: banks with different filters built and
+    dropped one after another (their ids free for reuse) each give their own network's
+    outputs (the jax method's, to the 1e-10 of ``test_methods_agree``), and equal filters
+    give equal (interchangeable) steps."""
+    import gc
+
+    from s2scatter.scattering import _core, _fused, scattering_harmonic
+
+    L = 16
+    flm, _ = band_limited_real(L, rng)
+    kws = [dict(N=1, lam=2.0), dict(N=2, lam=2.0), dict(N=1, lam=1.7)]
+    want = [np.asarray(scattering_harmonic(flm, filter_bank(ScatteringConfig(L=L, J_min=2, method="jax", **kw)))[1])
+            for kw in kws]
+    for i in [0, 1, 2, 1, 0, 2]:
+        bank = filter_bank(ScatteringConfig(L=L, J_min=2, method="ducc", **kws[i]))
+        got = np.asarray(scattering_harmonic(flm, bank)[1])
+        np.testing.assert_allclose(got, want[i], atol=1e-10)
+        del bank, got
+        gc.collect()
+    a, b = (filter_bank(ScatteringConfig(L=L, J_min=2, N=2)) for _ in range(2))
+    assert _core.Filters(a, 3) == _core.Filters(b, 3) and _core.Filters(a, 3) != _core.Filters(a, 2)
+    step_a, step_b = (_fused.Step(8, 32, 8, True, _core.Filters(bank, 3)) for bank in (a, b))
+    assert step_a == step_b and hash(step_a) == hash(step_b)
+    assert _fused._make.cache_info().maxsize is not None  # the one cache of compiled steps is bounded
+
+
 def test_multiresolution_matches_full_resolution(rng):
     """Multiresolution changes only where the modulus is sampled: outputs agree to aliasing level."""
     L = 32

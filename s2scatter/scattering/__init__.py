@@ -13,8 +13,6 @@ function, give stable multiscale representations at low resolution.
 * :func:`assert_equivariant` -- rotate-then-apply against apply-then-rotate.
 """
 
-from .._config import register_cache
-from . import _fused
 from ._config import ScatteringConfig, estimate_resources, scattering_paths
 from ._core import FilterBank, filter_bank, grid_L, safe_modulus, scattering_harmonic
 from ._scattering import (
@@ -40,6 +38,3 @@ __all__ = [
     "scattering_harmonic",
     "scattering_paths",
 ]
-
-# the fused host steps, keyed by step (unbounded until steps stop naming banks by id)
-register_cache("s2scatter.scattering._fused._CACHE", lambda: _fused._CACHE.clear(), lambda: len(_fused._CACHE), None)

@@ -30,6 +30,12 @@ It is evaluated on a Gauss-Legendre grid of band-limit
 ``ceil(oversampling * L_j)`` (exact quadrature up to degree
 ``2 ceil(oversampling L_j) - 1``) and projected back; what leaks is the
 equivariance error measured in ``docs/scattering.md``.
+
+**One step, two backends.** :func:`propagate` (with :func:`pooled_modulus`) is
+the step ``U_j`` written once against a few array operations: :class:`JaxOps`
+runs it with ``jnp`` (traced into the program, ``method="jax"``) and
+:class:`s2scatter.scattering._fused.HostOps` with NumPy inside one host callback
+(``method="ducc"``).  The filters travel as :class:`Filters`, by value.
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
-from . import _fused
 from ._config import ScatteringConfig, scattering_paths
 
 __all__ = ["FilterBank", "filter_bank", "scattering_harmonic", "safe_modulus"]
@@ -135,29 +140,95 @@ def grid_L(config: ScatteringConfig, Lj: int, L_out: int | None = None) -> int:
     return max(base, min(config.grid_floor, 4 * config.L), min(4 * Lj, config.L), Lj)
 
 
+class Filters:
+    """The filters of scale ``j`` of ``bank``, as ``(row, n, weight)`` triples; hashable by value.
+
+    ``rows``: ``(n_count, L_j)`` read-only copy of ``bank.h[j]``; ``ns``,
+    ``weights``: the modes and multiplicities.  Equal values hash alike, so a
+    step built from them is a static argument that identifies its filters by
+    what they are, never by the ``id`` of a bank.
+    """
+
+    __slots__ = ("rows", "ns", "weights", "_key")
+
+    def __init__(self, bank: FilterBank, j: int):
+        rows = np.array(bank.h[j])
+        rows.flags.writeable = False
+        self.rows, self.ns, self.weights = rows, tuple(bank.ns[j]), tuple(bank.weights[j])
+        self._key = (rows.dtype.str, rows.shape, rows.tobytes(), self.ns, self.weights)
+
+    def __iter__(self):
+        return zip(self.rows, self.ns, self.weights)
+
+    def __eq__(self, other):
+        return isinstance(other, Filters) and self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key)
+
+
+def pooled_modulus(x, filters: Filters, ops):
+    """``U = sqrt(sum_n wt_n |B_n(h_n x)|^2)`` on the modulus grid: the orientation
+    modes' syntheses pooled, written once for every backend.
+
+    ``x``: ``(..., L_j, 2L_j-1)`` coefficients (NumPy or JAX), filtered by each
+    ``row`` (a NumPy ``(L_j,)`` kernel on ``l``).  ``ops`` supplies the array
+    operations (kymatio's core/backend split): ``power(c, n)`` = ``|B_n c|^2``,
+    ``B_n`` the spin ``-n`` synthesis onto the grid (a real field for ``n = 0``
+    of a real input); ``accumulate(P, p, wt)`` = ``P + wt p`` (``wt p`` when
+    ``P`` is None; a host backend may do it in place); ``modulus(P)`` =
+    ``sqrt(P)``.  Cost: one synthesis per mode ``n``.
+    """
+    P = None
+    for row, n, wt in filters:
+        P = ops.accumulate(P, ops.power(x * row.astype(x.dtype)[:, None], n), wt)
+    return ops.modulus(P)
+
+
+def propagate(x, filters: Filters, ops):
+    """``U_j x``: coefficients ``(..., L_j, 2L_j-1)`` -> ``(..., L_out, 2L_out-1)``,
+    :func:`pooled_modulus` then ``ops.analysis`` (the forward transform from the grid)."""
+    return ops.analysis(pooled_modulus(x, filters, ops))
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxOps:
+    """The step's array operations with ``jnp`` and the harmonic layer's transforms
+    (see :func:`pooled_modulus`); ``method`` the transform method of the grids."""
+
+    Lj: int
+    Lg: int
+    L_out: int
+    reality: bool
+    method: str
+
+    def power(self, c, n):
+        w = inverse_to_gl_grid(c, self.Lj, self.Lg, spin=-n, reality=(self.reality and n == 0), method=self.method)
+        return jnp.abs(w) ** 2 if jnp.iscomplexobj(w) else w * w
+
+    @staticmethod
+    def accumulate(P, p, wt):
+        p = p * wt if wt != 1.0 else p
+        return p if P is None else P + p
+
+    modulus = staticmethod(safe_modulus)
+
+    def analysis(self, U):
+        return forward_from_gl_grid(U, self.L_out, self.Lg, reality=True, method=self.method)
+
+
 def _propagate(ulm, Lu, j, bank: FilterBank, L_next):
     """U_j applied to a field with coefficients ``ulm`` (band-limit Lu) -> coefficients at L_next."""
     cfg = bank.config
     Lj = cfg.L_j(j)
     x = _truncate(ulm, Lu, Lj)
     Lg = grid_L(cfg, Lj, L_next)
+    filters = Filters(bank, j)
     if resolve_method(cfg.method, Lj, "gl") == "ducc":
-        return _fused.modulus_step(x, _fused.Step(Lj, Lg, L_next, j, cfg.reality, _bank_key(bank)))
-    acc = None
-    for row, n, wt in zip(bank.h[j], bank.ns[j], bank.weights[j]):
-        coeff = x * jnp.asarray(row, dtype=x.dtype)[:, None]
-        w = inverse_to_gl_grid(coeff, Lj, Lg, spin=-n, reality=(cfg.reality and n == 0), method=cfg.method)
-        p = jnp.abs(w) ** 2 if jnp.iscomplexobj(w) else w * w
-        p = p * wt if wt != 1.0 else p
-        acc = p if acc is None else acc + p
-    u = safe_modulus(acc)
-    return forward_from_gl_grid(u, L_next, Lg, reality=True, method=cfg.method)
+        from . import _fused  # the host backend, fused into one callback
 
-
-def _bank_key(bank):
-    key = id(bank)
-    _fused.BANKS[key] = bank
-    return key
+        return _fused.modulus_step(x, _fused.Step(Lj, Lg, L_next, cfg.reality, filters))
+    return propagate(x, filters, JaxOps(Lj, Lg, L_next, cfg.reality, cfg.method))
 
 
 def _needed_L(cfg: ScatteringConfig, path) -> int:
@@ -198,22 +269,26 @@ def scattering_harmonic(flm, bank: FilterBank, *, progress=None):
     Ls = cfg.L_scal
     nu = jnp.asarray(bank.nu)
     out = {}
-    if resolve_method(cfg.method, cfg.L, "gl") == "jax":
-        return paths, _by_level(flm, bank, paths, nu, progress)
 
-    def visit(path, ulm, Lu):  # depth first: one chain of U's alive at a time
+    def emit(path, ulm, Lu):  # S[path] = nu * U[path]: the projection, for both cascades
         out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
         if progress is not None:
             progress(path)
+
+    def visit(path, ulm, Lu):  # depth first: one chain of U's alive at a time
+        emit(path, ulm, Lu)
         for child in (p for p in paths if len(p) == len(path) + 1 and p[:-1] == path):
             L_next = _needed_L(cfg, child)
             visit(child, _propagate(ulm, Lu, child[-1], bank, L_next), L_next)
 
-    visit((), flm, cfg.L)  # U[()] = f: S[()] = nu * f
+    if resolve_method(cfg.method, cfg.L, "gl") == "jax":
+        _by_level(flm, bank, paths, emit)
+    else:
+        visit((), flm, cfg.L)  # U[()] = f: S[()] = nu * f
     return paths, jnp.stack([out[p] for p in paths], axis=-3)
 
 
-def _by_level(flm, bank: FilterBank, paths, nu, progress):
+def _by_level(flm, bank: FilterBank, paths, emit):
     """The cascade of the pure-JAX method, one order at a time.
 
     The children of every path that share a scale ``j`` and an output
@@ -224,16 +299,13 @@ def _by_level(flm, bank: FilterBank, paths, nu, progress):
     ``J + J (J - 1) / 2``), which is what its compile time scales with; each
     path's arithmetic is unchanged.  Memory: every ``U`` of one order is kept
     at once (each at its children's band-limit, small next to the grids).
+    ``emit(path, ulm, Lu)`` records ``S[path]`` (the projection both cascades share).
     """
     cfg = bank.config
-    Ls = cfg.L_scal
-    out = {}
     level = {(): (flm, cfg.L)}
     while level:
         for path, (ulm, Lu) in level.items():
-            out[path] = _truncate(ulm, Lu, Ls) * nu.astype(ulm.real.dtype)[:, None]
-            if progress is not None:
-                progress(path)
+            emit(path, ulm, Lu)
         groups = {}
         for child in paths:
             if len(child) >= 1 and child[:-1] in level:
@@ -246,4 +318,3 @@ def _by_level(flm, bank: FilterBank, paths, nu, progress):
             for k, c in enumerate(children):
                 nxt[c] = (u[..., k, :, :], L_next)
         level = nxt
-    return jnp.stack([out[p] for p in paths], axis=-3)

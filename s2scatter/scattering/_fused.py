@@ -4,7 +4,10 @@
 Gauss-Legendre grid (up to ~1 GB per map at L = 4096).  Crossing the
 JAX/host boundary with such grids costs more than the transforms, so the
 whole step -- spin syntheses onto the grid, pooled modulus, analysis back to
-``L_out`` -- runs inside one callback, and only coefficients cross.
+``L_out`` -- runs inside one callback, and only coefficients cross.  The step
+is :func:`s2scatter.scattering._core.propagate`, the one written for both
+methods; :class:`HostOps` supplies its array operations with NumPy and the
+harmonic layer's host kernels, in place where it can.
 
 Differentiable in reverse mode through :func:`jax.custom_vjp`: the backward
 pass recomputes the grid fields from the saved (small) input coefficients and
@@ -22,30 +25,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import weakref
 
 import jax
 import numpy as np
 
+from .._config import bounded_cache
 from .._dtypes import complex_dtype, real_dtype
 from ..harmonic import gl_grid_shape, host
+from ._core import Filters, pooled_modulus, propagate
 
-__all__ = ["Step", "modulus_step", "BANKS"]
-
-# id(bank) -> FilterBank; weak so that dropping a Scattering frees its filters.
-BANKS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+__all__ = ["Step", "HostOps", "modulus_step"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """Static description of one propagator step (hashable)."""
+    """Static description of one propagator step, hashable by value.
+
+    The filters travel in the step itself (no registry, nothing looked up by
+    ``id``): equal steps are interchangeable, whichever bank they came from.
+    """
 
     Lj: int  # band-limit of the input coefficients
     Lg: int  # Gauss-Legendre grid band-limit
     L_out: int  # band-limit of the output coefficients
-    j: int  # wavelet scale
     reality: bool  # real input field: n >= 0 only, n = 0 real
-    bank: int  # key into BANKS
+    filters: Filters  # the scale's (row, n, weight) triples
 
 
 def _specs(step: Step, n: int):
@@ -59,72 +63,72 @@ def _analysis_spec(step: Step):
     return host.DuccSpec(step.L_out, 0, "gl", None, True, 0, gl_grid_shape(step.Lg))
 
 
-def _fields(x, step: Step):
-    """The grid fields w_n and the pooled modulus U for input coefficients x."""
-    bank = BANKS[step.bank]
-    ws, P = [], None
-    for row, n, wt in zip(bank.h[step.j], bank.ns[step.j], bank.weights[step.j]):
-        syn, real = _specs(step, n)
-        c = x * row.astype(x.dtype)[:, None]
+class HostOps:
+    """The step's array operations on NumPy arrays (see :func:`~._core.propagate`).
+
+    ``fields``: when a list, :meth:`power` synthesises every complex field
+    ``w_n`` and appends it (the backward pass reads them); otherwise spin
+    fields are squared from ducc0's real (Q, U) pair without forming ``w_n``.
+    """
+
+    def __init__(self, step: Step, fields: list | None = None):
+        self.step, self.fields = step, fields
+
+    def power(self, c, n):
+        """``|w|^2`` of the spin ``-n`` field ``w`` of coefficients ``c`` on the grid."""
+        syn, real = _specs(self.step, n)
+        if self.fields is None and not real and n != 0:
+            return self._spin_power(c, n, syn)
         w = host.inverse(c, syn)
-        p = w * w if real else (w.real**2 + w.imag**2)
+        keep = self.fields is not None
+        if keep:
+            self.fields.append(w)
+        return np.multiply(w, w, out=None if keep else w) if real else (w.real**2 + w.imag**2)
+
+    @staticmethod
+    def _spin_power(c, n, syn):
+        # per batch item: |w|^2 = t0^2 + t1^2 for the two real components ducc0 returns
+        batch = c.shape[:-2]
+        cb = c.reshape((-1,) + c.shape[-2:])
+        p = None
+        for i, ci in enumerate(cb):
+            t = host.alm_to_maps("synthesis", host.flm_to_gc(ci, -n), abs(n), syn, real_dtype(c.dtype))
+            np.multiply(t, t, out=t)
+            ti = t[0] + t[1]
+            if p is None:
+                p = np.empty(cb.shape[:1] + ti.shape, ti.dtype)
+            p[i] = ti
+        return p.reshape(batch + p.shape[1:])
+
+    @staticmethod
+    def accumulate(P, p, wt):
         if wt != 1.0:
             p *= wt
-        P = p if P is None else P + p
-        ws.append((w, n, wt, row))
-    U = np.sqrt(P, out=P)
-    return ws, U
+        return p if P is None else np.add(P, p, out=P)
 
+    @staticmethod
+    def modulus(P):
+        return np.sqrt(P, out=P)
 
-def _pooled_modulus(x, step: Step):
-    """U on the grid without forming complex fields: |w_n|^2 = t0^2 + t1^2 for the
-    (Q, U)-type pair ducc0 returns for spin transforms (forward pass only)."""
-    bank = BANKS[step.bank]
-    P = None
-    for row, n, wt in zip(bank.h[step.j], bank.ns[step.j], bank.weights[step.j]):
-        syn, real = _specs(step, n)
-        c = x * row.astype(x.dtype)[:, None]
-        if real or n == 0:
-            w = host.inverse(c, syn)
-            p = np.multiply(w, w, out=w) if real else (w.real**2 + w.imag**2)
-        else:
-            # per batch item: ducc0 returns the two real components of the spin field
-            batch = c.shape[:-2]
-            cb = c.reshape((-1,) + c.shape[-2:])
-            p = None
-            for i, ci in enumerate(cb):
-                t = host.alm_to_maps("synthesis", host.flm_to_gc(ci, -n), abs(n), syn,
-                                     real_dtype(c.dtype))
-                np.multiply(t, t, out=t)
-                ti = t[0] + t[1]
-                if p is None:
-                    p = np.empty(cb.shape[:1] + ti.shape, ti.dtype)
-                p[i] = ti
-            p = p.reshape(batch + p.shape[1:])
-        if wt != 1.0:
-            p *= wt
-        if P is None:
-            P = p
-        else:
-            P += p
-    return np.sqrt(P, out=P)
+    def analysis(self, U):
+        return host.forward(U, _analysis_spec(self.step))
 
 
 def _host_forward(x, step: Step):
-    x = np.asarray(x)
-    return host.forward(_pooled_modulus(x, step), _analysis_spec(step))
+    return propagate(np.asarray(x), step.filters, HostOps(step))
 
 
 def _host_vjp(x, ct, step: Step):
     x = np.asarray(x)
     ct = np.asarray(ct)
-    ws, U = _fields(x, step)
+    ws = []
+    U = pooled_modulus(x, step.filters, HostOps(step, ws))
     Ubar = host.forward_transpose(ct, _analysis_spec(step))  # real, grid
     with np.errstate(divide="ignore", invalid="ignore"):
         Pbar = np.where(U > 0, Ubar / (2 * U), 0.0)
     del Ubar, U
     xbar = np.zeros(x.shape, dtype=np.result_type(x.dtype, np.complex64))
-    for w, n, wt, row in ws:
+    for w, (row, n, wt) in zip(ws, step.filters):
         syn, real = _specs(step, n)
         wbar = 2 * wt * Pbar * (w if real else np.conj(w))
         cbar = host.inverse_transpose(wbar, syn)
@@ -138,12 +142,14 @@ def _out_struct(x, step):
 
 
 def _call_forward(x, step):
-    # a stable callable per step: a fresh lambda would defeat JAX's compilation cache
     return jax.pure_callback(functools.partial(_host_forward, step=step), _out_struct(x, step), x,
                              vmap_method="expand_dims")
 
 
+@bounded_cache(64)
 def _make(step: Step):
+    """The step as a differentiable function of ``x`` (one per step value; bounded cache)."""
+
     @jax.custom_vjp
     def f(x):
         return _call_forward(x, step)
@@ -161,12 +167,6 @@ def _make(step: Step):
     return f
 
 
-_CACHE: dict = {}
-
-
 def modulus_step(x, step: Step):
     """``U_j`` on coefficients ``x (..., Lj, 2Lj-1)`` -> ``(..., L_out, 2L_out-1)`` (host, fused)."""
-    fn = _CACHE.get(step)
-    if fn is None:
-        fn = _CACHE[step] = _make(step)
-    return fn(x)
+    return _make(step)(x)
