@@ -10,6 +10,7 @@
 """
 
 import ast
+import importlib
 import math
 import pathlib
 import re
@@ -185,6 +186,8 @@ def test_every_memoised_function_is_bounded_and_registered():
 
     found = list(_memoised())
     assert len(found) > 30  # the scan sees the decorators
+    for name, _, _ in found:  # a module imported lazily registers its caches on import
+        importlib.import_module(name.rsplit(".", 1)[0])
     sizes = _config.cache_sizes()
     bad = [f"{name}: @{src}" for name, src, n_args in found
            if not (src == "functools.cache" and n_args == 0)  # a lazily built singleton: one entry

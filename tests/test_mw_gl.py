@@ -70,15 +70,23 @@ def test_host_analysis_into_uses_it_and_restores_blas_threads():
     assert _blas_threads() == before
 
 
-def test_products_run_with_one_blas_thread(monkeypatch):
-    """BLAS's own worker threads would spin on into the ducc0 stage: one thread inside."""
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_products_run_with_one_blas_thread(monkeypatch, nthreads):
+    """BLAS's own worker threads would spin on into the ducc0 stage: one thread inside,
+    also in the pool's worker threads; the coefficients do not depend on the pool."""
     seen = []
     products = _mw_gl._products
-    monkeypatch.setattr(_mw_gl, "_products", lambda jobs: products([lambda: seen.extend(_blas_threads())] + jobs))
+    monkeypatch.setattr(_mw_gl, "_products",
+                        lambda jobs, n: products([lambda: seen.extend(_blas_threads())] * 2 + jobs, n))
     L = _mw_gl.MIN_L
-    _mw_gl.analysis_into(_generic(np.random.default_rng(4), L, 0, 1), L, L, spin=0,
-                         out=np.zeros((1, L * (L + 1) // 2), complex), nthreads=1)
+    maps = _generic(np.random.default_rng(4), L, 0, 1)
+    out = np.zeros((1, L * (L + 1) // 2), complex)
+    _mw_gl.analysis_into(maps, L, L, spin=0, out=out, nthreads=nthreads)
     assert seen and set(seen) == {1}
+    monkeypatch.undo()
+    ref = np.zeros_like(out)
+    _mw_gl.analysis_into(maps, L, L, spin=0, out=ref, nthreads=1)
+    np.testing.assert_array_equal(out, ref)
 
 
 def test_availability(monkeypatch):
