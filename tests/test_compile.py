@@ -154,3 +154,23 @@ def test_s2scatter_jit_passes_kernels_as_arguments(rng):
     embedded = _const_bytes(jax.jit(fn).trace(f1).jaxpr)
     assert embedded > sum(a.nbytes for a in arrays) / 2
     assert _const_bytes(traced.jaxpr) < embedded / 10
+
+
+def test_kernels_a_network_owns_are_never_rebuilt(rng, monkeypatch):
+    # The bounded kernel cache may drop kernels a network still holds (at L = 512 its
+    # kernels outgrow twice the default budget); calls through s2scatter.jit or eager
+    # calls must then read the network's, not rebuild them (seconds per call).
+    L = 32
+    net = s2scatter.Scattering(s2scatter.ScatteringConfig(L=L, N=1, J_min=2, max_order=2,
+                                                          output="invariants", method="jax"))
+    f = _map(L, rng)
+    want = net(f)["power"]
+    _jax._kernel.cache_clear()  # as if the cache had evicted them
+    built = []
+    build = _jax._build_kernel
+    monkeypatch.setattr(_jax, "_build_kernel", lambda leg: built.append(leg) or build(leg))
+    fast = s2scatter.jit(lambda x: net(x)["power"])
+    for _ in range(2):  # the same program on the same kernels as net(f): equal to rounding
+        np.testing.assert_allclose(np.asarray(fast(f)), np.asarray(want), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(net(f)["power"]), np.asarray(want), rtol=1e-12)
+    assert built == []

@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -204,16 +205,25 @@ def _build_kernel(leg: _Leg):
 _ACTIVE = threading.local()
 
 
+# Kernels an owner holds (e.g. a Scattering network's, from kernels_for), weakly: the
+# bounded cache may have let go of them, but while their owner lives, no call rebuilds them.
+_OWNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def _lookup(key, build):
     tab = getattr(_ACTIVE, "table", None)
     if isinstance(tab, list):
         tab.append(key)
     elif tab is not None and key in tab:
         return tab[key]
-    return build()
+    owned = _OWNED.get(key)
+    return owned if owned is not None else build()
 
 
 def _build(key):
+    owned = _OWNED.get(key)
+    if owned is not None:
+        return owned
     if key[0] == "P":
         return _kernel(key[1])
     if key[0] == "HP":
@@ -313,10 +323,15 @@ def kernels_for(core, *args, **static):
 
     ``args`` may be arrays or :class:`jax.ShapeDtypeStruct`.  An owner (a plan, a
     network) keeps the arrays and hands them back through :func:`using_kernels`,
-    e.g. as arguments of a caller's ``jit`` so that they are not compiled in.
+    e.g. as arguments of a caller's ``jit`` so that they are not compiled in.  They
+    are also registered weakly: while the owner holds them, no call rebuilds them,
+    even once the bounded kernel cache has let go of them.
     """
     keys = _kernel_keys(core, args, static)
-    return keys, tuple(_build(k) for k in keys)
+    arrays = tuple(_build(k) for k in keys)
+    for k, a in zip(keys, arrays):
+        _OWNED[k] = a
+    return keys, arrays
 
 
 @contextlib.contextmanager
