@@ -35,9 +35,9 @@ from ._wigner import inverse as wigner_inverse
 
 # process-wide settings: the same as s2scatter.config(...) (registered there by ._settings)
 from ._buffers import get_output_cache, set_output_cache
-from ._ducc import get_num_threads, set_num_threads
-from ._jax import get_kernel_budget
-from ._settings import set_heap_trim_limit, set_kernel_budget
+from . import _settings  # noqa: F401  (registers the settings and caches)
+from ._ducc import get_num_threads, set_heap_trim_limit, set_num_threads
+from ._jax import get_kernel_budget, set_kernel_budget
 
 __all__ = [
     "METHODS",

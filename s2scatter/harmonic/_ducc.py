@@ -62,6 +62,9 @@ def get_num_threads() -> int:
     return _THREADS["n"] or _CPU_COUNT
 
 
+_HEAP_TRIM = {"gigabytes": None}  # None: never set in this process (the allocator's default)
+
+
 def set_heap_trim_limit(gigabytes: float) -> bool:
     """Keep up to ``gigabytes`` of freed memory in the process heap (opt-in, process-wide).
 
@@ -72,12 +75,14 @@ def set_heap_trim_limit(gigabytes: float) -> bool:
     which freed memory up to the limit is reused instead; the price is that
     the resident size of the process does not shrink below that limit after
     a peak (``0`` returns freed memory at once).  Returns ducc0's status
-    (``False`` where the platform's allocator does not support it).
+    (``False`` where the platform's allocator does not support it).  Same as
+    ``s2scatter.config(heap_trim_limit=gigabytes)``.
     """
     if isinstance(gigabytes, bool) or not isinstance(gigabytes, (int, float)) or not gigabytes >= 0:
         raise ValueError(f"gigabytes must be a number >= 0, got {gigabytes!r}")
     import ducc0
 
+    _HEAP_TRIM["gigabytes"] = float(gigabytes)
     return bool(ducc0.misc.set_heap_trim_limit(float(gigabytes)))
 
 

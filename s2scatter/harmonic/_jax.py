@@ -60,11 +60,14 @@ def set_kernel_budget(nbytes: int) -> None:
     Eager calls, :func:`jit` and ``Scattering.apply`` pass the kernels to their
     compiled program as arguments; under a plain ``jax.jit`` of the caller they
     become constants of the caller's program (about 10 ms of host compile time
-    per MB).
+    per MB).  Same as ``s2scatter.config(kernel_budget=nbytes)``; a new budget
+    applies to every later call, also of shapes already called.
     """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
     _BUDGET["bytes"] = int(nbytes)
+    with _KERNELS_LOCK:
+        _KEYS_CACHE.clear()  # the kernels each program reads were chosen under the old budget
 
 
 def get_kernel_budget() -> int:

@@ -19,62 +19,25 @@ import numbers
 from .._config import register_cache, register_lru, register_setting
 from . import _buffers, _ducc, _jax, _mw_gl, _primitive
 
-__all__ = ["set_heap_trim_limit", "set_kernel_budget"]
+__all__: list = []
 
 _GLIBC_TRIM_GB = 128 / 2**20  # glibc's default M_TRIM_THRESHOLD (128 KiB), in GiB
-_HEAP_TRIM = {"gigabytes": None}  # None: never set in this process (the allocator's default)
-
-
-def set_heap_trim_limit(gigabytes: float) -> bool:
-    """Keep up to ``gigabytes`` of freed memory in the process heap (opt-in, process-wide).
-
-    Same as ``s2scatter.config(heap_trim_limit=gigabytes)``, and returns ducc0's
-    status (``False`` where the platform's allocator does not support it).
-
-    By default the C allocator hands large freed blocks back to the operating
-    system, so every transform's fresh multi-megabyte output is faulted in
-    page by page again: at L = 256 that is ~2000 page faults and 10-15% of a
-    wavelet analysis.  This calls ducc0's ``misc.set_heap_trim_limit``, after
-    which freed memory up to the limit is reused instead; the price is that
-    the resident size of the process does not shrink below that limit after
-    a peak (``0`` returns freed memory at once).
-    """
-    status = _ducc.set_heap_trim_limit(gigabytes)  # validates, naming ``gigabytes``
-    _HEAP_TRIM["gigabytes"] = float(gigabytes)
-    return status
-
-
-def set_kernel_budget(nbytes: int) -> None:
-    """Largest precomputed Legendre kernel (bytes) before switching to recursion.
-
-    Same as ``s2scatter.config(kernel_budget=nbytes)``.  Built kernels are cached
-    up to twice this many bytes in all (a forward and an inverse kernel at the
-    budget); the least recently used go first.  Eager calls pass the kernels to
-    their compiled program as arguments; under a caller's ``jax.jit`` they become
-    constants of the caller's program (about 10 ms of host compile time per MB;
-    lower the budget to trade steady-state speed for compile time there).  A new
-    budget applies to every later eager call (and to later traces of a caller's
-    function), also of shapes already called.
-    """
-    _jax.set_kernel_budget(nbytes)  # validates, naming ``nbytes``
-    with _jax._KERNELS_LOCK:
-        _jax._KEYS_CACHE.clear()  # the kernels each program reads were chosen under the old budget
 
 
 def _restore_heap_trim(gigabytes) -> None:
     if gigabytes is None:  # no way back to the allocator's own state: its default threshold
         _ducc.set_heap_trim_limit(_GLIBC_TRIM_GB)
-        _HEAP_TRIM["gigabytes"] = None
+        _ducc._HEAP_TRIM["gigabytes"] = None
     else:
-        set_heap_trim_limit(gigabytes)
+        _ducc.set_heap_trim_limit(gigabytes)
 
 
 def _set_heap_trim(gigabytes) -> None:
     if gigabytes is None:
-        if _HEAP_TRIM["gigabytes"] is not None:
+        if _ducc._HEAP_TRIM["gigabytes"] is not None:
             _restore_heap_trim(None)
     else:
-        set_heap_trim_limit(gigabytes)
+        _ducc.set_heap_trim_limit(gigabytes)
 
 
 def _check_count(value, name):
@@ -88,11 +51,11 @@ register_setting("num_threads", get=_ducc.get_num_threads,
                  state=lambda: _ducc._THREADS["n"], restore=_ducc.set_num_threads,
                  expected="an integer >= 0 (0: all cores)")
 register_setting("kernel_budget", get=_jax.get_kernel_budget,
-                 set=lambda n: set_kernel_budget(_check_count(n, "kernel_budget")),
+                 set=lambda n: _jax.set_kernel_budget(_check_count(n, "kernel_budget")),
                  expected="an integer number of bytes >= 0 (0: always the recursion)")
 register_setting("output_cache", get=lambda: _buffers.get_output_cache()["limit_bytes"] / 2**30,
                  set=_buffers.set_output_cache, expected="a number of GiB >= 0 (0 disables the pool)")
-register_setting("heap_trim_limit", get=lambda: _HEAP_TRIM["gigabytes"], set=_set_heap_trim,
+register_setting("heap_trim_limit", get=lambda: _ducc._HEAP_TRIM["gigabytes"], set=_set_heap_trim,
                  restore=_restore_heap_trim,
                  expected="a number of GiB >= 0, or None (the allocator's default)")
 
