@@ -174,3 +174,11 @@ def test_kernels_a_network_owns_are_never_rebuilt(rng, monkeypatch):
         np.testing.assert_allclose(np.asarray(fast(f)), np.asarray(want), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(net(f)["power"]), np.asarray(want), rtol=1e-12)
     assert built == []
+
+
+def test_s2scatter_jit_errors_name_the_problem():
+    with pytest.raises(TypeError, match="callable"):
+        s2scatter.jit(3)
+    fast = s2scatter.jit(lambda f: s2scatter.forward(f, 8, method="jax"))
+    with pytest.raises(TypeError, match="functools.partial"):
+        fast(np.zeros((8, 15)), L=8)

@@ -288,8 +288,14 @@ def jit(fn):
     True
     """
 
+    if not callable(fn):
+        raise TypeError(f"s2scatter.jit: fn must be callable, got {type(fn).__name__}")
+
     @functools.wraps(fn)
-    def run(*args):
+    def run(*args, **kwargs):
+        if kwargs:
+            raise TypeError(f"s2scatter.jit: the compiled function takes positional array arguments only, "
+                            f"got keyword arguments {sorted(kwargs)}; bind options with functools.partial")
         return _call(fn, *args)
 
     return run
