@@ -351,7 +351,6 @@ def _matmul_group(a, items, mult, H, reality, groups, rows_per_l, base):
     pairs = {}
     for b, l in items:
         pairs.setdefault(b, []).append(l)
-    I = 2 * a + 1
     m1 = np.arange(-a, a + 1)
     Ma = mult[a]
     Mb = max(mult[b] for b in pairs)
@@ -666,7 +665,6 @@ def equivariant_norm(x: Signal, *, scale, bias=None, stats=None, mode="batch", e
     _check_signal(x)
     if mode not in ("batch", "layer"):
         raise ValueError(f"mode must be 'batch' or 'layer', got {mode!r}")
-    out = []
     rdt = x.fragments[0].real.dtype
     scale = jnp.asarray(scale, dtype=rdt)
     if scale.shape != (x.L, x.channels):

@@ -30,7 +30,7 @@ import numpy as np
 from .._config import bounded_cache
 from ._cache import features_in_memory, front_end_features
 from ._config import TrainConfig, make_optimizer, model_config
-from ._data import LabelledData, as_data
+from ._data import as_data
 from ._parallel import data_parallel
 from ._rundir import METRIC_COLUMNS, plot_curves, read_json, write_json, write_metrics
 
