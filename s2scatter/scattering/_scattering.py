@@ -154,7 +154,14 @@ class Scattering:
             return _output(self._harmonic_core(f), self.config)
 
     def __call__(self, f):
-        return _output(self.harmonic(f), self.config)
+        c = self.config
+        if self._kernel_keys:  # the jax method, eager: the whole network as one program, the
+            f = _validate_input(f, c)  # kernels (those recorded at construction) as its arguments
+            if not isinstance(f, jax.core.Tracer):
+                from ..harmonic.programs import run_with_kernels
+
+                return run_with_kernels(_forward_jax, f, config=c)
+        return _output(self.harmonic(f), c)
 
 
 def _output(S, c: ScatteringConfig):
