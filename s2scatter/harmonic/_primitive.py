@@ -127,43 +127,15 @@ ad.deflinear2(host_linear_p, _transpose_rule)
 batching.primitive_batchers[host_linear_p] = _batch_rule
 
 
-@functools.cache
-def _dlpack_fast_path():
-    """(converter, cpu device) for a direct DLPack hand-over, or None.
-
-    ``jax.dlpack.from_dlpack`` spends ~0.1 ms per call in Python (device
-    lookup, stream query, a redundant ``jnp.asarray``) -- as much as a small
-    transform's bookkeeping.  jaxlib's converter does the actual (zero-copy)
-    work in ~10 us; we call it directly when this jaxlib exposes it with the
-    signature we know, and otherwise use the public API.
-    """
-    try:
-        from jax._src import xla_bridge
-        from jax._src.lib import _jax, jaxlib_extension_version
-
-        if jaxlib_extension_version < 467:
-            return None
-        dev = xla_bridge.get_backend("cpu").device_from_local_hardware_id(0)
-        conv = _jax.dlpack_managed_tensor_to_buffer
-        probe = np.zeros(8, np.float64)
-        if conv(probe.__dlpack__(stream=None), dev, None, True, 1).shape != (8,):  # copy: probe unaligned  # pragma: no cover
-            return None
-        return conv, dev
-    except Exception:  # pragma: no cover - private API moved: use the public one
-        return None
-
-
 def _adopt(out: np.ndarray):
-    """NumPy result -> JAX array, zero-copy when the buffer is 64-byte aligned."""
+    """NumPy result -> JAX array, zero-copy when the buffer is 64-byte aligned.
+
+    Through the public ``jax.dlpack.from_dlpack`` (~20 us per call on an idle CPU,
+    docs/performance.md, DLPack hand-over); an unaligned or strided result is copied.
+    """
     if out.flags.c_contiguous and _buffers._address(out) % 64 == 0 and out.size:
-        fast = _dlpack_fast_path()
         try:
-            if fast is not None and out.dtype.byteorder in "=|":
-                conv, dev = fast
-                res = conv(out.__dlpack__(stream=None), dev, None, False, 1)  # 1 = kDLCPU
-            else:
-                res = jax.dlpack.from_dlpack(out, copy=False)
-            return res  # JAX holds ``out`` (its buffer is reused once JAX lets go, see _buffers)
+            return jax.dlpack.from_dlpack(out, copy=False)  # JAX holds ``out`` (see _buffers)
         except (BufferError, RuntimeError, TypeError, ValueError):  # pragma: no cover
             pass
     return jnp.asarray(out)
