@@ -364,16 +364,6 @@ def _add_read_options(p) -> None:
     g.add_argument("--fill-value", type=float, help="replacement for NaN with --nan value")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"L must be at least 2, got {value}")
-    return value
-
-
 # --------------------------------------------------------------------------- train / evaluate
 
 _TRAIN_HELP = {
@@ -411,9 +401,8 @@ def _train_options(args) -> dict:
         if value is not None:
             opts[name] = value
     run = {k: opts.pop(k) for k in RUN_KEYS if k in opts}
-    for key, flag in (("train", "train"), ("test", "test"), ("output", "output"),
-                      ("train_labels", "train_labels"), ("test_labels", "test_labels")):
-        value = getattr(args, flag, None)
+    for key in ("train", "test", "output", "train_labels", "test_labels"):
+        value = getattr(args, key, None)
         if value is not None:
             run[key] = value
     for key in ("train", "test", "output"):
@@ -473,25 +462,35 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subcommand(sub, name, handler, help, description, epilog=None):
+    """The parser of ``s2scatter <name>``, run by ``handler(args)``; ``epilog``: the exit codes."""
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog or _EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _add_grid_options(g, sampling_help: str) -> None:
+    """``--sampling``, ``--nside`` and ``--method`` of the commands that transform maps."""
+    g.add_argument("--sampling", choices=SAMPLINGS, default="mw", help=f"{sampling_help} (default: %(default)s)")
+    g.add_argument("--nside", type=_nside, help="HEALPix nside, a power of two, >= L/3 (with --sampling healpix)")
+    g.add_argument("--method", choices=METHODS, default="auto", help="transform backend (default: %(default)s)")
+
+
 def _add_train_parsers(sub) -> None:
     import dataclasses as dc
 
     from s2scatter.training import TrainConfig
 
-    tp = sub.add_parser(
-        "train",
-        help="train a hybrid spherical CNN on labelled maps (.npz), with checkpoints and curves",
-        description=(
-            "Train a scattering + generalised spherical CNN on TRAIN and report on TEST after every "
-            "epoch. TRAIN/TEST are .npz files with `maps` (n, *f_shape(L, sampling)) and integer "
-            "`labels` (n,) (and `L`, `sampling`, `nside` when known), or feature stores written by "
-            "`s2scatter features --output maps` with a labels file (CSV: input, label). The front end "
-            "is computed once and cached. Writes RUN_DIR/run.json, metrics.csv, metrics.json "
-            "(`test_accuracy`), curves.png and an Orbax checkpoint per epoch. Options may also come "
-            "from a TOML file (--config; flags override it). Guide: docs/training.md."
-        ),
-        epilog=_EXIT_CODES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    tp = _subcommand(
+        sub, "train", _cmd_train, "train a hybrid spherical CNN on labelled maps (.npz), with checkpoints and curves",
+        "Train a scattering + generalised spherical CNN on TRAIN and report on TEST after every "
+        "epoch. TRAIN/TEST are .npz files with `maps` (n, *f_shape(L, sampling)) and integer "
+        "`labels` (n,) (and `L`, `sampling`, `nside` when known), or feature stores written by "
+        "`s2scatter features --output maps` with a labels file (CSV: input, label). The front end "
+        "is computed once and cached. Writes RUN_DIR/run.json, metrics.csv, metrics.json "
+        "(`test_accuracy`), curves.png and an Orbax checkpoint per epoch. Options may also come "
+        "from a TOML file (--config; flags override it). Guide: docs/training.md.", _EXIT_CODES_TRAIN)
     tp.add_argument("--config", metavar="FILE.toml", help="TOML file of options (same names, underscores)")
     tp.add_argument("--train", metavar="TRAIN", help="training data (.npz or feature store)")
     tp.add_argument("--test", metavar="TEST", help="test data (.npz or feature store)")
@@ -501,7 +500,6 @@ def _add_train_parsers(sub) -> None:
     tp.add_argument("--resume", action="store_true",
                     help="continue the run in RUN_DIR from its newest checkpoint (same options and data)")
     tp.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
-    defaults = {f.name: f.default for f in dc.fields(TrainConfig)}
     groups = {"model": tp.add_argument_group("model"), "optimiser": tp.add_argument_group("optimiser (Optax)"),
               "loop": tp.add_argument_group("loop and data")}
     for f in dc.fields(TrainConfig):
@@ -511,8 +509,7 @@ def _add_train_parsers(sub) -> None:
                  else groups["optimiser"] if name in ("optimizer", "learning_rate", "schedule", "warmup_epochs",
                                                       "weight_decay", "momentum", "clip_norm")
                  else groups["loop"])
-        d = defaults[name]
-        shown = ",".join(map(str, d)) if isinstance(d, tuple) else d
+        shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         help_text = f"{_TRAIN_HELP.get(name, name)} (default: {shown})"
         flag = "--" + (name.replace("_", "-") if name not in ("L", "N") else name)
         if ann == "bool":
@@ -520,23 +517,19 @@ def _add_train_parsers(sub) -> None:
         else:
             typ = int if "int" in ann else float if "float" in ann else str
             group.add_argument(flag, dest=name, type=typ, default=None, help=help_text)
-    tp.set_defaults(handler=_cmd_train)
 
-    ev = sub.add_parser(
-        "evaluate",
-        help="accuracy and confusion matrix of a trained run on labelled maps",
-        description="Load RUN_DIR's newest checkpoint and classify DATA (.npz of maps and labels on the "
-                    "run's L and sampling, or a feature store with --labels); print the accuracy and the "
-                    "confusion matrix, or with --json {\"accuracy\": ..., \"loss\": ..., \"n\": ..., "
-                    "\"confusion\": [[...]]}.",
-        epilog=_EXIT_CODES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ev = _subcommand(
+        sub, "evaluate", _cmd_evaluate, "accuracy and confusion matrix of a trained run on labelled maps",
+        "Load RUN_DIR's newest checkpoint and classify DATA (.npz of maps and labels on the "
+        "run's L and sampling, or a feature store with --labels); print the accuracy and the "
+        "confusion matrix, or with --json {\"accuracy\": ..., \"loss\": ..., \"n\": ..., "
+        "\"confusion\": [[...]]}.", _EXIT_CODES_TRAIN)
     ev.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `s2scatter train`")
     ev.add_argument("data", metavar="DATA", help=".npz of maps and labels (or a feature store)")
     ev.add_argument("--labels", metavar="FILE", help="labels file of a feature store")
-    ev.add_argument("--batch-size", type=_positive_int, default=256, help="maps per forward call (default: 256)")
+    ev.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"), default=256,
+                    help="maps per forward call (default: 256)")
     ev.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    ev.set_defaults(handler=_cmd_evaluate)
 
 
 _EXIT_CODES_TRAIN = """\
@@ -552,55 +545,35 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``s2scatter``."""
     from s2scatter._version import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="s2scatter",
-        description="Transforms, wavelets and scattering on the sphere.",
-        epilog=_EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {__version__}")
+    parser = argparse.ArgumentParser(prog="s2scatter", description="Transforms, wavelets and scattering on the sphere.",
+                                     epilog=_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
 
-    demo = sub.add_parser(
-        "demo",
-        help="forward/inverse SHT round trip of a random map, with plots",
-        description=(
-            "Build a band-limited random real map with a red spectrum, run a "
-            "forward and inverse spherical-harmonic transform on MW sampling, "
-            "write map.png, power_spectrum.png and flm.npy, and print the "
-            "round-trip error."
-        ),
-    )
-    demo.add_argument("-o", "--output", default="demo_out",
-                      help="output directory (default: %(default)s)")
-    demo.add_argument("--L", type=_positive_int, default=128,
+    demo = _subcommand(
+        sub, "demo", _cmd_demo, "forward/inverse SHT round trip of a random map, with plots",
+        "Build a band-limited random real map with a red spectrum, run a forward and inverse\n"
+        "spherical-harmonic transform on MW sampling, write map.png, power_spectrum.png and\n"
+        "flm.npy, and print the round-trip error.")
+    demo.add_argument("-o", "--output", default="demo_out", help="output directory (default: %(default)s)")
+    demo.add_argument("--L", type=_int_at_least(2, "--L"), default=128,
                       help="band-limit, exclusive (default: %(default)s)")
-    demo.add_argument("--method", default="auto",
-                      help="transform backend: auto, ducc or jax (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0,
-                      help="random seed (default: %(default)s)")
-    demo.set_defaults(handler=_cmd_demo)
+    demo.add_argument("--method", default="auto", help="transform backend: auto, ducc or jax (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
-    feat = sub.add_parser(
-        "features",
-        help="scattering features of many map files into one store (Zarr or .npz)",
-        description=(
-            "Read each INPUT (HEALPix FITS, equirectangular images, lat-lon netCDF, .npy "
-            "arrays), resample it onto SAMPLING at band-limit L, run the scattering network "
-            "on all its channels and write the coefficients with their provenance (config, "
-            "source path, SHA-256, versions) to the store OUT: one group per input. Each "
-            "input is written atomically; a failing input is reported and skipped. Layout, "
-            "resume and Dask: docs/pipeline.md."
-        ),
-        epilog=_EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    feat = _subcommand(
+        sub, "features", _cmd_features, "scattering features of many map files into one store (Zarr or .npz)",
+        "Read each INPUT (HEALPix FITS, equirectangular images, lat-lon netCDF, .npy "
+        "arrays), resample it onto SAMPLING at band-limit L, run the scattering network "
+        "on all its channels and write the coefficients with their provenance (config, "
+        "source path, SHA-256, versions) to the store OUT: one group per input. Each "
+        "input is written atomically; a failing input is reported and skipped. Layout, "
+        "resume and Dask: docs/pipeline.md.")
     feat.add_argument("inputs", nargs="+", metavar="INPUT", help="map files")
     feat.add_argument("-o", "--out", required=True, metavar="OUT", type=_non_empty_path,
                       help="output store (a directory; symbolic links are resolved)")
     net = feat.add_argument_group("scattering network")
-    net.add_argument("--L", type=_positive_int, default=128,
+    net.add_argument("--L", type=_int_at_least(2, "--L"), default=128,
                      help="band-limit the inputs are read at, exclusive (default: %(default)s)")
     net.add_argument("--N", type=_int_at_least(1, "--N"), default=1,
                      help="azimuthal band-limit of the wavelets, 1 = axisymmetric (default: %(default)s)")
@@ -611,15 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wavelet scale factor, > 1 (default: %(default)s)")
     net.add_argument("--max-order", type=_int_at_least(0, "--max-order"), default=2,
                      help="depth of the scattering cascade (default: %(default)s)")
-    net.add_argument("--sampling", choices=SAMPLINGS, default="mw",
-                     help="sampling the inputs are resampled onto (default: %(default)s)")
-    net.add_argument("--nside", type=_nside,
-                     help="HEALPix nside, a power of two, >= L/3 (with --sampling healpix)")
     net.add_argument("--output", choices=("maps", "invariants"), default="maps",
                      help="equivariant maps per path, or rotation invariants (mean and power "
                           "per degree) (default: %(default)s)")
-    net.add_argument("--method", choices=METHODS, default="auto",
-                     help="transform backend (default: %(default)s)")
+    _add_grid_options(net, "sampling the inputs are resampled onto")
     out = feat.add_argument_group("output and execution")
     out.add_argument("--format", choices=("zarr", "npz"), default="zarr",
                      help="zarr: one Zarr v3 store; npz: one OUT/<name>.npz per input "
@@ -644,49 +612,33 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar and no per-input listing")
     _add_read_options(feat)
-    feat.set_defaults(handler=_cmd_features, usage_parser=feat)
+    feat.set_defaults(usage_parser=feat)
 
-    tr = sub.add_parser(
-        "transform",
-        help="map file -> harmonic coefficients (.npy), or coefficients -> map",
-        description=(
-            "--to harmonic (default for map files and real .npy arrays): read INPUT at "
-            "band-limit L on SAMPLING and write its coefficients, complex, shape "
-            "(C, L, 2L-1), entry [l, L-1+m]. --to map (default for complex .npy): "
-            "coefficients of shape (..., L, 2L-1) -> maps on SAMPLING (real when the "
-            "coefficients are conjugate-symmetric)."
-        ),
-        epilog=_EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    tr = _subcommand(
+        sub, "transform", _cmd_transform, "map file -> harmonic coefficients (.npy), or coefficients -> map",
+        "--to harmonic (default for map files and real .npy arrays): read INPUT at "
+        "band-limit L on SAMPLING and write its coefficients, complex, shape "
+        "(C, L, 2L-1), entry [l, L-1+m]. --to map (default for complex .npy): "
+        "coefficients of shape (..., L, 2L-1) -> maps on SAMPLING (real when the "
+        "coefficients are conjugate-symmetric).")
     tr.add_argument("input", metavar="INPUT", help="map file, or flm .npy with --to map")
     tr.add_argument("-o", "--out", required=True, metavar="OUT.npy", help="output .npy file")
-    tr.add_argument("--to", choices=("harmonic", "map"),
-                    help="direction (default: from the input, see above)")
-    tr.add_argument("--L", type=_positive_int,
+    tr.add_argument("--to", choices=("harmonic", "map"), help="direction (default: from the input, see above)")
+    tr.add_argument("--L", type=_int_at_least(2, "--L"),
                     help="band-limit (required for --to harmonic; read from the array for --to map)")
-    tr.add_argument("--sampling", choices=SAMPLINGS, default="mw",
-                    help="sampling scheme (default: %(default)s)")
-    tr.add_argument("--nside", type=_nside, help="HEALPix nside, a power of two, >= L/3")
-    tr.add_argument("--method", choices=METHODS, default="auto",
-                    help="transform backend (default: %(default)s)")
+    _add_grid_options(tr, "sampling scheme")
     _add_read_options(tr)
-    tr.set_defaults(handler=_cmd_transform, usage_parser=tr)
+    tr.set_defaults(usage_parser=tr)
 
-    info = sub.add_parser(
-        "info",
-        help="what a feature store holds",
-        description="Groups, array shapes, job configuration, sources, checksums and versions "
-                    "of a store written by `s2scatter features` (Zarr or .npz).",
-        epilog=_EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    info = _subcommand(
+        sub, "info", _cmd_info, "what a feature store holds",
+        "Groups, array shapes, job configuration, sources, checksums and versions "
+        "of a store written by `s2scatter features` (Zarr or .npz).")
     info.add_argument("store", metavar="STORE", help="the store directory")
     info.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     info.add_argument("--verify", action="store_true",
                       help="read every array in full and check its checksums (finds changed "
                            "bytes; as much I/O as the store's size)")
-    info.set_defaults(handler=_cmd_info)
     _add_train_parsers(sub)
     return parser
 

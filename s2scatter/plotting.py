@@ -33,7 +33,7 @@ from .sampling import SAMPLINGS
 
 __all__ = ["plot_mollweide", "plot_power_spectrum"]
 
-_PARTS = ("real", "imag", "abs")
+_PARTS = {"real": np.real, "imag": np.imag, "abs": np.abs}
 
 
 # --------------------------------------------------------------------------
@@ -46,24 +46,9 @@ def _ring_geometry(L: int, sampling: str) -> tuple[np.ndarray, int]:
     return smp.thetas(L, sampling=sampling), smp.nphi(L, sampling=sampling)
 
 
-def _check_sampling(sampling: str) -> str:
-    sampling = str(sampling).lower()
-    if sampling not in SAMPLINGS:
-        raise ValueError(
-            f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLINGS)}"
-        )
-    return sampling
-
-
 # --------------------------------------------------------------------------
 # Resampling onto a regular lon-lat grid.
 # --------------------------------------------------------------------------
-def _grid_size(n_rings: int) -> tuple[int, int]:
-    """Output grid (n_lat, n_lon): about 2 cells per ring, capped for speed."""
-    n_lat = int(np.clip(2 * n_rings, 180, 600))
-    return n_lat, 2 * n_lat
-
-
 def _resample_equiangular(f, L, sampling, theta_c, phi_c):
     """Bilinear interpolation, periodic in phi.
 
@@ -100,13 +85,9 @@ def _resample_equiangular(f, L, sampling, theta_c, phi_c):
 
 def _to_lonlat(f, L, sampling, nside):
     """Values on cell centres of a regular grid, plus the cell edges (radians)."""
-    if sampling == "healpix":
-        import healpy
-
-        n_rings = 4 * nside - 1
-    else:
-        n_rings = smp.ntheta(L, sampling=sampling)
-    n_lat, n_lon = _grid_size(n_rings)
+    n_rings = 4 * nside - 1 if sampling == "healpix" else smp.ntheta(L, sampling=sampling)
+    n_lat = int(np.clip(2 * n_rings, 180, 600))  # about 2 cells per ring, capped for speed
+    n_lon = 2 * n_lat
     lon_edges = np.linspace(-np.pi, np.pi, n_lon + 1)
     lat_edges = np.linspace(-np.pi / 2, np.pi / 2, n_lat + 1)
     lon_c = 0.5 * (lon_edges[1:] + lon_edges[:-1])
@@ -115,6 +96,8 @@ def _to_lonlat(f, L, sampling, nside):
     phi_c = np.mod(lon_c, 2 * np.pi)
 
     if sampling == "healpix":
+        import healpy
+
         theta_g, phi_g = np.meshgrid(theta_c, phi_c, indexing="ij")
         values = healpy.get_interp_val(f, theta_g.ravel(), phi_g.ravel())
         values = np.asarray(values).reshape(n_lat, n_lon)
@@ -136,26 +119,15 @@ def _map_for_plot(f, L, sampling, nside, part):
         if nside is None:
             nside = healpy.npix2nside(f.size)  # raises on a non-HEALPix size
         if f.size != 12 * nside**2:
-            raise ValueError(
-                f"a HEALPix map with nside={nside} has {12 * nside**2} pixels, "
-                f"got {f.size}"
-            )
+            raise ValueError(f"a HEALPix map with nside={nside} has {12 * nside**2} pixels, got {f.size}")
     else:
         if nside is not None:
             raise ValueError("nside is only meaningful with sampling='healpix'")
-        expected = (smp.ntheta(L, sampling=sampling), smp.nphi(L, sampling=sampling))
+        expected = smp.f_shape(L, sampling=sampling)
         if f.shape != expected:
-            raise ValueError(
-                f"a {sampling!r} map with L={L} has shape {expected}, got {f.shape} "
-                "(batch axes are not supported when plotting: pass one map)"
-            )
-    if part == "real":
-        f = f.real
-    elif part == "imag":
-        f = f.imag
-    else:
-        f = np.abs(f)
-    return np.asarray(f, dtype=np.float64), nside
+            raise ValueError(f"a {sampling!r} map with L={L} has shape {expected}, got {f.shape} "
+                             "(batch axes are not supported when plotting: pass one map)")
+    return np.asarray(_PARTS[part](f), dtype=np.float64), nside
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +186,7 @@ def plot_mollweide(
 
     Cost: resampling onto at most 600 x 1200 cells, O(cells); no transform.
     """
-    sampling = _check_sampling(sampling)
+    sampling = smp.validate_choice(sampling, SAMPLINGS, "sampling")
     values, nside = _map_for_plot(f, L, sampling, nside, part)
     lon_edges, lat_edges, grid = _to_lonlat(values, L, sampling, nside)
 
@@ -223,16 +195,8 @@ def plot_mollweide(
     elif getattr(ax, "name", None) != "mollweide":
         raise ValueError("ax must be created with projection='mollweide'")
     fig = ax.figure
-    mesh = ax.pcolormesh(
-        lon_edges,
-        lat_edges,
-        grid,
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        shading="flat",
-        rasterized=True,
-    )
+    mesh = ax.pcolormesh(lon_edges, lat_edges, grid, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat",
+                         rasterized=True)
     ax.grid(True, alpha=0.3)
     ax.set_xticklabels([])
     ax.set_yticklabels([])
@@ -263,10 +227,8 @@ def plot_power_spectrum(flm, L: int, *, path=None, ax=None):
     """
     flm = np.asarray(flm)
     if flm.shape != (L, 2 * L - 1):
-        raise ValueError(
-            f"flm for L={L} has shape {(L, 2 * L - 1)}, got {flm.shape} "
-            "(batch axes are not supported when plotting: pass one set)"
-        )
+        raise ValueError(f"flm for L={L} has shape {(L, 2 * L - 1)}, got {flm.shape} "
+                         "(batch axes are not supported when plotting: pass one set)")
     ell = np.arange(L)
     cl = np.sum(np.abs(flm) ** 2, axis=-1) / (2 * ell + 1)
     shown = cl > 0

@@ -322,7 +322,7 @@ MUTATIONS = [
     # ------------------------------------------------------------------ plotting
     M("plotting", PLOT, "return smp.thetas(L, sampling=sampling), smp.nphi(L, sampling=sampling)",
       'return smp.thetas(L, sampling="mw"), smp.nphi(L, sampling=sampling)', "rings of MW whatever the sampling"),
-    M("plotting", PLOT, "        f = f.imag", "        f = f.real", "part='imag' draws the real part"),
+    M("plotting", PLOT, '"imag": np.imag', '"imag": np.real', "part='imag' draws the real part"),
     M("plotting", PLOT, "f = np.concatenate([np.full((1, nphi), f[0].mean()), f])",
       "f = np.concatenate([np.full((1, nphi), 0.0), f])", "north cap filled with 0, not the ring mean"),
     M("plotting", PLOT, "x = phi_c / (2 * np.pi / nphi)", "x = phi_c / (2 * np.pi / (nphi - 1))",
