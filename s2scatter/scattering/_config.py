@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import math
 
-from .._limits import check_count, check_memory
+from .._limits import check_count, check_memory, get_limits
 from ..harmonic import METHODS
 from ..sampling import (check_nside, f_shape, validate_bool, validate_choice, validate_int, validate_number,
                         validate_sampling)
@@ -102,9 +102,10 @@ class ScatteringConfig:
         what = f"ScatteringConfig(L={self.L}, lam={self.lam}, J_min={self.J_min}"
         n_scales = self.J_max - self.J_min + 1
         check_count("max_scales", n_scales, f"{what}) has {n_scales} wavelet scales (lam too close to 1?)")
-        n_paths = _count_paths(n_scales, self.max_order, self.paths, _limit=_max_paths())
+        max_paths = get_limits()["max_paths"]
+        n_paths = _count_paths(n_scales, self.max_order, self.paths, _limit=max_paths)
         check_count("max_paths", n_paths, f"{what}, max_order={self.max_order}, paths={self.paths!r}) has "
-                                          f"{'at least ' if n_paths > _max_paths() else ''}{n_paths} paths")
+                                          f"{'at least ' if n_paths > max_paths else ''}{n_paths} paths")
         est = estimate_resources(self)
         check_memory(est["bytes_per_channel"], f"{what}, N={self.N}, oversampling={self.oversampling}, "
                                                f"sampling={self.sampling!r}) (per input channel)")
@@ -124,12 +125,6 @@ class ScatteringConfig:
         if not self.multiresolution:
             return self.L
         return min(int(math.ceil(self.lam ** (j + 1) - 1e-12)), self.L)
-
-
-def _max_paths():
-    from .._limits import get_limits
-
-    return get_limits()["max_paths"]
 
 
 def _count_paths(n_scales: int, max_order: int, rule: str, _limit=math.inf) -> int:

@@ -235,10 +235,7 @@ def _needed_L(cfg: ScatteringConfig, path) -> int:
     """Band-limit that U[path] must keep for its children and its projection."""
     if len(path) >= cfg.max_order:
         return cfg.L_scal
-    if not cfg.multiresolution:
-        return cfg.L
-    last = path[-1] if path else None
-    if last is None:
+    if not cfg.multiresolution or not path:
         return cfg.L
     child_js = [p[-1] for p in scattering_paths(cfg) if len(p) == len(path) + 1 and p[:-1] == path]
     if not child_js:

@@ -53,10 +53,9 @@ class Step:
 
 
 def _specs(step: Step, n: int):
-    shape = gl_grid_shape(step.Lg)
+    """The spin ``-n`` synthesis onto the step's grid, and whether its field is real."""
     real = step.reality and n == 0
-    syn = host.DuccSpec(step.Lj, -n, "gl", None, real, 0, shape)
-    return syn, real
+    return host.DuccSpec(step.Lj, -n, "gl", None, real, 0, gl_grid_shape(step.Lg)), real
 
 
 def _analysis_spec(step: Step):
@@ -119,9 +118,7 @@ def _host_forward(x, step: Step):
 
 
 def _host_vjp(x, ct, step: Step):
-    x = np.asarray(x)
-    ct = np.asarray(ct)
-    ws = []
+    x, ct, ws = np.asarray(x), np.asarray(ct), []
     U = pooled_modulus(x, step.filters, HostOps(step, ws))
     Ubar = host.forward_transpose(ct, _analysis_spec(step))  # real, grid
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,14 +133,9 @@ def _host_vjp(x, ct, step: Step):
     return xbar.astype(x.dtype if np.iscomplexobj(x) else xbar.dtype)
 
 
-def _out_struct(x, step):
-    cdt = complex_dtype(x.dtype)
-    return jax.ShapeDtypeStruct(x.shape[:-2] + (step.L_out, 2 * step.L_out - 1), cdt)
-
-
 def _call_forward(x, step):
-    return jax.pure_callback(functools.partial(_host_forward, step=step), _out_struct(x, step), x,
-                             vmap_method="expand_dims")
+    out = jax.ShapeDtypeStruct(x.shape[:-2] + (step.L_out, 2 * step.L_out - 1), complex_dtype(x.dtype))
+    return jax.pure_callback(functools.partial(_host_forward, step=step), out, x, vmap_method="expand_dims")
 
 
 @bounded_cache(64)

@@ -12,6 +12,8 @@ from .._config import bounded_cache
 from ..harmonic import forward as sht_forward
 from ..harmonic import inverse as sht_inverse
 from ..harmonic import resolve_method, rotate
+from ..harmonic.checks import as_float_array, check_finite, check_map
+from ..harmonic.programs import kernels_for, run_with_kernels, using_kernels
 from ..sampling import f_shape
 from ._config import ScatteringConfig, scattering_paths
 from ._core import filter_bank, scattering_harmonic
@@ -21,8 +23,6 @@ __all__ = ["Scattering", "scattering", "invariants_from_harmonic", "output_grid"
 
 def _validate_input(f, c):
     """Shape, dtype and finiteness checks with messages naming ``f`` (eager inputs only)."""
-    from ..harmonic.checks import as_float_array, check_finite, check_map
-
     f = as_float_array(f, "f")
     check_map(f, c.L, c.sampling, c.nside)
     if c.reality and jnp.iscomplexobj(f):
@@ -99,16 +99,14 @@ class Scattering:
         if not isinstance(config, ScatteringConfig):
             raise ValueError(f"config must be a ScatteringConfig, got {type(config).__name__}")
         self.config = config
-        self.bank = filter_bank(config)
+        self.bank = _bank(config)
         self.paths = scattering_paths(config)
         self._harmonic_jit = jax.jit(self._harmonic)
         self._kernel_keys, self.kernels = (), ()
         if resolve_method(config.method, config.L, config.sampling) == "jax":
-            from ..harmonic.programs import kernels_for
-
             dtype = jnp.zeros(()).dtype if config.reality else jnp.zeros((), complex).dtype
             example = jax.ShapeDtypeStruct(f_shape(config.L, sampling=config.sampling, nside=config.nside), dtype)
-            self._kernel_keys, self.kernels = kernels_for(_forward_jax, example, config=config)
+            self._kernel_keys, self.kernels = kernels_for(_forward_of, example, config=config)
 
     def path_table(self):
         """One dict per output channel: ``index``, ``order``, ``scales``."""
@@ -122,23 +120,12 @@ class Scattering:
         if isinstance(f, jax.core.Tracer):
             return self._harmonic(f)
         if resolve_method(c.method, c.L, c.sampling) == "jax":  # one program per input shape,
-            from ..harmonic.programs import run_with_kernels  # the kernels passed as its arguments
-
-            return run_with_kernels(_harmonic_jax, f, config=c)
+            return run_with_kernels(_harmonic_of, f, config=c)  # the kernels passed as its arguments
         return self._harmonic_jit(f)  # compiled once per input shape
 
     def _harmonic(self, f):
-        from ..harmonic.programs import using_kernels
-
         with using_kernels(self._kernel_keys, self.kernels):
-            return self._harmonic_core(f)
-
-    def _harmonic_core(self, f):
-        c = self.config
-        flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
-        paths, S = scattering_harmonic(flm, self.bank)
-        assert paths == self.paths
-        return S
+            return _harmonic_of(f, config=self.config)
 
     def apply(self, kernels, f):
         """``self(f)`` reading the Legendre kernels ``kernels`` (a tuple of arrays like
@@ -147,20 +134,16 @@ class Scattering:
         if len(kernels) != len(self._kernel_keys):
             raise ValueError(f"kernels must be this network's {len(self._kernel_keys)} kernel arrays "
                              f"(net.kernels), got {len(kernels)}")
-        from ..harmonic.programs import using_kernels
-
         f = _validate_input(f, self.config)
         with using_kernels(self._kernel_keys, tuple(kernels)):
-            return _output(self._harmonic_core(f), self.config)
+            return _forward_of(f, config=self.config)
 
     def __call__(self, f):
         c = self.config
         if self._kernel_keys:  # the jax method, eager: the whole network as one program, the
             f = _validate_input(f, c)  # kernels (those recorded at construction) as its arguments
             if not isinstance(f, jax.core.Tracer):
-                from ..harmonic.programs import run_with_kernels
-
-                return run_with_kernels(_forward_jax, f, config=c)
+                return run_with_kernels(_forward_of, f, config=c)
         return _output(self.harmonic(f), c)
 
 
@@ -177,18 +160,18 @@ def _bank(config: ScatteringConfig):
     return filter_bank(config)
 
 
-def _harmonic_jax(f, *, config: ScatteringConfig):
-    """``Scattering(config).harmonic`` of the pure-JAX method as a module-level function
-    of ``f`` and the (hashable) config, for :func:`s2scatter.harmonic.programs.run_with_kernels`."""
+def _harmonic_of(f, *, config: ScatteringConfig):
+    """``Scattering(config).harmonic`` as a module-level function of ``f`` and the (hashable)
+    config, for :func:`s2scatter.harmonic.programs.run_with_kernels` (any kernels in force)."""
     c = config
     flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
     return scattering_harmonic(flm, _bank(c))[1]
 
 
-def _forward_jax(f, *, config: ScatteringConfig):
-    """The whole network of the pure-JAX method (harmonic coefficients and output), whose
+def _forward_of(f, *, config: ScatteringConfig):
+    """The whole network (harmonic coefficients and output), e.g. of the pure-JAX method whose
     kernels a :class:`Scattering` owns."""
-    return _output(_harmonic_jax(f, config=config), config)
+    return _output(_harmonic_of(f, config=config), config)
 
 
 def scattering(f, config: ScatteringConfig):
