@@ -43,9 +43,7 @@ def _rel_err(got, want):
         raise AssertionError("outputs of the rotated and unrotated inputs have different structures or shapes")
     num = sum(float(np.sum(np.abs(a - b) ** 2)) for a, b in zip(g, w))
     den = sum(float(np.sum(np.abs(b) ** 2)) for b in w)
-    if den == 0.0:
-        return float(np.sqrt(num))
-    return float(np.sqrt(num / den))
+    return float(np.sqrt(num / den if den else num))
 
 
 def _is_float32(tree):

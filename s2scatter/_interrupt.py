@@ -58,10 +58,6 @@ class Interrupts:
             return
         (self._previous_hook or sys.__unraisablehook__)(unraisable)
 
-    @property
-    def installed(self) -> bool:
-        return signal.getsignal(signal.SIGINT) == self._handle
-
     def install(self) -> bool:
         """Install the handler in place of Python's default one; returns whether this call did.
 
@@ -80,7 +76,7 @@ class Interrupts:
 
     def uninstall(self) -> None:
         """Put Python's default handler back (after :meth:`install` returned True)."""
-        if self.installed and threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) == self._handle and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
             if sys.unraisablehook == self._unraisable:
                 sys.unraisablehook = self._previous_hook or sys.__unraisablehook__

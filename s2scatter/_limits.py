@@ -142,28 +142,15 @@ def _read_int(path):
 def available_memory() -> int | None:
     """Bytes of memory available to this process now, or ``None`` when unknown.
 
-    The system's available memory (psutil, else ``/proc/meminfo`` ``MemAvailable``, else
-    ``sysconf``), capped by the headroom of a cgroup memory limit (containers).
+    The system's available memory (psutil, a dependency of ``dask.distributed``), capped
+    by the headroom of a cgroup memory limit (containers).
     """
-    avail = None
     try:
         import psutil
 
         avail = int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - not installed, or no support on this system
-        try:
-            with open("/proc/meminfo") as fh:
-                for line in fh:
-                    if line.startswith("MemAvailable:"):
-                        avail = int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError, IndexError):
-            pass
-        if avail is None:
-            try:
-                avail = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-            except (ValueError, OSError, AttributeError):
-                avail = None
+    except Exception:  # noqa: BLE001 - no support on this system
+        avail = None
     for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
                                    ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
                                     "/sys/fs/cgroup/memory/memory.usage_in_bytes")):

@@ -65,6 +65,10 @@ class DemoResult:
     seconds: float
 
 
+def _error(command: str, message) -> None:
+    print(f"s2scatter {command}: error: {message}", file=sys.stderr)
+
+
 def _save_npy(path: str, array: np.ndarray) -> None:
     from s2scatter._files import atomic_path
 
@@ -116,13 +120,12 @@ def run_demo(output, *, L: int = 128, method: str = "auto", seed: int = 0) -> De
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):
-        print(f"s2scatter demo: error: {args.output!r} exists and is not a directory",
-              file=sys.stderr)
+        _error("demo", f"{args.output!r} exists and is not a directory")
         return 1
     try:
         result = run_demo(args.output, L=args.L, method=args.method, seed=args.seed)
     except (OSError, ValueError) as exc:
-        print(f"s2scatter demo: error: {exc}", file=sys.stderr)
+        _error("demo", exc)
         return 1
 
     tol = _TOLERANCE.get(np.dtype(result.dtype), 1e-8)
@@ -135,8 +138,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for path in (result.map_png, result.power_spectrum_png, result.flm_npy):
         print(f"  {os.path.abspath(path)}")
     if not max(result.flm_error, result.map_error) <= tol:  # also catches NaN
-        print("s2scatter demo: error: round-trip error above tolerance",
-              file=sys.stderr)
+        _error("demo", "round-trip error above tolerance")
         return 1
     return 0
 
@@ -152,10 +154,6 @@ exit codes:
        or every input failed; info: not a store)
   130  interrupted; finished outputs are kept (rerun with --resume)
 """
-
-
-def _error(command: str, message) -> None:
-    print(f"s2scatter {command}: error: {message}", file=sys.stderr)
 
 
 def _read_options(args):
