@@ -212,7 +212,6 @@ def _cmd_transform(args: argparse.Namespace) -> int:
     import s2scatter
     from s2scatter.sampling import f_shape
 
-    to = args.to
     data = None
     if args.input.endswith(".npy") and os.path.isfile(args.input):
         try:
@@ -220,9 +219,7 @@ def _cmd_transform(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             _error("transform", f"{args.input}: cannot load .npy file: {exc}")
             return 1
-        if to is None:
-            to = "map" if np.iscomplexobj(data) else "harmonic"
-    to = to or "harmonic"
+    to = args.to or ("map" if np.iscomplexobj(data) else "harmonic")  # data None: not complex
     try:
         if to == "map":
             if data is None:
