@@ -18,13 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid
-from ..harmonic import wigner_forward, wigner_inverse
+from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, wigner_forward, wigner_inverse
 from ..sampling import validate_int, validate_number
 from ..scattering import safe_modulus
 from ._clebsch_gordan import cg_pair_table, cg_rows
 from ._degree_sets import degree_mixing_set, tensor_product_cost
-from ._signal import Signal, SignalSpec, from_flm, from_flmn, to_flm, to_flmn
+from ._signal import Signal, SignalSpec, _check_signal, from_flm, from_flmn, to_flm, to_flmn
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,11 +39,6 @@ __all__ = [
     "tensor_product",
     "tensor_product_plan",
 ]
-
-
-def _check_signal(x, name="x"):
-    if not isinstance(x, Signal):
-        raise ValueError(f"{name} must be an s2scatter.nn.Signal, got {type(x).__name__}")
 
 
 # --------------------------------------------------------------------------- linear

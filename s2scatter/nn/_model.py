@@ -129,10 +129,10 @@ class HybridConfig:
                 raise ValueError(f"band_limits[{i}] = {bl[i]} is too large: a tensor product of band-limit "
                                  f"{bl[i - 1]} reaches 2L-1 = {2 * bl[i - 1] - 1}")
         object.__setattr__(self, "band_limits", bl)
-        if isinstance(self.degrees, str) and self.degrees not in DEGREE_SETS:
-            raise ValueError(f"degrees must be one of {DEGREE_SETS} or explicit pairs, got {self.degrees!r}")
         if not isinstance(self.degrees, str):
             object.__setattr__(self, "degrees", tuple(tuple(int(v) for v in t) for t in self.degrees))
+        elif self.degrees not in DEGREE_SETS:
+            raise ValueError(f"degrees must be one of {DEGREE_SETS} or explicit pairs, got {self.degrees!r}")
         if self.tensor_product not in ("channelwise", "full"):
             raise ValueError(f"tensor_product must be 'channelwise' or 'full', got {self.tensor_product!r}")
         if self.norm not in ("batch", "layer", None):
@@ -223,12 +223,8 @@ class HybridModel(nnx.Module):
         self.out_spec = spec
         n_inv = F.invariants_size(spec)
         dense = dict(param_dtype=dt, dtype=dt, kernel_init=lecun_normal_host, rngs=rngs)
-        if config.hidden:
-            self.dense_hidden = nnx.Linear(n_inv, config.hidden, **dense)
-            self.dense_out = nnx.Linear(config.hidden, config.num_classes, **dense)
-        else:
-            self.dense_hidden = None
-            self.dense_out = nnx.Linear(n_inv, config.num_classes, **dense)
+        self.dense_hidden = nnx.Linear(n_inv, config.hidden, **dense) if config.hidden else None
+        self.dense_out = nnx.Linear(config.hidden or n_inv, config.num_classes, **dense)
 
     # ------------------------------------------------------------------ pieces
     def _check_input(self, f):

@@ -195,6 +195,11 @@ class Signal:
         return self.map(lambda f: f.astype(cdt))
 
 
+def _check_signal(x):
+    if not isinstance(x, Signal):
+        raise ValueError(f"x must be an s2scatter.nn.Signal, got {type(x).__name__}")
+
+
 def _as_complex(f, l):
     arr = f if isinstance(f, jax.core.Tracer) else jnp.asarray(f)
     if arr.ndim < 3:
@@ -301,8 +306,7 @@ def rotate_signal(x: Signal, rotation) -> Signal:
     """
     from ..harmonic import wigner_D
 
-    if not isinstance(x, Signal):
-        raise ValueError(f"x must be an s2scatter.nn.Signal, got {type(x).__name__}")
+    _check_signal(x)
     L = x.L
     D = wigner_D(L, rotation)
     blocks = [np.asarray(D[l, L - 1 - l : L + l, L - 1 - l : L + l]) for l in range(L)]
