@@ -68,14 +68,12 @@ def _check_spec(spec, name="in_spec"):
     return spec
 
 
-def _taus(out_taus, L_out, name="out_taus"):
+def _taus(out_taus, L_out):
     if isinstance(out_taus, (int, np.integer)) and not isinstance(out_taus, bool):
-        if out_taus < 0:
-            raise ValueError(f"{name} must be non-negative, got {out_taus!r}")
-        return (int(out_taus),) * L_out
+        return (validate_int(out_taus, "out_taus"),) * L_out
     t = tuple(int(v) for v in out_taus)
     if len(t) != L_out or min(t) < 0:
-        raise ValueError(f"{name} must be an int or {L_out} non-negative ints, got {out_taus!r}")
+        raise ValueError(f"out_taus must be an int or {L_out} non-negative ints, got {out_taus!r}")
     return t
 
 

@@ -33,7 +33,7 @@ from ..harmonic import METHODS
 from ..harmonic import forward as sht_forward
 from ..harmonic.checks import as_float_array, check_finite
 from ..sampling import SAMPLINGS, f_shape, validate_int
-from ..scattering import Scattering, ScatteringConfig
+from ..scattering import Scattering, ScatteringConfig, scattering_paths
 from . import _functional as F
 from ._degree_sets import DEGREE_SETS
 from ._layers import ConstrainedConvolution, EquivariantNorm, Linear, default_float, lecun_normal_host
@@ -148,11 +148,7 @@ class HybridConfig:
     @property
     def input_channels(self) -> int:
         """Channels of the front end's output: scattering paths, or 1."""
-        if self.scattering is None:
-            return 1
-        from ..scattering import scattering_paths
-
-        return len(scattering_paths(self.scattering))
+        return 1 if self.scattering is None else len(scattering_paths(self.scattering))
 
 
 class _Block(nnx.Module):

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..harmonic import wigner_D
 from ..harmonic.checks import as_float_array, check_finite
 from ..sampling import validate_int
 
@@ -304,8 +305,6 @@ def rotate_signal(x: Signal, rotation) -> Signal:
     Cost: ``O(L^3)`` for the matrices (:func:`s2scatter.harmonic.wigner_D`) plus
     ``sum_l C tau_l (2l+1)^2`` per batch element.
     """
-    from ..harmonic import wigner_D
-
     _check_signal(x)
     L = x.L
     D = wigner_D(L, rotation)
