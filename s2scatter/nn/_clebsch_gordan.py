@@ -47,16 +47,11 @@ import threading
 import numpy as np
 
 from .._config import register_cache
+from ..sampling import validate_int
 
 __all__ = ["clebsch_gordan", "cg_pair_table", "cg_rows"]
 
 _RESCALE = 1e100  # unnormalised recursions are rescaled beyond this (no overflow for any l)
-
-
-def _check_degree(x, name):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {x!r}")
-    return int(x)
 
 
 def _recursion(l1, l2, ls, ms):
@@ -77,55 +72,39 @@ def _recursion(l1, l2, ls, ms):
         v = (l1 - m1) * (l1 + m1 + 1.0) * (l2 + m2) * (l2 - m2 + 1.0)
         return np.sqrt(np.maximum(v, 0.0))
 
-    idx = np.arange(K)
-    # downward from hi: d[t] = c(hi - t)
-    d = np.zeros((K, nmax))
-    d[:, 0] = 1.0
-    prev = np.zeros(K)
-    cur = np.ones(K)
-    peak = np.full(K, -1)  # t of the first local maximum of |d|
-    for t in range(1, nmax):
-        m1 = hi - t + 1  # current m1; compute c(m1 - 1)
-        live = t < n
-        am = a_plus(m1 - 1)  # a-(m1) = a+(m1 - 1)
-        ap = a_plus(m1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nxt = np.where(live & (am > 0), (diag(m1) * cur - ap * prev) / np.where(am > 0, am, 1.0), 0.0)
-        newly = live & (peak < 0) & (np.abs(nxt) < np.abs(cur))
-        peak[newly] = t - 1
-        d[:, t] = nxt
-        prev, cur = cur, nxt
-        big = np.abs(cur) > _RESCALE
-        if big.any():
-            s = np.where(big, 1.0 / np.abs(cur), 1.0)
-            d *= s[:, None]
-            prev, cur = prev * s, cur * s
+    def sweep(first, step, stop):
+        """``c(first + step t) / c(first)`` for ``t < nmax`` (zero beyond ``t = stop``), rows rescaled
+        beyond _RESCALE; and, downwards, ``t - 1`` at the first ``t`` where ``|c|`` decreases (-1: none)."""
+        out = np.zeros((K, nmax))
+        out[:, 0] = 1.0
+        prev, cur = np.zeros(K), np.ones(K)
+        peak = np.full(K, -1)
+        for t in range(1, nmax):
+            m1 = first + step * (t - 1)  # current m1; compute c(m1 + step)
+            fwd, back = a_plus(m1 - (step < 0)), a_plus(m1 - (step > 0))  # couplings to m1 + step, m1 - step
+            live = t <= stop
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nxt = np.where(live & (fwd > 0), (diag(m1) * cur - back * prev) / np.where(fwd > 0, fwd, 1.0), 0.0)
+            if step < 0:
+                peak[live & (peak < 0) & (np.abs(nxt) < np.abs(cur))] = t - 1
+            out[:, t] = nxt
+            prev, cur = cur, nxt
+            big = np.abs(cur) > _RESCALE
+            if big.any():
+                s = np.where(big, 1.0 / np.abs(cur), 1.0)
+                out *= s[:, None]
+                prev, cur = prev * s, cur * s
+        return out, peak
+
+    d, peak = sweep(hi, -1, n - 1)  # downward from hi: d[t] = c(hi - t)
     peak = np.where(peak < 0, n - 1, peak)  # monotone: |c| grows all the way down
-    # upward from lo to the peak: u[i] = c(lo + i)
-    u = np.zeros((K, nmax))
-    u[:, 0] = 1.0
-    prev = np.zeros(K)
-    cur = np.ones(K)
     stop = n - 1 - peak  # index i of the peak counted from lo
-    for i in range(1, nmax):
-        m1 = lo + i - 1
-        live = i <= stop
-        ap = a_plus(m1)
-        am = a_plus(m1 - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nxt = np.where(live & (ap > 0), (diag(m1) * cur - am * prev) / np.where(ap > 0, ap, 1.0), 0.0)
-        u[:, i] = nxt
-        prev, cur = cur, nxt
-        big = np.abs(cur) > _RESCALE
-        if big.any():
-            s = np.where(big, 1.0 / np.abs(cur), 1.0)
-            u *= s[:, None]
-            prev, cur = prev * s, cur * s
+    u, _ = sweep(lo, 1, stop)  # upward from lo to the peak: u[i] = c(lo + i)
     # assemble in m1 order: entries i <= stop from u (scaled to match d at the peak), the rest from d
     i_all = np.arange(nmax)[None, :]
     t_of_i = (n - 1)[:, None] - i_all  # d index of m1 = lo + i
     d_rev = np.take_along_axis(d, np.clip(t_of_i, 0, nmax - 1), axis=1)
-    scale = d[idx, peak] / u[idx, stop]
+    scale = d[np.arange(K), peak] / u[np.arange(K), stop]
     c = np.where(i_all < stop[:, None], u * scale[:, None], d_rev)
     c = np.where(i_all < n[:, None], c, 0.0)
     c /= np.sqrt(np.sum(c * c, axis=1, keepdims=True))
@@ -154,7 +133,8 @@ def _pair_table(l1: int, l2: int) -> np.ndarray:
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    out = _compute_pair_table(l1, l2)
+    out = _cg_rows(l1, l2, range(abs(l1 - l2), l1 + l2 + 1))
+    out.flags.writeable = False
     with _cache_lock:
         if key not in _cache:
             _cache[key] = out
@@ -163,12 +143,6 @@ def _pair_table(l1: int, l2: int) -> np.ndarray:
             _, old = _cache.popitem(last=False)
             _cache_total[0] -= old.nbytes
         return _cache[key]
-
-
-def _compute_pair_table(l1: int, l2: int) -> np.ndarray:
-    out = _cg_rows(l1, l2, range(abs(l1 - l2), l1 + l2 + 1))
-    out.flags.writeable = False
-    return out
 
 
 def _cg_rows(l1: int, l2: int, degrees) -> np.ndarray:
@@ -193,8 +167,8 @@ def cg_rows(l1: int, l2: int, degrees) -> np.ndarray:
     with a cost proportional to the rows asked for: what a sparse degree-mixing
     set needs (a few output degrees per pair).
     """
-    l1, l2 = _check_degree(l1, "l1"), _check_degree(l2, "l2")
-    degrees = [_check_degree(l, "l") for l in degrees]
+    l1, l2 = validate_int(l1, "l1"), validate_int(l2, "l2")
+    degrees = [validate_int(l, "l") for l in degrees]
     if any(not abs(l1 - l2) <= l <= l1 + l2 for l in degrees):
         raise ValueError(f"degrees must lie in [|l1 - l2|, l1 + l2] = [{abs(l1 - l2)}, {l1 + l2}], got {degrees}")
     key = (l1, l2)
@@ -215,7 +189,7 @@ def cg_pair_table(l1: int, l2: int) -> np.ndarray:
     ``[f (x) g]^l_m = sum_{m1} T[l, m, m1] f_{m1} g_{m - m1}``.
     Cached (least recently used out first, 256 MiB in all); cost ``O(l1 l2 min(l1, l2))`` on the first call.
     """
-    return _pair_table(_check_degree(l1, "l1"), _check_degree(l2, "l2"))
+    return _pair_table(validate_int(l1, "l1"), validate_int(l2, "l2"))
 
 
 def clebsch_gordan(l1: int, l2: int, l: int) -> np.ndarray:
@@ -242,13 +216,12 @@ def clebsch_gordan(l1: int, l2: int, l: int) -> np.ndarray:
         >>> bool(np.isclose(C[2, 0, 0], 1 / np.sqrt(3)) and np.isclose(C[1, 1, 0], -1 / np.sqrt(3)))
         True
     """
-    l1, l2, l = _check_degree(l1, "l1"), _check_degree(l2, "l2"), _check_degree(l, "l")
+    l1, l2, l = validate_int(l1, "l1"), validate_int(l2, "l2"), validate_int(l, "l")
     out = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l + 1))
     if not abs(l1 - l2) <= l <= l1 + l2:
         return out
     T = _pair_table(l1, l2)[l - abs(l1 - l2)]  # (2(l1+l2)+1 [m], 2l1+1 [m1])
-    L12 = l1 + l2
-    for m in range(-l, l + 1):
-        for m1 in range(max(-l1, m - l2), min(l1, m + l2) + 1):
-            out[l1 + m1, l2 + m - m1, l + m] = T[L12 + m, l1 + m1]
+    m, m1 = np.meshgrid(np.arange(-l, l + 1), np.arange(-l1, l1 + 1), indexing="ij")
+    m, m1 = m[np.abs(m - m1) <= l2], m1[np.abs(m - m1) <= l2]
+    out[l1 + m1, l2 + m - m1, l + m] = T[l1 + l2 + m, l1 + m1]
     return out

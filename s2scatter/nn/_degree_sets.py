@@ -30,9 +30,8 @@ so the sets are deterministic.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._config import bounded_cache
+from ..sampling import validate_int
 
 __all__ = ["degree_mixing_set", "DEGREE_SETS", "tensor_product_cost"]
 
@@ -118,10 +117,7 @@ def degree_mixing_set(L: int, L_out: int, kind="mst") -> tuple:
         >>> degree_mixing_set(3, 2, "full")
         ((0, 0, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1), (1, 2, 1), (2, 2, 0), (2, 2, 1))
     """
-    for name, v in (("L", L), ("L_out", L_out)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    L, L_out = int(L), int(L_out)
+    L, L_out = validate_int(L, "L", minimum=1), validate_int(L_out, "L_out", minimum=1)
     if L_out > 2 * L - 1:
         raise ValueError(f"L_out = {L_out} is too large for an input of band-limit L = {L}: "
                          f"products reach degree 2L-2, so L_out <= 2L-1 = {2 * L - 1}")
@@ -158,8 +154,4 @@ def tensor_product_cost(triples) -> int:
     ``n_m1`` is the number of ``m1`` terms of ``[f (x) g]^l_m`` summed over ``m``;
     the figure to compare sets by (``O(L^5)``, ``O(L^4)``, ``O(L^3 log L)``).
     """
-    total = 0
-    for a, b, l in triples:
-        for m in range(-l, l + 1):
-            total += min(a, m + b) - max(-a, m - b) + 1
-    return total
+    return sum(min(a, m + b) - max(-a, m - b) + 1 for a, b, l in triples for m in range(-l, l + 1))

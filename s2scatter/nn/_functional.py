@@ -18,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid
-from ..harmonic import wigner_forward, wigner_inverse
+from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, wigner_forward, wigner_inverse
+from ..sampling import validate_int, validate_number
 from ..scattering import safe_modulus
 from ._clebsch_gordan import cg_pair_table, cg_rows
 from ._degree_sets import degree_mixing_set, tensor_product_cost
-from ._signal import Signal, SignalSpec, from_flm, from_flmn, to_flm, to_flmn
+from ._signal import Signal, SignalSpec, _check_signal, from_flm, from_flmn, to_flm, to_flmn
 
 __all__ = [
     "ACTIVATIONS",
@@ -39,11 +39,6 @@ __all__ = [
     "tensor_product",
     "tensor_product_plan",
 ]
-
-
-def _check_signal(x, name="x"):
-    if not isinstance(x, Signal):
-        raise ValueError(f"{name} must be an s2scatter.nn.Signal, got {type(x).__name__}")
 
 
 # --------------------------------------------------------------------------- linear
@@ -241,23 +236,16 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
         raise ValueError(f"spec must be a SignalSpec (Signal.spec), got {type(spec).__name__}")
     if channels not in ("channelwise", "full"):
         raise ValueError(f"channels must be 'channelwise' or 'full', got {channels!r}")
-    L = spec.L
-    if isinstance(L_out, bool) or not isinstance(L_out, (int, np.integer)) or L_out < 1:
-        raise ValueError(f"L_out must be a positive integer, got {L_out!r}")
     if method not in TENSOR_PRODUCT_METHODS:
         raise ValueError(f"method must be one of {TENSOR_PRODUCT_METHODS}, got {method!r}")
-    if L_out > 2 * L - 1:
-        raise ValueError(f"L_out = {L_out} is too large for an input of band-limit L = {L}: "
-                         f"products reach degree 2L-2, so L_out <= 2L-1 = {2 * L - 1}")
-    triples = degree_mixing_set(L, int(L_out), degrees)
+    L = spec.L
+    triples = degree_mixing_set(L, L_out, degrees)  # checks L_out
     L_out = int(L_out)
     mult = tuple(t * (spec.channels if channels == "full" else 1) for t in spec.taus)
     triples = tuple(t for t in triples if mult[t[0]] > 0 and mult[t[1]] > 0)
     if not triples:
         raise ValueError(f"degrees: no triple of {degrees!r} has fragments in the input (taus={spec.taus})")
-    by_l1 = {}
-    for a, b, l in triples:
-        by_l1.setdefault(a, []).append((b, l))
+    by_l1 = _by_first((a, (b, l)) for a, b, l in triples)
     method = _resolve_method(method, mult)
     groups, rows_per_l = [], {l: [] for l in range(L_out)}
     base = 0
@@ -267,39 +255,21 @@ def tensor_product_plan(spec: SignalSpec, *, L_out: int, degrees="mst", channels
             base = _matmul_group(a, by_l1[a], mult, H, reality, groups, rows_per_l, base)
             continue
         for items in _split_group(a, by_l1[a]):
-            pairs = {}
-            for b, l in items:
-                pairs.setdefault(b, []).append(l)
-            l2s = np.array(sorted(pairs))
-            K = max(len(v) for v in pairs.values())
-            Mg = max(l for _, l in items)
-            J = len(l2s)
+            pairs = _by_first(items)
+            l2s = sorted(pairs)
+            J, K, Mg = len(l2s), max(len(v) for v in pairs.values()), max(l for _, l in items)
+            Mb = max(mult[b] for b in l2s)
+            width = Mg + 1 if reality else 2 * Mg + 1  # each output row: m = -Mg..Mg, or m = 0..Mg with reality
             C = np.zeros((J, K, 2 * Mg + 1, 2 * a + 1))
             for j, b in enumerate(l2s):
-                b = int(b)
                 T = _pair_rows(a, b, pairs[b])
                 for k, l in enumerate(pairs[b]):  # T[k, (a+b) + m, a + m1]
                     C[j, k, Mg - l : Mg + l + 1, :] = T[k, (a + b) - l : (a + b) + l + 1, :]
-            Mb = max(mult[int(b)] for b in l2s)
-            Ma = mult[a]
-            sign = np.zeros((J, K))
-            for j, b in enumerate(l2s):
-                for k, l in enumerate(pairs[b]):
-                    sign[j, k] = (-1.0) ** (a + int(b) - l)
-            groups.append(_Group(a, l2s, Mg, C, Mb, max(int(l2s[-1]), Mg + 1)))
-            width = Mg + 1 if reality else 2 * Mg + 1
-            # rows of this group's output, flattened as (Ma, Mb, J, K); t1 <= t2 when l1 = l2
-            for j, b in enumerate(l2s):
-                t1, t2 = np.meshgrid(np.arange(Ma), np.arange(mult[int(b)]), indexing="ij")
-                keep = (t1 <= t2) if b == a else np.ones(t1.shape, bool)
-                t1, t2 = t1[keep], t2[keep]
-                for k, l in enumerate(pairs[b]):
-                    # where m = 0 of the fragment lies in the flattened, concatenated group outputs
-                    # (each row holds m = -Mg..Mg, or m = 0..Mg with reality)
-                    zero = base + (((t1 * Mb + t2) * J + j) * K + k) * width + (0 if reality else Mg)
-                    sgn = np.full(t1.shape, sign[j, k])
-                    rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, int(b)), t1, t2, zero, sgn))
-            base += Ma * Mb * J * K * width
+                    # the group's output is flattened as (Ma, Mb, J, K, width)
+                    _out_rows(rows_per_l, a, b, l, mult, Mb, base + (j * K + k) * width + (0 if reality else Mg),
+                              J * K * width)
+            groups.append(_Group(a, np.array(l2s), Mg, C, Mb, max(l2s[-1], Mg + 1)))
+            base += mult[a] * Mb * J * K * width
     out_index, out_sign = [], []
     for l in range(L_out):
         if not rows_per_l[l]:
@@ -334,6 +304,25 @@ def _resolve_method(method, mult):
     return "matmul" if max(mult) >= 2 else "outer"
 
 
+def _by_first(items):
+    """``{x: [y, ...]}`` of the pairs ``(x, y)``, in order of appearance."""
+    out = {}
+    for x, y in items:
+        out.setdefault(x, []).append(y)
+    return out
+
+
+def _out_rows(rows_per_l, a, b, l, mult, Mb, first, stride):
+    """Append the output rows of the triple ``(a, b, l)``: one per pair of fragments ``t1 < mult[a]``,
+    ``t2 < mult[b]`` (``t1 <= t2`` when ``a = b``), its ``m = 0`` at ``first + (t1 Mb + t2) stride`` of the
+    flattened, concatenated group outputs, with the sign ``(-1)^(a+b-l)`` of the swapped pair."""
+    t1, t2 = np.meshgrid(np.arange(mult[a]), np.arange(mult[b]), indexing="ij")
+    keep = (t1 <= t2) | (a != b)
+    t1, t2 = t1[keep], t2[keep]
+    rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, b), t1, t2, first + (t1 * Mb + t2) * stride,
+                          np.full(t1.shape, (-1.0) ** (a + b - l))))
+
+
 def _pair_rows(a, b, ls):
     """``T[k, (a+b) + m, a + m1] = C^{l m}_{a m1, b (m - m1)}`` for ``l = ls[k]``."""
     if 2 * len(ls) > 2 * a + 1:  # most of the pair's outputs: the cached table
@@ -348,9 +337,7 @@ def _matmul_group(a, items, mult, H, reality, groups, rows_per_l, base):
     the triples (``m = -l..l``, or ``0..l`` with ``reality``), ordered by ``b``, ``l``, ``m``.
     Returns the new base offset.
     """
-    pairs = {}
-    for b, l in items:
-        pairs.setdefault(b, []).append(l)
+    pairs = _by_first(items)
     m1 = np.arange(-a, a + 1)
     Ma = mult[a]
     Mb = max(mult[b] for b in pairs)
@@ -369,12 +356,7 @@ def _matmul_group(a, items, mult, H, reality, groups, rows_per_l, base):
     groups.append(_MatmulGroup(a, Mb, index.astype(np.int64 if index.max() >= 2**31 else np.int32),
                                np.concatenate(coef)))
     for b, l, c0 in starts:
-        t1, t2 = np.meshgrid(np.arange(Ma), np.arange(mult[b]), indexing="ij")
-        keep = (t1 <= t2) if b == a else np.ones(t1.shape, bool)
-        t1, t2 = t1[keep], t2[keep]
-        zero = base + (t1 * Mb + t2) * ncol + c0 + (0 if reality else l)
-        sgn = np.full(t1.shape, (-1.0) ** (a + b - l))
-        rows_per_l[l].append((np.full(t1.shape, a), np.full(t1.shape, b), t1, t2, zero, sgn))
+        _out_rows(rows_per_l, a, b, l, mult, Mb, base + c0 + (0 if reality else l), ncol)
     return base + Ma * Mb * ncol
 
 
@@ -503,26 +485,15 @@ ACTIVATIONS = {
 """Pointwise non-linearities the sampling activations accept by name (``fn=``); any callable works too."""
 
 
-def _activation_fn(fn):
-    if callable(fn):
-        return fn
-    if fn in ACTIVATIONS:
-        return ACTIVATIONS[fn]
-    raise ValueError(f"fn must be a callable or one of {tuple(ACTIVATIONS)}, got {fn!r}")
-
-
-def _grid_L(L, L_out, oversampling):
-    if not (isinstance(oversampling, (int, float)) and not isinstance(oversampling, bool) and oversampling >= 1):
-        raise ValueError(f"oversampling must be a number >= 1, got {oversampling!r}")
-    return max(int(math.ceil(oversampling * L - 1e-9)), L, L_out)
-
-
-def _check_L_out(L_out, L, name="L_out"):
-    if L_out is None:
-        return L
-    if isinstance(L_out, bool) or not isinstance(L_out, (int, np.integer)) or L_out < 1:
-        raise ValueError(f"{name} must be a positive integer, got {L_out!r}")
-    return int(L_out)
+def _activation_setup(L, fn, oversampling, L_out, N=1):
+    """The checked ``(sigma, L_out, L_grid)`` of a sampling activation of input band-limit ``L``."""
+    if not callable(fn) and fn not in ACTIVATIONS:
+        raise ValueError(f"fn must be a callable or one of {tuple(ACTIVATIONS)}, got {fn!r}")
+    L_out = L if L_out is None else validate_int(L_out, "L_out", minimum=1)
+    if N > L_out:
+        raise ValueError(f"N = {N} must be <= L_out = {L_out}")
+    Lg = max(int(math.ceil(validate_number(oversampling, "oversampling", minimum=1) * L - 1e-9)), L, L_out)
+    return (fn if callable(fn) else ACTIVATIONS[fn]), L_out, Lg
 
 
 def _pointwise(fn, y):
@@ -557,12 +528,9 @@ def s2_activation(x: Signal, *, fn="gelu", oversampling=2.0, L_out=None, reality
     Cost: ``C`` inverse and forward SHTs at band-limit ``L_grid``, ``O(C L L_grid^2)``.
     """
     _check_signal(x)
-    sigma = _activation_fn(fn)
     L = x.L
-    L_out = _check_L_out(L_out, L)
-    Lg = _grid_L(L, L_out, oversampling)
-    flm = to_flm(x)
-    f = inverse_to_gl_grid(flm, L, Lg, reality=reality, method=method)
+    sigma, L_out, Lg = _activation_setup(L, fn, oversampling, L_out)
+    f = inverse_to_gl_grid(to_flm(x), L, Lg, reality=reality, method=method)
     g = _pointwise(sigma, f)
     return from_flm(forward_from_gl_grid(g, L_out, Lg, reality=reality, method=method))
 
@@ -586,12 +554,8 @@ def so3_activation(x: Signal, N: int, *, fn="gelu", oversampling=2.0, L_out=None
     Cost: ``2 N_grid - 1`` spin SHT pairs per channel at band-limit ``L_grid``.
     """
     _check_signal(x)
-    sigma = _activation_fn(fn)
     L = x.L
-    L_out = _check_L_out(L_out, L)
-    if N > L_out:
-        raise ValueError(f"N = {N} must be <= L_out = {L_out}")
-    Lg = _grid_L(L, L_out, oversampling)
+    sigma, L_out, Lg = _activation_setup(L, fn, oversampling, L_out, N)
     Ng = min(Lg, max(N, int(math.ceil(oversampling * N - 1e-9))))
     flmn = to_flmn(x, N)  # (*b, C, 2N-1, L, 2L-1)
     pad = [(0, 0)] * (flmn.ndim - 3) + [(Ng - N, Ng - N), (0, Lg - L), (Lg - L, Lg - L)]
@@ -602,11 +566,6 @@ def so3_activation(x: Signal, N: int, *, fn="gelu", oversampling=2.0, L_out=None
 
 
 # --------------------------------------------------------------------------- normalisation, read-out
-
-
-def _power(f):
-    """Mean squared modulus over m of each fragment: ``(*b, C, tau)``."""
-    return jnp.mean(jnp.abs(f) ** 2, axis=-1)
 
 
 def batch_statistics(x: Signal):
@@ -626,7 +585,7 @@ def _batch_statistics(x):
     axes = tuple(range(nb)) + (nb + 1,)  # batch axes and tau
     f0 = x.fragments[0]
     C = x.channels
-    mean = jnp.mean(f0[..., 0], axis=tuple(range(nb)) + (nb + 1,)) if f0.shape[-2] else jnp.zeros((C,), f0.dtype)
+    mean = jnp.mean(f0[..., 0], axis=axes) if f0.shape[-2] else jnp.zeros((C,), f0.dtype)
     power = []
     for l, f in enumerate(x.fragments):
         if f.shape[-2] == 0:
@@ -634,7 +593,7 @@ def _batch_statistics(x):
             continue
         if l == 0:
             f = f - mean[:, None, None]
-        power.append(jnp.mean(_power(f), axis=axes))
+        power.append(jnp.mean(jnp.mean(jnp.abs(f) ** 2, axis=-1), axis=axes))  # over m, then batch and tau
     return {"mean": mean, "power": jnp.stack(power)}
 
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ..sampling import validate_int
 from . import _functional as F
 from ._signal import Signal, SignalSpec
 
@@ -67,14 +68,12 @@ def _check_spec(spec, name="in_spec"):
     return spec
 
 
-def _taus(out_taus, L_out, name="out_taus"):
+def _taus(out_taus, L_out):
     if isinstance(out_taus, (int, np.integer)) and not isinstance(out_taus, bool):
-        if out_taus < 0:
-            raise ValueError(f"{name} must be non-negative, got {out_taus!r}")
-        return (int(out_taus),) * L_out
+        return (validate_int(out_taus, "out_taus"),) * L_out
     t = tuple(int(v) for v in out_taus)
     if len(t) != L_out or min(t) < 0:
-        raise ValueError(f"{name} must be an int or {L_out} non-negative ints, got {out_taus!r}")
+        raise ValueError(f"out_taus must be an int or {L_out} non-negative ints, got {out_taus!r}")
     return t
 
 
@@ -113,26 +112,25 @@ class Linear(nnx.Module):
     def __init__(self, in_spec, out_channels, *, out_taus=1, L_out=None, use_bias=False, complex_weights=False,
                  param_dtype=None, rngs: nnx.Rngs):
         self.in_spec = _check_spec(in_spec)
-        if isinstance(out_channels, bool) or not isinstance(out_channels, (int, np.integer)) or out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels!r}")
+        out_channels = validate_int(out_channels, "out_channels", minimum=1)
         L_out = in_spec.L if L_out is None else L_out
         if isinstance(L_out, bool) or not isinstance(L_out, (int, np.integer)) or not 1 <= L_out <= in_spec.L:
             raise ValueError(f"L_out must be an integer in [1, L = {in_spec.L}] (a linear layer cannot raise "
                              f"the band-limit), got {L_out!r}")
         taus = _taus(out_taus, int(L_out))
-        self.out_spec = SignalSpec(int(L_out), int(out_channels), taus)
+        self.out_spec = SignalSpec(int(L_out), out_channels, taus)
         self.complex_weights = bool(complex_weights)
         dt = default_float(param_dtype)
         ws = []
         for l in range(int(L_out)):
             fan_in = in_spec.channels * in_spec.taus[l]
-            shape = (int(out_channels), taus[l], in_spec.channels, in_spec.taus[l])
+            shape = (out_channels, taus[l], in_spec.channels, in_spec.taus[l])
             if self.complex_weights:
                 shape = shape + (2,)
             std = 1.0 / math.sqrt(max(fan_in, 1) * (2 if self.complex_weights else 1))
             ws.append(nnx.Param(host_normal(rngs.params(), shape, dt, std)))
         self.weights = nnx.List(ws)
-        self.bias = nnx.Param(jnp.zeros((int(out_channels), taus[0]), dt)) if use_bias else None
+        self.bias = nnx.Param(jnp.zeros((out_channels, taus[0]), dt)) if use_bias else None
 
     def _weights(self):
         ws = [w[...] for w in self.weights]
@@ -216,9 +214,7 @@ class S2Activation(nnx.Module):
         in_spec = _check_spec(in_spec)
         if any(t != 1 for t in in_spec.taus):
             raise ValueError(f"S2Activation needs tau_l = 1 (an S^2 signal per channel), got taus={in_spec.taus}")
-        F._activation_fn(fn)
-        F._grid_L(in_spec.L, 1, oversampling)
-        L_out = F._check_L_out(L_out, in_spec.L)
+        L_out = F._activation_setup(in_spec.L, fn, oversampling, L_out)[1]
         self.in_spec = in_spec
         self.out_spec = SignalSpec.s2(L_out, in_spec.channels)
         self.fn, self.oversampling, self.reality, self.method = fn, oversampling, bool(reality), method
@@ -242,11 +238,7 @@ class SO3Activation(nnx.Module):
         if in_spec != SignalSpec.so3(in_spec.L, N, in_spec.channels):
             raise ValueError(f"SO3Activation(N={N}) needs taus={SignalSpec.so3(in_spec.L, N).taus}, "
                              f"got {in_spec.taus}")
-        F._activation_fn(fn)
-        F._grid_L(in_spec.L, 1, oversampling)
-        L_out = F._check_L_out(L_out, in_spec.L)
-        if N > L_out:
-            raise ValueError(f"N = {N} must be <= L_out = {L_out}")
+        L_out = F._activation_setup(in_spec.L, fn, oversampling, L_out, N)[1]
         self.in_spec = in_spec
         self.out_spec = SignalSpec.so3(L_out, N, in_spec.channels)
         self.N, self.fn, self.oversampling, self.method = int(N), fn, oversampling, method
@@ -304,10 +296,8 @@ class EquivariantNorm(nnx.Module):
             else:
                 stats = F.batch_statistics(x)
                 mom = self.momentum
-                self.mean[...] = mom * self.mean[...] + (1 - mom) * jax.lax.stop_gradient(stats["mean"]).astype(
-                    self.mean[...].dtype)
-                self.power[...] = mom * self.power[...] + (1 - mom) * jax.lax.stop_gradient(stats["power"]).astype(
-                    self.power[...].dtype)
+                for run, new in ((self.mean, stats["mean"]), (self.power, stats["power"])):
+                    run[...] = mom * run[...] + (1 - mom) * jax.lax.stop_gradient(new).astype(run[...].dtype)
         return F.equivariant_norm(x, scale=self.scale[...], bias=self.bias[...], stats=stats, mode=self.mode,
                                   eps=self.eps)
 

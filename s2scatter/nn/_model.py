@@ -31,20 +31,15 @@ from flax import nnx
 
 from ..harmonic import METHODS
 from ..harmonic import forward as sht_forward
-from ..sampling import SAMPLINGS, f_shape
-from ..scattering import Scattering, ScatteringConfig
+from ..harmonic.checks import as_float_array, check_finite
+from ..sampling import SAMPLINGS, f_shape, validate_int
+from ..scattering import Scattering, ScatteringConfig, scattering_paths
 from . import _functional as F
 from ._degree_sets import DEGREE_SETS
 from ._layers import ConstrainedConvolution, EquivariantNorm, Linear, default_float, lecun_normal_host
 from ._signal import SignalSpec, from_flm
 
 __all__ = ["HybridConfig", "HybridModel"]
-
-
-def _pos_int(v, name):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -92,10 +87,8 @@ class HybridConfig:
     method: str = "auto"
 
     def __post_init__(self):
-        _pos_int(self.L, "L")
-        if self.L < 2:
-            raise ValueError(f"L must be an integer >= 2, got {self.L!r}")
-        _pos_int(self.num_classes, "num_classes")
+        validate_int(self.L, "L", minimum=2)
+        validate_int(self.num_classes, "num_classes", minimum=1)
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if (self.sampling == "healpix") != (self.nside is not None):
@@ -118,7 +111,7 @@ class HybridConfig:
             if scat.output != "maps" or not scat.reality:
                 raise ValueError("scattering config must have output='maps' and reality=True")
         object.__setattr__(self, "scattering", scat)
-        chans = tuple(_pos_int(c, "channels") for c in self.channels) if not isinstance(self.channels, int) else None
+        chans = tuple(validate_int(c, "channels", minimum=1) for c in self.channels) if not isinstance(self.channels, int) else None
         if not chans:
             raise ValueError(f"channels must be a non-empty tuple of positive integers, got {self.channels!r}")
         object.__setattr__(self, "channels", chans)
@@ -126,7 +119,7 @@ class HybridConfig:
         if self.band_limits is None:
             bl = (L0,) * (len(chans) - 1) + (max(1, math.ceil(L0 / 2)) if len(chans) > 1 else L0,)
         else:
-            bl = tuple(_pos_int(b, "band_limits") for b in self.band_limits)
+            bl = tuple(validate_int(b, "band_limits", minimum=1) for b in self.band_limits)
             if len(bl) != len(chans):
                 raise ValueError(f"band_limits must have one entry per channels entry ({len(chans)}), got {bl!r}")
         if bl[0] > L0:
@@ -136,16 +129,15 @@ class HybridConfig:
                 raise ValueError(f"band_limits[{i}] = {bl[i]} is too large: a tensor product of band-limit "
                                  f"{bl[i - 1]} reaches 2L-1 = {2 * bl[i - 1] - 1}")
         object.__setattr__(self, "band_limits", bl)
-        if isinstance(self.degrees, str) and self.degrees not in DEGREE_SETS:
-            raise ValueError(f"degrees must be one of {DEGREE_SETS} or explicit pairs, got {self.degrees!r}")
         if not isinstance(self.degrees, str):
             object.__setattr__(self, "degrees", tuple(tuple(int(v) for v in t) for t in self.degrees))
+        elif self.degrees not in DEGREE_SETS:
+            raise ValueError(f"degrees must be one of {DEGREE_SETS} or explicit pairs, got {self.degrees!r}")
         if self.tensor_product not in ("channelwise", "full"):
             raise ValueError(f"tensor_product must be 'channelwise' or 'full', got {self.tensor_product!r}")
         if self.norm not in ("batch", "layer", None):
             raise ValueError(f"norm must be 'batch', 'layer' or None, got {self.norm!r}")
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, (int, np.integer)) or self.hidden < 0:
-            raise ValueError(f"hidden must be a non-negative integer, got {self.hidden!r}")
+        validate_int(self.hidden, "hidden")
         object.__setattr__(self, "dtype", None if self.dtype is None else str(default_float(self.dtype)))
 
     @property
@@ -156,11 +148,7 @@ class HybridConfig:
     @property
     def input_channels(self) -> int:
         """Channels of the front end's output: scattering paths, or 1."""
-        if self.scattering is None:
-            return 1
-        from ..scattering import scattering_paths
-
-        return len(scattering_paths(self.scattering))
+        return 1 if self.scattering is None else len(scattering_paths(self.scattering))
 
 
 class _Block(nnx.Module):
@@ -231,17 +219,11 @@ class HybridModel(nnx.Module):
         self.out_spec = spec
         n_inv = F.invariants_size(spec)
         dense = dict(param_dtype=dt, dtype=dt, kernel_init=lecun_normal_host, rngs=rngs)
-        if config.hidden:
-            self.dense_hidden = nnx.Linear(n_inv, config.hidden, **dense)
-            self.dense_out = nnx.Linear(config.hidden, config.num_classes, **dense)
-        else:
-            self.dense_hidden = None
-            self.dense_out = nnx.Linear(n_inv, config.num_classes, **dense)
+        self.dense_hidden = nnx.Linear(n_inv, config.hidden, **dense) if config.hidden else None
+        self.dense_out = nnx.Linear(config.hidden or n_inv, config.num_classes, **dense)
 
     # ------------------------------------------------------------------ pieces
     def _check_input(self, f):
-        from ..harmonic.checks import as_float_array, check_finite
-
         c = self.config
         f = as_float_array(f, "f")
         fs = tuple(f_shape(c.L, sampling=c.sampling, nside=c.nside))
@@ -303,16 +285,12 @@ class HybridModel(nnx.Module):
             True
         """
         flm = self._check_flm(flm)
-        if isinstance(flm, jax.core.Tracer):
-            return self._apply_flm(flm)
-        return _apply_flm_jit(self, flm)
+        return self._apply_flm(flm) if isinstance(flm, jax.core.Tracer) else _apply_flm_jit(self, flm)
 
     def _check_flm(self, flm):
         cdt = jnp.result_type(self.dtype, jnp.complex64)
         if isinstance(flm, jax.core.Tracer):
             return flm.astype(cdt)
-        from ..harmonic.checks import check_finite
-
         flm = jnp.asarray(flm)
         shape = self.flm_shape
         if flm.ndim < 3 or tuple(flm.shape[-3:]) != shape:
@@ -341,10 +319,8 @@ class HybridModel(nnx.Module):
         return self.dense_out(h)
 
     def __call__(self, f):
-        f = self._check_input(f)
-        if isinstance(f, jax.core.Tracer):  # inside the caller's jit / vmap / grad
-            return self._forward(f)
-        return _forward_jit(self, f)  # eager call: one compiled program, not one per layer
+        f = self._check_input(f)  # a tracer: inside the caller's jit / vmap / grad; else one compiled program
+        return self._forward(f) if isinstance(f, jax.core.Tracer) else _forward_jit(self, f)
 
     def _forward(self, f):
         return self._apply_flm(self.front_end_flm(f))

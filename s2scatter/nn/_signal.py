@@ -31,6 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..harmonic import wigner_D
+from ..harmonic.checks import as_float_array, check_finite
+from ..sampling import validate_int
+
 __all__ = ["Signal", "SignalSpec", "from_flm", "to_flm", "from_flmn", "to_flmn", "rotate_signal"]
 
 
@@ -49,15 +53,11 @@ class SignalSpec:
     taus: tuple
 
     def __post_init__(self):
-        if isinstance(self.L, bool) or not isinstance(self.L, (int, np.integer)) or self.L < 1:
-            raise ValueError(f"L must be a positive integer, got {self.L!r}")
-        if isinstance(self.channels, bool) or not isinstance(self.channels, (int, np.integer)) or self.channels < 1:
-            raise ValueError(f"channels must be a positive integer, got {self.channels!r}")
+        object.__setattr__(self, "L", validate_int(self.L, "L", minimum=1))
+        object.__setattr__(self, "channels", validate_int(self.channels, "channels", minimum=1))
         taus = tuple(int(t) for t in self.taus)
         if len(taus) != self.L or any(t < 0 for t in taus):
             raise ValueError(f"taus must be {self.L} non-negative integers, got {self.taus!r}")
-        object.__setattr__(self, "L", int(self.L))
-        object.__setattr__(self, "channels", int(self.channels))
         object.__setattr__(self, "taus", taus)
 
     @classmethod
@@ -196,11 +196,13 @@ class Signal:
         return self.map(lambda f: f.astype(cdt))
 
 
+def _check_signal(x):
+    if not isinstance(x, Signal):
+        raise ValueError(f"x must be an s2scatter.nn.Signal, got {type(x).__name__}")
+
+
 def _as_complex(f, l):
-    if isinstance(f, jax.core.Tracer):
-        arr = f
-    else:
-        arr = jnp.asarray(f)
+    arr = f if isinstance(f, jax.core.Tracer) else jnp.asarray(f)
     if arr.ndim < 3:
         raise ValueError(f"fragments[{l}] has shape {tuple(arr.shape)}; expected (*batch, C, tau_l, {2 * l + 1})")
     if not jnp.issubdtype(arr.dtype, jnp.complexfloating):
@@ -209,18 +211,6 @@ def _as_complex(f, l):
         arr = arr.astype(jnp.result_type(arr.dtype, jnp.complex64) if jnp.issubdtype(arr.dtype, jnp.floating)
                          else jnp.result_type(float, jnp.complex64))
     return arr
-
-
-def _float_array(x, name):
-    from ..harmonic.checks import as_float_array
-
-    return as_float_array(x, name)
-
-
-def _check_finite(x, name):
-    from ..harmonic.checks import check_finite
-
-    check_finite(x, name)
 
 
 def from_flm(flm) -> Signal:
@@ -238,10 +228,10 @@ def from_flm(flm) -> Signal:
 
     Cost: copies, O(C L^2) per batch element.
     """
-    flm = _float_array(flm, "flm")
+    flm = as_float_array(flm, "flm")
     if flm.ndim < 3 or flm.shape[-1] != 2 * flm.shape[-2] - 1:
         raise ValueError(f"flm has shape {tuple(flm.shape)}; expected (*batch, C, L, 2L-1)")
-    _check_finite(flm, "flm")
+    check_finite(flm, "flm")
     L = flm.shape[-2]
     flm = jnp.asarray(flm).astype(jnp.result_type(flm.dtype, jnp.complex64))
     return Signal.tree_unflatten(None, [flm[..., :, l, None, L - 1 - l : L + l] for l in range(L)])
@@ -269,15 +259,14 @@ def from_flmn(flmn, N: int) -> Signal:
         :class:`Signal`, ``fragments[l][..., c, t, l+m] = flmn[..., c, N-1+n, l, L-1+m]``
         with ``n = t - min(l, N-1)``: the columns ``f^l_{., n}``, which rotate by ``D^l``.
     """
-    flmn = _float_array(flmn, "flmn")
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"N must be a positive integer, got {N!r}")
+    flmn = as_float_array(flmn, "flmn")
+    N = validate_int(N, "N", minimum=1)
     if flmn.ndim < 4 or flmn.shape[-3] != 2 * N - 1 or flmn.shape[-1] != 2 * flmn.shape[-2] - 1:
         raise ValueError(f"flmn has shape {tuple(flmn.shape)}; expected (*batch, C, {2 * N - 1}, L, 2L-1) for N={N}")
     L = flmn.shape[-2]
     if N > L:
         raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
-    _check_finite(flmn, "flmn")
+    check_finite(flmn, "flmn")
     flmn = jnp.asarray(flmn).astype(jnp.result_type(flmn.dtype, jnp.complex64))
     frags = []
     for l in range(L):
@@ -288,8 +277,7 @@ def from_flmn(flmn, N: int) -> Signal:
 
 def to_flmn(x: Signal, N: int):
     """Inverse of :func:`from_flmn`: ``(*batch, C, 2N-1, L, 2L-1)``."""
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"N must be a positive integer, got {N!r}")
+    N = validate_int(N, "N", minimum=1)
     want = SignalSpec.so3(x.L, N, x.channels).taus
     if x.taus != want:
         raise ValueError(f"to_flmn(N={N}) needs taus={want} (an SO(3) signal); got taus={x.taus}")
@@ -317,10 +305,7 @@ def rotate_signal(x: Signal, rotation) -> Signal:
     Cost: ``O(L^3)`` for the matrices (:func:`s2scatter.harmonic.wigner_D`) plus
     ``sum_l C tau_l (2l+1)^2`` per batch element.
     """
-    from ..harmonic import wigner_D
-
-    if not isinstance(x, Signal):
-        raise ValueError(f"x must be an s2scatter.nn.Signal, got {type(x).__name__}")
+    _check_signal(x)
     L = x.L
     D = wigner_D(L, rotation)
     blocks = [np.asarray(D[l, L - 1 - l : L + l, L - 1 - l : L + l]) for l in range(L)]

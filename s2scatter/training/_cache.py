@@ -151,11 +151,5 @@ def features_in_memory(maps, model_cfg):
     for i in range(0, len(maps), chunk):
         res = compute_array_features(maps[i:i + chunk], job, source=f"array[{i}:{i + chunk}]", sha256="-")
         parts.append(_maps_to_flm(res["arrays"]["maps"], scat, cdt))
-    return np.concatenate(parts, axis=0) if parts else np.empty((0, *_flm_shape(model_cfg)), cdt)
-
-
-def _flm_shape(model_cfg):
     Lin = model_cfg.input_band_limit
-    return (model_cfg.input_channels, Lin, 2 * Lin - 1)
-
-
+    return np.concatenate(parts, axis=0) if parts else np.empty((0, model_cfg.input_channels, Lin, 2 * Lin - 1), cdt)

@@ -27,9 +27,7 @@ RUN_KEYS = ("train", "test", "train_labels", "test_labels", "output")
 """Keys a TOML file may hold besides the :class:`TrainConfig` fields: the data and the run directory."""
 
 
-def _int_tuple(value, name, *, allow_none=False):
-    if value is None and allow_none:
-        return None
+def _int_tuple(value, name):
     if isinstance(value, str):
         try:
             value = [int(v) for v in value.split(",") if v.strip()]
@@ -46,10 +44,11 @@ def _int_tuple(value, name, *, allow_none=False):
     return out
 
 
-def _choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
+_INT_MINIMUM = {"J_min": 0, "N": 1, "max_order": 0, "hidden": 0, "num_classes": 2, "epochs": 1, "batch_size": 1,
+                "seed": 0, "devices": 1, "L": 2, "nside": 1}  # the integer options and their least values
+_NUMBER_MINIMUM = {"lam": 1.0, "learning_rate": 0.0, "warmup_epochs": 0.0, "weight_decay": 0.0, "momentum": 0.0,
+                   "clip_norm": 0.0}  # the real options and their least values
+_STRICT = ("lam", "learning_rate")  # above their least value, not equal to it
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -131,48 +130,29 @@ class TrainConfig:
         from ..nn import DEGREE_SETS
         from ..sampling import SAMPLINGS
 
-        def put(name, value):
+        choices = {"degrees": DEGREE_SETS, "norm": ("layer", "batch", "none"), "dtype": ("float32", "float64"),
+                   "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "sampling": SAMPLINGS}
+        for f in dataclasses.fields(self):
+            name, value = f.name, getattr(self, f.name)
+            if value is None and f.default is None:  # an optional setting left unset
+                continue
+            if name in _INT_MINIMUM:
+                value = validate_int(value, name, minimum=_INT_MINIMUM[name])
+            elif name in _NUMBER_MINIMUM:
+                value = validate_number(value, name, minimum=_NUMBER_MINIMUM[name], strict=name in _STRICT)
+            elif name in ("channels", "band_limits"):
+                value = _int_tuple(value, name)
+            elif name in choices and value not in choices[name]:
+                raise ValueError(f"{name} must be one of {choices[name]}, got {value!r}")
             object.__setattr__(self, name, value)
-
         if not isinstance(self.scattering, bool):
             raise ValueError(f"scattering must be true or false, got {self.scattering!r}")
-        if self.J_min is not None:
-            put("J_min", validate_int(self.J_min, "J_min", minimum=0))
-        put("N", validate_int(self.N, "N", minimum=1))
-        put("lam", validate_number(self.lam, "lam", minimum=1.0, strict=True))
-        put("max_order", validate_int(self.max_order, "max_order", minimum=0))
-        put("channels", _int_tuple(self.channels, "channels"))
-        put("band_limits", _int_tuple(self.band_limits, "band_limits", allow_none=True))
-        _choice(self.degrees, "degrees", DEGREE_SETS)
-        put("hidden", validate_int(self.hidden, "hidden", minimum=0))
-        _choice(self.norm, "norm", ("layer", "batch", "none"))
-        _choice(self.dtype, "dtype", ("float32", "float64"))
-        if self.num_classes is not None:
-            put("num_classes", validate_int(self.num_classes, "num_classes", minimum=2))
-        _choice(self.optimizer, "optimizer", OPTIMIZERS)
-        put("learning_rate", validate_number(self.learning_rate, "learning_rate", minimum=0.0, strict=True))
-        _choice(self.schedule, "schedule", SCHEDULES)
-        put("warmup_epochs", validate_number(self.warmup_epochs, "warmup_epochs", minimum=0.0))
-        put("weight_decay", validate_number(self.weight_decay, "weight_decay", minimum=0.0))
-        put("momentum", validate_number(self.momentum, "momentum", minimum=0.0))
         if self.momentum >= 1:
             raise ValueError(f"momentum must be below 1, got {self.momentum!r}")
-        put("clip_norm", validate_number(self.clip_norm, "clip_norm", minimum=0.0))
-        put("epochs", validate_int(self.epochs, "epochs", minimum=1))
-        put("batch_size", validate_int(self.batch_size, "batch_size", minimum=1))
-        put("seed", validate_int(self.seed, "seed", minimum=0))
-        if self.devices is not None:
-            put("devices", validate_int(self.devices, "devices", minimum=1))
         if self.cache_dir is not None:
             if not isinstance(self.cache_dir, (str, os.PathLike)) or not os.fspath(self.cache_dir).strip():
                 raise ValueError(f"cache_dir must be a directory path, got {self.cache_dir!r}")
-            put("cache_dir", os.fspath(self.cache_dir))
-        if self.L is not None:
-            put("L", validate_int(self.L, "L", minimum=2))
-        if self.sampling is not None:
-            _choice(self.sampling, "sampling", SAMPLINGS)
-        if self.nside is not None:
-            put("nside", validate_int(self.nside, "nside", minimum=1))
+            object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
 
     @classmethod
     def fields(cls) -> tuple:

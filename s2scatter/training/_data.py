@@ -100,9 +100,13 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
             raise ValueError(msg if path in msg else f"{path}: {msg}") from None
         src = path
     elif isinstance(obj, MapSet):
-        ms, src = obj, what
         if labels is not None:
             raise ValueError(f"{what}: labels are given twice (a MapSet holds its labels)")
+        for key, given in (("L", L), ("sampling", sampling), ("nside", nside)):
+            if given is not None and getattr(obj, key) != given:
+                raise ValueError(f"{what}: {key}={given!r} was given but the maps have {key}={getattr(obj, key)!r}")
+        ms = MapSet.checked(obj.maps, obj.labels, L=obj.L, sampling=obj.sampling, nside=obj.nside, where=f"{what}: ")
+        src = what
     elif isinstance(obj, tuple) and len(obj) == 2:
         if L is None:
             raise ValueError(f"{what}: pass L (and sampling) with an array of maps")
@@ -111,11 +115,6 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
     else:
         raise ValueError(f"{what} must be an .npz path, a feature store directory, a MapSet or "
                          f"(maps, labels), got {type(obj).__name__}")
-    if isinstance(obj, MapSet):
-        for key, given in (("L", L), ("sampling", sampling), ("nside", nside)):
-            if given is not None and getattr(ms, key) != given:
-                raise ValueError(f"{what}: {key}={given!r} was given but the maps have {key}={getattr(ms, key)!r}")
-        ms = MapSet.checked(ms.maps, ms.labels, L=ms.L, sampling=ms.sampling, nside=ms.nside, where=f"{what}: ")
     if len(ms.labels) == 0:
         raise ValueError(f"{src}: no maps")
     if ms.labels.min() < 0:
@@ -123,7 +122,6 @@ def as_data(obj, *, what, L=None, sampling=None, nside=None, labels=None) -> Lab
     fp = _fingerprint(array_sha256(ms.maps), array_sha256(ms.labels))
     return LabelledData(what=src, labels=ms.labels, L=ms.L, sampling=ms.sampling, nside=ms.nside,
                         maps=ms.maps, fingerprint=fp)
-
 
 
 def _read_labels(path) -> dict:

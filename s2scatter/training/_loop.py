@@ -388,7 +388,7 @@ def train(config: TrainConfig, *, train, test, output, train_labels=None, test_l
         for epoch in range(first, config.epochs + 1):
             t0 = time.perf_counter()
             order = np.random.default_rng([config.seed, epoch]).permutation(len(tr))
-            loss_sum, correct = 0.0, 0
+            correct = 0
             bar = tqdm(total=steps, desc=f"epoch {epoch}/{config.epochs}", unit="step", leave=False,
                        disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
             losses = []
