@@ -16,14 +16,12 @@ import warnings
 
 import numpy as np
 
+from .._files import file_sha256
 from .._limits import check_memory
 from ..harmonic import get_num_threads
 from ..sampling import SAMPLINGS, check_nside, f_shape, validate_L, validate_sampling
-from ._base import (ReadError, SphereMap, apply_nan_policy, check_decoded_size, file_sha256,
-                    validate_nan_policy)
+from ._base import ReadError, SphereMap, apply_nan_policy, check_decoded_size, validate_nan_policy
 from ._resample import Grid, synthesise, to_flm
-
-__all__ = ["read_map", "READERS"]
 
 READERS = {
     ".fits": "healpix-fits",
@@ -42,11 +40,7 @@ READERS = {
 
 
 def _extension(path: str) -> str | None:
-    low = path.lower()
-    for ext in sorted(READERS, key=len, reverse=True):
-        if low.endswith(ext):
-            return ext
-    return None
+    return next((ext for ext in sorted(READERS, key=len, reverse=True) if path.lower().endswith(ext)), None)
 
 
 # --------------------------------------------------------------------------
@@ -119,7 +113,7 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
             "units": [str(header.get(f"TUNIT{k + 1}", "")).strip() for k in fields],
         },
     }
-    return Grid("healpix", maps, nside=nside), channels, meta
+    return Grid("sampling", maps, sampling="healpix", nside=nside, L_in=3 * nside), channels, meta
 
 
 def _check_healpix_header(path, hdu, header, names, expected):
@@ -451,10 +445,8 @@ def _read_numpy(path, *, field, variable, input_sampling, input_nside):
     if input_sampling == "healpix":
         npix = arr.shape[-1] if arr.ndim else 0
         nside = int(round(np.sqrt(npix / 12))) if npix else 0
-        ok = arr.ndim in (1, 2) and nside >= 1 and 12 * nside * nside == npix
-        if ok and input_nside is not None and int(input_nside) != nside:
-            ok = False
-        if not ok or (nside & (nside - 1)):
+        ok = arr.ndim in (1, 2) and nside >= 1 and 12 * nside * nside == npix and not nside & (nside - 1)
+        if not ok or (input_nside is not None and int(input_nside) != nside):
             want = (f"(..., {12 * int(input_nside) ** 2}) for input_nside={input_nside}"
                     if input_nside is not None else "(..., 12 nside^2)")
             raise ReadError(f"{path}: array shape {arr.shape} does not fit a HEALPix map; "
