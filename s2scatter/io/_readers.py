@@ -379,20 +379,17 @@ def _infer_L(sampling, shape2):
     """Input band-limit from the last two axes of an equiangular map (or ``None``)."""
     H, W = shape2
     L = {"mw": H, "gl": H, "mwss": H - 1, "dh": H // 2}[sampling]
-    if L >= 1 and f_shape(L, sampling=sampling) == (H, W):
-        return L
-    return None
+    return L if L >= 1 and f_shape(L, sampling=sampling) == (H, W) else None
 
 
 def _check_npy_header(path, fh, input_sampling, what):
     """Dtype, emptiness and decoded size of a ``.npy`` stream, from its header alone."""
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+    if read is None:
         raise ValueError(f"unsupported .npy format version {version}")
+    shape, _, dtype = read(fh)
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
         raise ReadError(f"{path}: dtype {dtype} is not real; expected real (float or int) values")
     # a leading channel axis: 3-D equiangular maps, 2-D HEALPix maps
