@@ -234,7 +234,8 @@ MUTATIONS = [
     # ------------------------------------------------------------------ io
     M("io", READ, "np.multiply(rgb[:, :, c], 1.0 / 255.0, out=arr[c])",
       "np.multiply(rgb[:, :, 0], 1.0 / 255.0, out=arr[c])", "every colour channel read from the red plane"),
-    M("io", RES, "L_a = min(L, 3 * nside)", "L_a = min(L, 2 * nside)", "HEALPix FITS analysed at 2 nside"),
+    M("io", READ, 'maps, sampling="healpix", nside=nside, L_in=3 * nside)',
+      'maps, sampling="healpix", nside=nside, L_in=2 * nside)', "HEALPix FITS analysed at 2 nside"),
     M("io", READ, 'geometry, registration, phi0 = "F1", "pixel-centred", -np.pi + np.pi / W',
       'geometry, registration, phi0 = "F1", "pixel-centred", -np.pi', "images: half-pixel longitude shift"),
     M("io", READ, 'lat, values, order = lat[::-1], values[:, ::-1], "ascending (south first, flipped)"',
@@ -243,9 +244,11 @@ MUTATIONS = [
     M("io", READ, "nest=False)", "nest=True)", "FITS maps returned in NESTED order"),
     M("io", READ, 'L = {"mw": H, "gl": H, "mwss": H - 1, "dh": H // 2}[sampling]',
       'L = {"mw": H, "gl": H, "mwss": H, "dh": H // 2}[sampling]', "MWSS arrays: band-limit off by one"),
-    M("io", BASE, "value = float(data[c][~miss].mean())", "value = float(data[c][~np.isnan(data[c])].mean())",
+    M("io", BASE, "data[c][miss] = float(data[c][~miss].mean())",
+      "data[c][miss] = float(data[c][~np.isnan(data[c])].mean())",
       "nan='mean' averages inf / UNSEEN too"),
-    M("io", BASE, "miss |= (x >= lo) & (x <= hi)", "miss |= x == lo", "HEALPix UNSEEN not recognised"),
+    M("io", BASE, "~np.isfinite(x) | ((x >= lo) & (x <= hi))", "~np.isfinite(x) | (x == lo)",
+      "HEALPix UNSEEN not recognised"),
     # ------------------------------------------------------------------ batch
     # 0-7: the mutations of the single-file batch.py, retargeted to the package's modules.
     M("batch", INSPECT, 'if attrs.get("complete") is not True:', 'if attrs.get("complete") is False:',

@@ -264,7 +264,7 @@ def run_batch_arrays(arrays, out, job: FeatureJob, *, resume=False, overwrite=Fa
         if key in seen:
             raise ValueError(f"arrays: the name {name!r} is given twice")
         seen.add(key)
-        fp = _ArrayFingerprint(data)
+        fp = functools.cache(functools.partial(array_sha256, data))  # computed on first use, kept
         entries.append(_Entry(key=key, base=_base_name(name), fingerprint=fp,
                               compute=functools.partial(_compute_array, data, key, fp), remote=None))
     return _run(entries, out, job, resume=resume, overwrite=overwrite, scheduler=None, progress=progress,
@@ -291,18 +291,6 @@ def _file_fingerprint(path) -> str:
 
 def _compute_file(path, job):
     return compute_features(path, job)  # looked up when called (tests replace it)
-
-
-class _ArrayFingerprint:
-    """``array_sha256(data)``, computed on first use and kept."""
-
-    def __init__(self, data):
-        self.data, self.value = data, None
-
-    def __call__(self) -> str:
-        if self.value is None:
-            self.value = array_sha256(self.data)
-        return self.value
 
 
 def _compute_array(data, key, fingerprint, job):
@@ -420,8 +408,7 @@ def _open_store(out, job, *, resume, overwrite):
 def _os_error_text(exc: OSError) -> str:
     """``strerror`` and the file an ``OSError`` is about, on one line."""
     text = exc.strerror or str(exc) or type(exc).__name__
-    name = exc.filename if exc.filename is not None else None
-    return f"{text}: {name!r}" if name is not None else text
+    return f"{text}: {exc.filename!r}" if exc.filename is not None else text
 
 
 def _plan(entries, states, report) -> list:

@@ -38,12 +38,14 @@ class GroupState:
         return self.attrs.get("source") if self.attrs else None
 
 
-def _expected_arrays(attrs) -> tuple:
+def _expected_arrays(attrs, what) -> tuple[tuple, str | None]:
+    """The arrays a group marked complete holds, or why it is damaged (``what``: its attributes' name)."""
+    if attrs.get("complete") is not True:
+        return (), "incomplete (no completion marker)"
     names = attrs.get("arrays")
-    if isinstance(names, list) and names:
-        return tuple(names)
-    kind = (attrs.get("output") or {}).get("kind")
-    return _ARRAYS.get(kind, ())
+    if not (isinstance(names, list) and names):  # stores written before groups listed their arrays
+        names = _ARRAYS.get((attrs.get("output") or {}).get("kind"), ())
+    return tuple(names), None if names else f"{what} does not say which arrays it holds"
 
 
 def _zarr_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
@@ -57,11 +59,9 @@ def _zarr_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
     if not isinstance(meta, dict) or meta.get("node_type") != "group" or not isinstance(attrs, dict):
         return GroupState(None, "zarr.json does not describe a group"), {}
-    if attrs.get("complete") is not True:
-        return GroupState(attrs, "incomplete (no completion marker)"), {}
-    expected = _expected_arrays(attrs)
-    if not expected:
-        return GroupState(attrs, "attributes do not say which arrays it holds"), {}
+    expected, problem = _expected_arrays(attrs, "zarr.json")
+    if problem:
+        return GroupState(attrs, problem), {}
     all_chunks = attrs.get("s2scatter_store", 1) != 1  # version 1 skipped chunks of zeros
     arrays = {}
     for key in expected:
@@ -82,11 +82,9 @@ def _npz_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
             attrs = json.loads(str(z["metadata"]))
             if not isinstance(attrs, dict):
                 return GroupState(None, "metadata is not a JSON object"), {}
-            if attrs.get("complete") is not True:
-                return GroupState(attrs, "incomplete (no completion marker)"), {}
-            expected = _expected_arrays(attrs)
-            if not expected:
-                return GroupState(attrs, "metadata does not say which arrays it holds"), {}
+            expected, problem = _expected_arrays(attrs, "metadata")
+            if problem:
+                return GroupState(attrs, problem), {}
             missing = [k for k in expected if k not in z.files]
             if missing:
                 return GroupState(attrs, f"array {missing[0]!r}: missing"), {}

@@ -121,7 +121,7 @@ class Workspace:
     :meth:`open` (called with the lock held) creates the workspace and its
     marker, removes the subdirectories of writers that are gone, and creates
     this writer's ``<pid>-<random>/`` with an ``owner.json``; :meth:`path`
-    names a fresh temporary entry in it; :meth:`close` removes this writer's
+    names a fresh temporary entry in it (:meth:`temp`: removed on error); :meth:`close` removes this writer's
     subdirectory and the workspace when nothing else is in it.
     """
 
@@ -157,6 +157,16 @@ class Workspace:
     def path(self, label: str) -> str:
         """A fresh path ``<own>/<label>-<random>`` for a temporary entry (not created)."""
         return os.path.join(self.own, f"{label}-{uuid.uuid4().hex[:8]}")
+
+    @contextlib.contextmanager
+    def temp(self, label: str):
+        """A fresh :meth:`path` for the ``with`` block; what it names is removed if the block raises."""
+        path = self.path(label)
+        try:
+            yield path
+        except BaseException:
+            _rmtree(path)
+            raise
 
     def close(self) -> None:
         if self.own is not None:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ._lock import Workspace, _rmtree
+from ._lock import Workspace
 from ._store import _replace_dir
 
 _MAX_INPUT_PLOTS = 8
@@ -24,10 +24,8 @@ def _write_plots(directory, name, result, job, workspace: Workspace):
     from ..plotting import plot_mollweide
 
     attrs = result["attrs"]
-    final = os.path.join(directory, name)
-    tmp = workspace.path(name)
-    os.makedirs(tmp)
-    try:
+    with workspace.temp(name) as tmp:
+        os.makedirs(tmp)
         src = os.path.basename(attrs["source"])
         inp = attrs["input"]
         for c, ch in enumerate(attrs["channels"][:_MAX_INPUT_PLOTS]):
@@ -55,7 +53,4 @@ def _write_plots(directory, name, result, job, workspace: Workspace):
                              f"{result['arrays']['mean'][0, p]:.4g}")
                 ax.grid(True, which="both", alpha=0.3)
                 save_figure(ax.figure, fname)
-        _replace_dir(tmp, final, workspace)
-    except BaseException:
-        _rmtree(tmp)
-        raise
+        _replace_dir(tmp, os.path.join(directory, name), workspace)

@@ -7,6 +7,7 @@ writer's :class:`~._lock.Workspace`, outside the store, and renamed into it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -71,14 +72,10 @@ def plots_dir(out) -> str:
 
 def _write_json(path, obj, workspace: Workspace):
     """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed over it)."""
-    tmp = workspace.path("json")
-    try:
+    with workspace.temp("json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, default=_json_default)
         os.replace(tmp, path)
-    except BaseException:
-        _rmtree(tmp)
-        raise
 
 
 def _read_json(path):
@@ -216,9 +213,7 @@ def _write_zarr_group(out, name, result, workspace: Workspace):
     """
     import zarr
 
-    final = os.path.join(out, name)
-    tmp = workspace.path(name)
-    try:
+    with workspace.temp(name) as tmp:
         group = zarr.open_group(tmp, mode="w")
         for key, arr in result["arrays"].items():
             chunks = (1,) + arr.shape[1:] if arr.ndim >= 3 else arr.shape  # one chunk per channel
@@ -228,24 +223,16 @@ def _write_zarr_group(out, name, result, workspace: Workspace):
                                attributes=_array_attributes(key, result["attrs"]))
         _check_zarr_written(tmp, result["arrays"])
         group.attrs.update(result["attrs"])  # completion marker ("complete": True) last
-        _replace_dir(tmp, final, workspace)
-    except BaseException:
-        _rmtree(tmp)
-        raise
+        _replace_dir(tmp, os.path.join(out, name), workspace)
 
 
 def _write_npz(out, name, result, workspace: Workspace):
     """Write ``<name>.npz`` to a temporary file, read it back, and rename it into ``out``."""
-    final = os.path.join(out, f"{name}.npz")
-    tmp = workspace.path(name) + ".npz"
-    try:
+    with workspace.temp(f"{name}.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, metadata=np.array(json.dumps(result["attrs"])), **result["arrays"])
         _check_npz_readback(tmp, result["arrays"], result["attrs"])
-        os.replace(tmp, final)
-    except BaseException:
-        _rmtree(tmp)
-        raise
+        os.replace(tmp, os.path.join(out, f"{name}.npz"))
 
 
 def _replace_dir(src, dst, workspace: Workspace):
@@ -273,24 +260,16 @@ def _store_attrs(job):
 
 def _is_store(out) -> str | None:
     """``"zarr"`` / ``"npz"`` when ``out`` is an s2scatter feature store, else None."""
-    for fmt, marker in (("zarr", "zarr.json"), ("npz", _NPZ_MARKER)):
-        path = os.path.join(out, marker)
-        if os.path.isfile(path):
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    meta = json.load(fh)
-            except (OSError, ValueError):
-                continue
-            attrs = meta.get("attributes", {}) if fmt == "zarr" else meta
+    for fmt in ("zarr", "npz"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # no marker, or not ours
+            attrs = _read_store_attrs(out, fmt)
             if isinstance(attrs, dict) and "s2scatter_store" in attrs:
                 return fmt
     return None
 
 
 def _read_store_attrs(out, fmt) -> dict:
-    path = os.path.join(out, "zarr.json" if fmt == "zarr" else _NPZ_MARKER)
-    with open(path, encoding="utf-8") as fh:
-        meta = json.load(fh)
+    meta = _read_json(os.path.join(out, "zarr.json" if fmt == "zarr" else _NPZ_MARKER))
     return meta["attributes"] if fmt == "zarr" else meta
 
 
@@ -340,9 +319,12 @@ def _is_ours(directory, entry, kind) -> bool:
     return os.path.isdir(path) and all(f.endswith(".png") for f in os.listdir(path))
 
 
-def _foreign_entries(directory, kind) -> list:
-    """Entries of ``directory`` that s2scatter does not write (see :func:`_is_ours`)."""
-    return sorted(e for e in os.listdir(directory) if not _is_ours(directory, e, kind))
+def _refuse_foreign(directory, kind, what) -> None:
+    """Refuse ``--overwrite`` when ``directory`` holds entries s2scatter does not write (:func:`_is_ours`)."""
+    foreign = sorted(e for e in os.listdir(directory) if not _is_ours(directory, e, kind))
+    if foreign:
+        raise BatchError(f"--overwrite: {what} {directory!r} holds entries s2scatter did not write "
+                         f"({', '.join(foreign[:5])}); nothing was deleted")
 
 
 def _plots_dir_is_ours(pdir) -> bool:
@@ -373,10 +355,7 @@ def _check_plots_dir(out, job, *, overwrite) -> None:
                              f"{_PLOTS_MARKER} marker in it); move it away or use another output")
         return  # not ours and not needed: left alone, --overwrite included
     if overwrite:
-        foreign = _foreign_entries(pdir, "plots")
-        if foreign:
-            raise BatchError(f"--overwrite: plots directory {pdir!r} holds entries s2scatter did not "
-                             f"write ({', '.join(foreign[:5])}); nothing was deleted")
+        _refuse_foreign(pdir, "plots", "plots directory")
 
 
 def _check_store(out, job, *, resume, overwrite) -> str | None:
@@ -395,10 +374,7 @@ def _check_store(out, job, *, resume, overwrite) -> str | None:
     if fmt is None:
         return None
     if overwrite:
-        foreign = _foreign_entries(out, fmt)
-        if foreign:
-            raise BatchError(f"--overwrite: store {out!r} holds entries s2scatter did not write "
-                             f"({', '.join(foreign[:5])}); nothing was deleted")
+        _refuse_foreign(out, fmt, "store")
         return fmt
     if not resume:
         raise BatchError(f"output {out!r} already exists; pass resume=True (--resume) to add the "

@@ -38,9 +38,8 @@ import numbers
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape, validate_int, validate_L, validate_number, validate_sampling
-
-__all__ = ["default_spectrum", "gaussian_vs_nongaussian", "power_spectrum"]
+from ..sampling import f_shape, validate_bool, validate_int, validate_L, validate_number, validate_sampling
+from ._project import _batch_starts, _float_dtype
 
 
 def default_spectrum(L):
@@ -164,20 +163,16 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
     validate_number(level, "level", minimum=0)
     validate_int(seed, "seed")
     validate_int(offset, "offset")
-    if not isinstance(paired, bool):
-        raise ValueError(f"paired must be True or False, got paired={paired!r}")
+    validate_bool(paired, "paired")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
                                    or batch_size < 1):
         raise ValueError(f"batch_size must be None or an integer >= 1, got batch_size={batch_size!r}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got dtype={dtype}")
+    dtype = _float_dtype(dtype)
     cl = _spectrum(spectrum, L)
     sqrt_cl = np.sqrt(cl)
     sigma = np.sqrt(((2 * np.arange(L) + 1) * cl).sum() / (4 * np.pi))
     a = float(level) / sigma
-    Lq = (3 * L) // 2  # = ceil((3L - 1) / 2): exact Gauss-Legendre projection of g^2 onto l < L
-    Lq = max(Lq, L)
+    Lq = max((3 * L) // 2, L)  # = ceil((3L - 1) / 2): exact Gauss-Legendre projection of g^2 onto l < L
     dof = 2 * np.arange(L) + 1
 
     npairs = n // 2
@@ -185,12 +180,7 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
     if batch_size is None:  # about 256 MB of work arrays (~96 bytes per Gauss-Legendre sample)
         batch_size = max(1, min(256, (256 << 20) // (96 * Lq * (2 * Lq - 1))))
     maps = np.empty((n,) + shape, dtype=dtype)
-    starts = range(0, npairs, int(batch_size))
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, total=len(starts), unit="batch", desc="fields")
-    for s in starts:
+    for s in _batch_starts(npairs, batch_size, progress, "fields"):
         k = min(int(batch_size), npairs - s)
         z = np.empty((k, 2, 2, L, L))  # (pair, Gaussian map / field g, re/im, l, m)
         ref = np.empty((k, L))

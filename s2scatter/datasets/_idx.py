@@ -14,15 +14,6 @@ import pathlib
 
 import numpy as np
 
-__all__ = [
-    "FASHION_MNIST_CLASSES",
-    "FASHION_MNIST_FILES",
-    "default_cache_dir",
-    "load_fashion_mnist",
-    "load_idx",
-    "save_idx",
-]
-
 # idx element type code -> big-endian NumPy dtype
 _IDX_TYPES = {
     0x08: np.dtype(">u1"),

@@ -17,8 +17,6 @@ import numpy as np
 from .._files import atomic_path
 from ..sampling import f_shape, validate_L, validate_sampling
 
-__all__ = ["MapSet", "load_npz", "save_npz"]
-
 
 @dataclasses.dataclass(frozen=True)
 class MapSet:

@@ -47,16 +47,8 @@ import dataclasses
 import numpy as np
 
 from .. import harmonic
-from ..sampling import f_shape, grid_angles, validate_int, validate_L, validate_number, validate_sampling
-
-__all__ = [
-    "PROJECTIONS",
-    "ProjectionConfig",
-    "load_digits_sphere",
-    "project_at",
-    "project_images",
-    "random_rotations",
-]
+from ..sampling import (f_shape, grid_angles, validate_bool, validate_int, validate_L, validate_number,
+                        validate_sampling)
 
 PROJECTIONS = ("stereographic", "gnomonic")
 """Kinds of projection from the tangent plane to the sphere."""
@@ -80,6 +72,23 @@ class ProjectionConfig:
         if self.kind not in PROJECTIONS:
             raise ValueError(f"kind must be one of {PROJECTIONS}, got kind={self.kind!r}")
         validate_number(self.half_width, "half_width", minimum=0, strict=True)
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """The output ``dtype``: ``float32`` or ``float64``; raises naming ``dtype``."""
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got dtype={np.dtype(dtype)}")
+    return np.dtype(dtype)
+
+
+def _batch_starts(n, batch_size, progress, desc):
+    """``range(0, n, batch_size)``, behind a tqdm bar when ``progress``."""
+    starts = range(0, n, int(batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, total=len(starts), unit="batch", desc=desc)
+    return starts
 
 
 def _as_images(images) -> np.ndarray:
@@ -270,16 +279,12 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
     n = imgs.shape[0]
     seed = validate_int(seed, "seed")
     angles = _rotations(rotation, n, seed)
-    if not isinstance(bandlimit, bool):
-        raise ValueError(f"bandlimit must be True or False, got bandlimit={bandlimit!r}")
-    if angles is not None and not bandlimit:
+    if not validate_bool(bandlimit, "bandlimit") and angles is not None:
         raise ValueError("bandlimit=False gives the raw projection, which cannot be rotated exactly; "
                          "use bandlimit=True with rotation")
     validate_int(oversample, "oversample", minimum=1)
     validate_int(batch_size, "batch_size", minimum=1)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got dtype={dtype}")
+    dtype = _float_dtype(dtype)
 
     out_shape = f_shape(L, sampling=sampling, nside=nside)
     out_plan = _bilinear_plan(*grid_angles(L, sampling=sampling, nside=nside), imgs.shape[1:], projection)
@@ -289,12 +294,7 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
         in_plan = _bilinear_plan(*grid_angles(Lf, sampling="gl"), imgs.shape[1:], projection)
 
     maps = np.empty((n,) + out_shape, dtype=dtype)
-    starts = range(0, n, int(batch_size))
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, total=len(starts), unit="batch", desc="project")
-    for s in starts:
+    for s in _batch_starts(n, batch_size, progress, "project"):
         chunk = imgs[s: s + batch_size]
         if not bandlimit:
             maps[s: s + len(chunk)] = _apply_plan(chunk, out_plan, out_shape)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
-from .._files import file_sha256  # noqa: F401 - re-exported: the readers fingerprint their inputs
 from .._limits import check_memory, format_bytes, get_limits
 from ..sampling import validate_choice
-
-__all__ = ["SphereMap", "ReadError", "NAN_POLICIES", "UNSEEN", "apply_nan_policy", "file_sha256",
-           "check_decoded_size"]
 
 UNSEEN = -1.6375e30
 """HEALPix's marker for missing pixels (``healpy.UNSEEN``); treated like NaN."""
@@ -65,9 +62,7 @@ def check_decoded_size(path, shape, what, *, itemsize=1, channels_first=True) ->
     or with no channel, is an empty input.
     """
     shape = tuple(int(n) for n in shape)
-    count = 1
-    for n in shape:
-        count *= n
+    count = math.prod(shape)
     if count == 0:
         which = (f"{shape[0]} channels" if channels_first and shape and shape[0] == 0 else "no values")
         raise ReadError(f"{path}: {what} of shape {shape} has {which}; expected a map with at least "
@@ -103,12 +98,7 @@ def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple
     """
     data = np.asarray(data, dtype=np.float64)
     lo, hi = UNSEEN * (1 + 1e-5), UNSEEN * (1 - 1e-5)  # healpy's tolerance around UNSEEN
-    masks = []
-    for c in range(data.shape[0]):
-        x = data[c]
-        miss = ~np.isfinite(x)
-        miss |= (x >= lo) & (x <= hi)
-        masks.append(miss)
+    masks = [~np.isfinite(x) | ((x >= lo) & (x <= hi)) for x in data]
     per_channel = [int(np.count_nonzero(m)) for m in masks]
     count = sum(per_channel)
     info = {"policy": nan, "count": count, "count_per_channel": per_channel}
@@ -128,10 +118,7 @@ def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple
             if miss.all():
                 raise ReadError(
                     f"{path}: channel {c} has no finite values; cannot fill with the mean")
-            value = float(data[c][~miss].mean())
-        elif nan == "zero":
-            value = 0.0
+            data[c][miss] = float(data[c][~miss].mean())
         else:
-            value = float(fill_value)
-        data[c][miss] = value
+            data[c][miss] = 0.0 if nan == "zero" else float(fill_value)
     return data, info

@@ -16,14 +16,12 @@ import warnings
 
 import numpy as np
 
+from .._files import file_sha256
 from .._limits import check_memory
 from ..harmonic import get_num_threads
 from ..sampling import SAMPLINGS, check_nside, f_shape, validate_L, validate_sampling
-from ._base import (ReadError, SphereMap, apply_nan_policy, check_decoded_size, file_sha256,
-                    validate_nan_policy)
+from ._base import ReadError, SphereMap, apply_nan_policy, check_decoded_size, validate_nan_policy
 from ._resample import Grid, synthesise, to_flm
-
-__all__ = ["read_map", "READERS"]
 
 READERS = {
     ".fits": "healpix-fits",
@@ -42,11 +40,7 @@ READERS = {
 
 
 def _extension(path: str) -> str | None:
-    low = path.lower()
-    for ext in sorted(READERS, key=len, reverse=True):
-        if low.endswith(ext):
-            return ext
-    return None
+    return next((ext for ext in sorted(READERS, key=len, reverse=True) if path.lower().endswith(ext)), None)
 
 
 # --------------------------------------------------------------------------
@@ -119,7 +113,7 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
             "units": [str(header.get(f"TUNIT{k + 1}", "")).strip() for k in fields],
         },
     }
-    return Grid("healpix", maps, nside=nside), channels, meta
+    return Grid("sampling", maps, sampling="healpix", nside=nside, L_in=3 * nside), channels, meta
 
 
 def _check_healpix_header(path, hdu, header, names, expected):
@@ -385,20 +379,17 @@ def _infer_L(sampling, shape2):
     """Input band-limit from the last two axes of an equiangular map (or ``None``)."""
     H, W = shape2
     L = {"mw": H, "gl": H, "mwss": H - 1, "dh": H // 2}[sampling]
-    if L >= 1 and f_shape(L, sampling=sampling) == (H, W):
-        return L
-    return None
+    return L if L >= 1 and f_shape(L, sampling=sampling) == (H, W) else None
 
 
 def _check_npy_header(path, fh, input_sampling, what):
     """Dtype, emptiness and decoded size of a ``.npy`` stream, from its header alone."""
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+    if read is None:
         raise ValueError(f"unsupported .npy format version {version}")
+    shape, _, dtype = read(fh)
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
         raise ReadError(f"{path}: dtype {dtype} is not real; expected real (float or int) values")
     # a leading channel axis: 3-D equiangular maps, 2-D HEALPix maps
@@ -451,10 +442,8 @@ def _read_numpy(path, *, field, variable, input_sampling, input_nside):
     if input_sampling == "healpix":
         npix = arr.shape[-1] if arr.ndim else 0
         nside = int(round(np.sqrt(npix / 12))) if npix else 0
-        ok = arr.ndim in (1, 2) and nside >= 1 and 12 * nside * nside == npix
-        if ok and input_nside is not None and int(input_nside) != nside:
-            ok = False
-        if not ok or (nside & (nside - 1)):
+        ok = arr.ndim in (1, 2) and nside >= 1 and 12 * nside * nside == npix and not nside & (nside - 1)
+        if not ok or (input_nside is not None and int(input_nside) != nside):
             want = (f"(..., {12 * int(input_nside) ** 2}) for input_nside={input_nside}"
                     if input_nside is not None else "(..., 12 nside^2)")
             raise ReadError(f"{path}: array shape {arr.shape} does not fit a HEALPix map; "

@@ -16,11 +16,10 @@ Input grids (:class:`Grid`):
   orders ``m < L`` only, which is exact for inputs band-limited at that degree
   and costs ``O(H W log W + H^2 L)``; the ``l >= L`` part is discarded (an
   ideal low-pass filter: anti-aliasing for inputs that are not band-limited).
-* ``"healpix"``: RING-ordered HEALPix map; :func:`s2scatter.forward` with
-  ``iter=3`` at ``min(L, 3 nside)``.
 * ``"sampling"``: a map on one of :data:`s2scatter.sampling.SAMPLINGS`;
   :func:`s2scatter.forward` at the input band-limit (exact for band-limited
-  maps), then truncated or zero-padded to ``L``.
+  maps), then truncated or zero-padded to ``L``.  HEALPix (RING order, FITS
+  files included): ``iter=3`` at ``min(L, 3 nside)``.
 
 Coefficients that the input cannot resolve (input band-limit below ``L``)
 are zero: the map is upsampled by band-limited interpolation.
@@ -35,8 +34,6 @@ import numpy as np
 from .. import harmonic
 from ..sampling import alm_to_flm, f_shape
 
-__all__ = ["Grid", "to_flm", "synthesise", "lmax_of_grid"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
@@ -44,9 +41,8 @@ class Grid:
 
     ``kind="equiangular"``: data ``(C, H, W)``, rows north -> south,
     ``geometry`` in ``("F1", "CC", "GL")``, ``phi0`` longitude (radians) of
-    column 0, columns increasing eastwards.  ``kind="healpix"``: data
-    ``(C, 12 nside**2)`` RING order.  ``kind="sampling"``: data
-    ``(C, *f_shape(L_in, sampling=sampling, nside=nside))``.
+    column 0, columns increasing eastwards.  ``kind="sampling"``: data
+    ``(C, *f_shape(L_in, sampling=sampling, nside=nside))`` (HEALPix: RING order).
     """
 
     kind: str
@@ -56,12 +52,6 @@ class Grid:
     nside: int | None = None
     sampling: str | None = None
     L_in: int | None = None
-
-
-def lmax_of_grid(geometry: str, ntheta: int, nphi: int) -> tuple[int, int]:
-    """Highest degree and order an equiangular/GL grid resolves (ducc0's limits)."""
-    lmax = ntheta - 2 if geometry == "CC" else ntheta - 1
-    return lmax, min(lmax, (nphi - 1) // 2)
 
 
 def _fit_L(flm: np.ndarray, L: int) -> np.ndarray:
@@ -86,7 +76,8 @@ def to_flm(grid: Grid, L: int, *, nthreads: int = 1) -> tuple[np.ndarray, dict]:
         import ducc0
 
         _, H, W = data.shape
-        lmax, mmax_grid = lmax_of_grid(grid.geometry, H, W)
+        lmax = H - 2 if grid.geometry == "CC" else H - 1  # what the grid resolves (ducc0's limits)
+        mmax_grid = min(lmax, (W - 1) // 2)
         mmax = min(mmax_grid, L - 1)
         flm = np.empty((data.shape[0], L, 2 * L - 1), dtype=np.complex128)
         for c in range(data.shape[0]):
@@ -103,18 +94,12 @@ def to_flm(grid: Grid, L: int, *, nthreads: int = 1) -> tuple[np.ndarray, dict]:
             "upsampled": bool(min(lmax, mmax_grid) < L - 1),
         }
         return flm, info
-    if grid.kind in ("healpix", "sampling"):
-        if grid.kind == "healpix":
-            sampling, nside = "healpix", int(grid.nside)
-            L_a = min(L, 3 * nside)
-        else:
-            sampling, nside = grid.sampling, grid.nside
-            L_a = min(L, 3 * int(nside)) if sampling == "healpix" else int(grid.L_in)
-        flm = np.asarray(
-            harmonic.forward(data, L_a, sampling=sampling, nside=nside, reality=True, iter=3)
-        )
+    if grid.kind == "sampling":
+        L_a = min(L, int(grid.L_in)) if grid.sampling == "healpix" else int(grid.L_in)
+        flm = np.asarray(harmonic.forward(data, L_a, sampling=grid.sampling, nside=grid.nside, reality=True,
+                                          iter=3))
         info = {
-            "method": f"s2scatter.forward(sampling={sampling!r}, iter=3), then "
+            "method": f"s2scatter.forward(sampling={grid.sampling!r}, iter=3), then "
                       "truncation/zero-padding to l < L",
             "L_analysis": int(L_a),
             "upsampled": bool(L_a < L),

@@ -22,19 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import bounded_cache
-from ._schemes import validate_int, validate_L
-
-__all__ = [
-    "alm_size",
-    "alm_to_flm",
-    "flm_from_1d",
-    "flm_to_1d",
-    "flm_to_alm",
-    "index_to_lm",
-    "lm_to_alm_index",
-    "lm_to_index",
-    "random_flm",
-]
+from ._schemes import validate_int, validate_L, validate_spin
 
 
 # --------------------------------------------------------------------------
@@ -242,8 +230,6 @@ def random_flm(L, *, spin=0, reality=False, slope=0.0, rng=None):
     >>> random_flm(3, reality=True, rng=np.random.default_rng(0)).shape
     (3, 5)
     """
-    from ._schemes import validate_spin
-
     spin = validate_spin(spin, L)
     if reality and spin:
         raise ValueError(f"reality=True requires spin=0, got spin={spin}")

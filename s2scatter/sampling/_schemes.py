@@ -38,29 +38,6 @@ import numpy as np
 
 from .._config import bounded_cache
 
-__all__ = [
-    "SAMPLINGS",
-    "HealpixRings",
-    "check_nside",
-    "f_shape",
-    "flm_shape",
-    "grid_angles",
-    "nphi",
-    "ntheta",
-    "phis_equiang",
-    "quadrature_weights",
-    "recommended_L",
-    "ring_info_healpix",
-    "thetas",
-    "validate_L",
-    "validate_bool",
-    "validate_choice",
-    "validate_int",
-    "validate_number",
-    "validate_sampling",
-    "validate_spin",
-]
-
 SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
 """Supported sampling schemes; ``"mw"`` is the default everywhere."""
 
@@ -334,11 +311,9 @@ def _gl_nodes_weights(L: int):
     w = 2.0 * np.sin(theta) ** 2 / dp_s2**2  # 2 / ((1 - x^2) P_L'(x)^2)
     if L % 2 == 1:
         theta[-1] = np.pi / 2
-        theta_full = np.concatenate([theta, np.pi - theta[-2::-1]])
-        w_full = np.concatenate([w, w[-2::-1]])
-    else:
-        theta_full = np.concatenate([theta, np.pi - theta[::-1]])
-        w_full = np.concatenate([w, w[::-1]])
+    mirror = slice(-2 if L % 2 else None, None, -1)  # the equator (odd L) is not mirrored
+    theta_full = np.concatenate([theta, np.pi - theta[mirror]])
+    w_full = np.concatenate([w, w[mirror]])
     theta_full.setflags(write=False)
     w_full.setflags(write=False)
     return theta_full, w_full

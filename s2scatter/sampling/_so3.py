@@ -22,22 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._schemes import (
-    _is_int,
-    f_shape,
-    phis_equiang,
-    thetas,
-    validate_L,
-)
-
-__all__ = [
-    "alphas",
-    "betas",
-    "flmn_shape",
-    "gammas",
-    "so3_shape",
-    "validate_N",
-]
+from ._schemes import _is_int, f_shape, phis_equiang, thetas, validate_L
 
 
 def validate_N(N) -> int:

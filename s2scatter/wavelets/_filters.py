@@ -42,10 +42,8 @@ import numpy as np
 
 from .._config import bounded_cache
 from .._limits import check_count
-from ..sampling import validate_choice, validate_L, validate_N, validate_spin
+from ..sampling import validate_choice, validate_int, validate_L, validate_N, validate_spin
 from . import _kernels
-
-__all__ = ["Scales", "WaveletFilters", "scales", "directional_weights", "filters"]
 
 
 def _is_int(x):
@@ -58,8 +56,12 @@ def _check_L(L):
     return int(L)
 
 
-_check_N = validate_N
-_check_spin = validate_spin
+def _check_LN(L, N):
+    """``(L, N)`` as ints, ``L >= 2`` and ``1 <= N <= L``; raises naming the parameter."""
+    L, N = _check_L(L), validate_N(N)
+    if N > L:
+        raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
+    return L, N
 
 
 def j_max(L: int, lam: float) -> int:
@@ -110,7 +112,7 @@ class Scales:
 
     def orientations(self, j: int, N: int, multiresolution: bool = True) -> int:
         """Number ``N_j`` of the scale's SO(3) grid: ``2 N_j - 1`` orientations (s2wav ``LN_j``)."""
-        N = _check_N(N)
+        N = validate_N(N)
         if not multiresolution:
             return N
         Nj = min(N, self.bandlimit(j))
@@ -146,18 +148,14 @@ def scales(L, *, lam=2.0, J_min=0) -> Scales:
     L = _check_L(L)
     lam = _kernels.check_lam(lam)
     J = j_max(L, lam)
-    if not _is_int(J_min) or J_min < 0:
-        raise ValueError(f"J_min must be a non-negative integer, got J_min={J_min!r}")
+    J_min = validate_int(J_min, "J_min")
     if J_min > J:
         raise ValueError(f"J_min must satisfy J_min <= J_max = {J} for L={L}, lam={lam}; got J_min={J_min}")
     check_count("max_scales", J - J_min + 1,
                 f"L={L}, lam={lam}, J_min={J_min} give {J - J_min + 1} wavelet scales (lam too close to 1?)")
-    L_j, lo = [], []
-    for j in range(int(J_min), J + 1):
-        jj = max(j, 1)
-        L_j.append(min(math.ceil(lam ** (jj + 1)), L))
-        lo.append(math.ceil(lam ** (jj - 1)))
-    return Scales(L, lam, int(J_min), J, tuple(L_j), tuple(lo), min(math.ceil(lam ** int(J_min)), L))
+    jj = [max(j, 1) for j in range(J_min, J + 1)]  # s2wav treats j = 0 as j = 1
+    L_j = tuple(min(math.ceil(lam ** (j + 1)), L) for j in jj)
+    return Scales(L, lam, J_min, J, L_j, tuple(math.ceil(lam ** (j - 1)) for j in jj), min(math.ceil(lam**J_min), L))
 
 
 @bounded_cache(64)
@@ -185,18 +183,8 @@ def directional_weights(L, N):
         >>> (abs(s[3, 1:6]) ** 2).round(3).tolist()
         [0.25, 0.0, 0.5, 0.0, 0.25]
     """
-    L = _check_L(L)
-    N = _check_N(N)
-    if N > L:
-        raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
+    L, N = _check_LN(L, N)
     return _directional_weights(L, N)
-
-
-def _expand_psi(psi_n, L, N):
-    """(J+1, L, 2N-1) compact wavelets -> s2wav's full layout (J+1, L, 2L-1)."""
-    xp = np if isinstance(psi_n, np.ndarray) else jax.numpy
-    pad = [(0, 0)] * (psi_n.ndim - 1) + [(L - N, L - N)]
-    return xp.pad(psi_n, pad)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -228,7 +216,9 @@ class WaveletFilters:
     @property
     def psi(self):
         """Wavelets ``Psi^j_lm`` in s2wav's layout ``(J_max+1, L, 2L-1)``, entry ``[j, l, L-1+m]`` (a new array)."""
-        return _expand_psi(self.psi_n, self.L, self.N)
+        xp = np if isinstance(self.psi_n, np.ndarray) else jax.numpy
+        pad = self.L - self.N  # |m| >= N is zero
+        return xp.pad(self.psi_n, [(0, 0)] * (self.psi_n.ndim - 1) + [(pad, pad)])
 
     @property
     def L(self) -> int:
@@ -317,12 +307,9 @@ def filters(L, *, N=1, J_min=0, lam=2.0, spin=0, quadrature="exact") -> WaveletF
         >>> bool(np.allclose(adm, 1.0, atol=1e-14))
         True
     """
-    L = _check_L(L)
-    N = _check_N(N)
-    if N > L:
-        raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
+    L, N = _check_LN(L, N)
     lam = _kernels.check_lam(lam)
-    spin = _check_spin(spin, L)
+    spin = validate_spin(spin, L)
     quadrature = validate_choice(quadrature, _kernels.QUADRATURES, "quadrature")
     scales(L, lam=lam, J_min=J_min)  # validates J_min with a clear message
     return _build(L, N, int(J_min), lam, spin, quadrature)

@@ -21,11 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._dtypes import complex_dtype, real_dtype
 from ..harmonic import host
 from ..sampling import f_shape
 from ._steps import gamma_dft, mode_filter, scaling_filter
-
-__all__ = ["NonFinite", "analysis", "synthesis", "use_host"]
 
 
 def use_host(spec, *arrays):
@@ -116,16 +115,12 @@ def analysis(f, psi, phi, spec):
             for n in ns:
                 c = np.zeros(L, complex)
                 c[:Lj] = mode_filter(psi, j, Lj, N, n, np)
-                if n == 0:
-                    np.multiply(alm[b], c.real.astype(rdt)[ell], out=scaled[0])
-                    host.synthesis_from_alm(scaled[:1], L, Lj, spin=0, out=comps[b, r : r + 1], **grid)
-                    r += 1
-                else:
-                    sf = (-1.0) ** n
-                    np.multiply(alm[b], (sf * c.real).astype(rdt)[ell], out=scaled[0])
-                    np.multiply(alm[b], (-sf * c.imag).astype(rdt)[ell], out=scaled[1])
-                    host.synthesis_from_alm(scaled, L, Lj, spin=n, out=comps[b, r : r + 2], **grid)
-                    r += 2
+                k, sf = (1 if n == 0 else 2), (-1.0) ** n
+                np.multiply(alm[b], (sf * c.real).astype(rdt)[ell], out=scaled[0])  # G (n = 0: a_0)
+                if n:
+                    np.multiply(alm[b], (-sf * c.imag).astype(rdt)[ell], out=scaled[1])  # C
+                host.synthesis_from_alm(scaled[:k], L, Lj, spin=n, out=comps[b, r : r + k], **grid)
+                r += k
         if K == 1:
             res = comps
         else:
@@ -165,8 +160,7 @@ def synthesis(f_wav, f_scal, psi, phi, spec, *, check=True):
     nfs = spec.nfs
     batch = f_scal.shape[: f_scal.ndim - nfs]
     B = int(np.prod(batch, dtype=int))
-    rdt = np.float32 if f_scal.dtype == np.float32 else np.float64
-    cdt = np.complex64 if rdt == np.float32 else np.complex128
+    rdt, cdt = real_dtype(f_scal.dtype), complex_dtype(f_scal.dtype)
     acc = np.zeros((B, L * (L + 1) // 2), cdt)
 
     def add(b, Lj, comps, weights):

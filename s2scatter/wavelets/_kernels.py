@@ -39,8 +39,7 @@ import math
 import numpy as np
 
 from .._config import bounded_cache
-
-__all__ = ["k_lam", "kappa_lam", "nu_lam", "k_table", "QUADRATURES"]
+from ..sampling import validate_number
 
 QUADRATURES = ("exact", "s2wav")
 
@@ -49,13 +48,8 @@ _N_GL = 100
 
 
 def check_lam(lam) -> float:
-    """``lam`` as a float, > 1; raises naming ``lam``."""
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)):
-        raise ValueError(f"lam must be a real number > 1 (wavelet scale factor), got {lam!r}")
-    lam = float(lam)
-    if not (np.isfinite(lam) and lam > 1.0):
-        raise ValueError(f"lam must be a real number > 1 (wavelet scale factor), got lam={lam!r}")
-    return lam
+    """The wavelet scale factor ``lam`` as a float, > 1; raises naming ``lam``."""
+    return validate_number(lam, "lam", minimum=1, strict=True)
 
 
 @functools.cache
@@ -68,16 +62,13 @@ def _gl_nodes():
     """
     x = np.polynomial.legendre.leggauss(_N_GL)[0].astype(np.longdouble)
     n = _N_GL
-    for _ in range(3):
+    for step in range(4):  # three Newton steps, then P_n' at the final nodes
         p0, p1 = np.ones_like(x), x.copy()
         for k in range(2, n + 1):
             p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
         dp = n * (x * p1 - p0) / (x * x - 1)
-        x = x - p1 / dp
-    p0, p1 = np.ones_like(x), x.copy()
-    for k in range(2, n + 1):
-        p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
-    dp = n * (x * p1 - p0) / (x * x - 1)
+        if step < 3:
+            x = x - p1 / dp
     w = 2 / ((1 - x * x) * dp * dp)
     return x.astype(np.float64), w
 

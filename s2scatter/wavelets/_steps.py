@@ -13,8 +13,6 @@ import numpy as np
 
 from .._config import bounded_cache
 
-__all__ = ["ell_factor", "gamma_dft", "mode_filter", "scaling_filter"]
-
 
 @bounded_cache(256)
 def ell_factor(Lj, power):

@@ -58,13 +58,11 @@ from .. import harmonic
 from .._dtypes import complex_dtype, real_dtype
 from ..harmonic import checks
 from ..harmonic.host import adopt as _adopt
-from ..sampling import f_shape, validate_bool
+from ..sampling import f_shape, validate_bool, validate_spin
 from . import _filters as _F
 from . import _host
 from ._steps import ell_factor as _ell_factor
 from ._steps import gamma_dft, mode_filter, scaling_filter
-
-__all__ = ["analysis", "synthesis", "analysis_harmonic", "synthesis_harmonic"]
 
 
 # --------------------------------------------------------------------------
@@ -86,21 +84,16 @@ def _resolve_filters(filters, L, N, J_min, lam, spin):
     if not isinstance(filters, _F.WaveletFilters):
         raise ValueError(f"filters must be a WaveletFilters (from s2scatter.wavelets.filters) or None, "
                          f"got {type(filters).__name__}")
-    want = {"L": L, "N": N, "J_min": J_min, "lam": lam, "spin": spin}
-    have = {"L": filters.L, "N": filters.N, "J_min": filters.J_min, "lam": filters.lam, "spin": filters.spin}
-    for key in want:
-        if want[key] is not None and not (want[key] == have[key]):
-            raise ValueError(f"filters were built for {key}={have[key]!r} but the transform got "
-                             f"{key}={want[key]!r}")
+    for key, want in (("L", L), ("N", N), ("J_min", J_min), ("lam", lam), ("spin", spin)):
+        have = getattr(filters, key)
+        if want is not None and not (want == have):
+            raise ValueError(f"filters were built for {key}={have!r} but the transform got {key}={want!r}")
     return filters
 
 
 def _check_common(L, N, spin, reality, multiresolution):
-    L = _F._check_L(L)
-    N = _F._check_N(N)
-    if N > L:
-        raise ValueError(f"N must satisfy N <= L = {L}, got N={N}")
-    spin = _F._check_spin(spin, L)
+    L, N = _F._check_LN(L, N)
+    spin = validate_spin(spin, L)
     reality = validate_bool(reality, "reality")
     if reality and spin != 0:
         raise ValueError(f"reality=True requires spin=0 (a spin-{spin} field is not real)")
@@ -249,10 +242,6 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
 # --------------------------------------------------------------------------
 
 
-def _bshape(K, nfs):
-    return (K,) + (1,) * nfs
-
-
 @functools.partial(jax.jit, static_argnames=("ns", "Nj", "reality", "nfs"))
 def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
     """f(gamma_k) = sum_n e^{i n gamma_k} f_n, gamma_k = 2 pi k/(2Nj-1); real: f_0 + 2 Re sum_{n>0}.
@@ -261,6 +250,7 @@ def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
     loop; compiles in ~0.1 s, unlike a stack of per-orientation expressions).
     """
     K = 2 * Nj - 1
+    bshape = (K,) + (1,) * nfs  # the orientation axis, broadcast over the map axes
     M = gamma_dft(ns, Nj, reality=reality)  # (K, R)
     ax = maps[0].ndim - nfs
     out, r = None, 0
@@ -269,10 +259,10 @@ def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
         if reality and n == 0:  # a column of ones
             term, r = m, r + 1
         elif reality:
-            c, s = (jnp.asarray(M[:, r + i].reshape(_bshape(K, nfs)), dtype=m.real.dtype) for i in (0, 1))
+            c, s = (jnp.asarray(M[:, r + i].reshape(bshape), dtype=m.real.dtype) for i in (0, 1))
             term, r = c * m.real + s * m.imag, r + 2
         else:
-            term, r = jnp.asarray(M[:, r].reshape(_bshape(K, nfs)), dtype=m.dtype) * m, r + 1
+            term, r = jnp.asarray(M[:, r].reshape(bshape), dtype=m.dtype) * m, r + 1
         out = term if out is None else out + term
     if out.shape[ax] != K:  # a single n = 0 term
         out = jnp.broadcast_to(out, out.shape[:ax] + (K,) + out.shape[ax + 1 :])
@@ -292,12 +282,8 @@ def _gamma_analysis(f, *, ns, Nj, reality, nfs):
     if reality:
         out, r = [], 0
         for n in ns:
-            if n == 0:
-                out.append(y[r])
-                r += 1
-            else:
-                out.append(jax.lax.complex(y[r], y[r + 1]))
-                r += 2
+            out.append(y[r] if n == 0 else jax.lax.complex(y[r], y[r + 1]))
+            r += 1 if n == 0 else 2
         return tuple(out)
     return tuple(y[i] for i in range(len(ns)))
 
@@ -454,13 +440,12 @@ def _analysis_core(f, psi_n, phi, *, spec):
     psi = jnp.asarray(psi_n)
     f_wav = []
     for j, Lj, Nj, ns in spec.plan:
-        kw = spec.kw
         flm_j = _cut(flm, L, Lj)
         maps = []
         for n in ns:
             c = mode_filter(psi, j, Lj, N, n, jnp).astype(flm.dtype)
             maps.append(harmonic.inverse(flm_j * c[:, None], Lj, spin=-n,
-                                         reality=spec.reality and n == 0, **kw))
+                                         reality=spec.reality and n == 0, **spec.kw))
         if maps:
             f_wav.append(_gamma_synthesis(tuple(maps), ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs))
         else:  # every wavelet of this scale vanishes (e.g. l < |spin| on its whole support)
@@ -548,10 +533,9 @@ def _synthesis_core(f_wav, f_scal, psi_n, phi, *, spec):
         if not ns:
             continue
         modes = _gamma_analysis(fj, ns=ns, Nj=Nj, reality=spec.reality, nfs=spec.nfs)
-        kw = spec.kw
         acc = None
         for n, fn in zip(ns, modes):
-            g = harmonic.forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **kw)
+            g = harmonic.forward(fn, Lj, spin=-n, reality=spec.reality and n == 0, iter=spec.iter, **spec.kw)
             wt = 2.0 if spec.reality and n > 0 else 1.0  # real: n > 0 stands for +-n
             c = mode_filter(psi, j, Lj, N, n, jnp, synthesis=True, weight=wt).astype(cdt)
             acc = g * c[:, None] if acc is None else acc + g * c[:, None]
