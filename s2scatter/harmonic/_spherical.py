@@ -22,7 +22,7 @@ import math
 import jax
 
 from .._config import BoundedDict
-from ..sampling import validate_bool, validate_choice
+from ..sampling import validate_bool, validate_choice, validate_spin
 from . import _ducc_op, _validate
 
 __all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "inverse_to_gl_grid",
@@ -47,7 +47,7 @@ def resolve_method(method: str, L: int, sampling: str) -> str:
 
 def _prepare(L, spin, sampling, nside, reality, iter):
     L = _validate.check_L(L)
-    spin = _validate.check_spin(spin, L)
+    spin = validate_spin(spin, L)
     sampling, nside = _validate.check_sampling(sampling, L, nside)
     reality = validate_bool(reality, "reality")
     if reality and spin != 0:
