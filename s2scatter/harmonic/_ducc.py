@@ -401,8 +401,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     L, s = spec.L, spec.spin
     batch = flm.shape[:-2]
     fb = flm.reshape((-1, L, 2 * L - 1))
-    cdt = _cplx_dtype(flm.dtype)
-    rdt = _real_dtype(flm.dtype)
+    rdt, cdt = _real_dtype(flm.dtype), _cplx_dtype(flm.dtype)
     fb = fb.astype(cdt, copy=False)
     mshape = _map_core_shape(spec)
     out = _buffers.output_empty((fb.shape[0],) + mshape, rdt if real_out else cdt)
@@ -410,11 +409,9 @@ def _flm_to_map(kind, flm, spec, *, real_out):
         if real_out:  # only "synthesis" has a real output (the reality=True inverse)
             _synthesis_of_half(fi, spec, out[i][None])
         elif s == 0:
-            GC = _gc_of(fi, s)
-            t0 = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
-            t1 = _alm2map(kind, GC[1:], 0, spec, rdt)[0]
-            out[i].real = t0
-            out[i].imag = t1
+            GC = _gc_of(fi, 0)
+            out[i].real = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
+            out[i].imag = _alm2map(kind, GC[1:], 0, spec, rdt)[0]
         else:
             t = _alm2map(kind, _gc_of(fi, s), abs(s), spec, rdt)
             np.negative(t[0], out=out[i].real)  # f = -(t0 + i sign(s) t1), no complex temporaries

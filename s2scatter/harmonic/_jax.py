@@ -672,8 +672,7 @@ def _ring_analysis(f, L, sampling, nside, ms, *, scaled):
     dtype = "float32" if f.dtype in (jnp.float32, jnp.complex64) else "float64"
     xc = jnp.take(f, cap_pix, axis=-1, mode="fill", fill_value=0)
     parts = [_hp_cap_analysis(xc, lay, dtype)] if cap.size else []
-    ring_info = ring_info_healpix(nside)
-    parts.append(_fft_rows(f[..., belt_pix], 4 * nside, ms, ring_info.phi0[belt], scale=1.0))
+    parts.append(_fft_rows(f[..., belt_pix], 4 * nside, ms, ring_info_healpix(nside).phi0[belt], scale=1.0))
     return jnp.concatenate(parts, axis=-2)[..., ring_perm, :]
 
 
@@ -685,7 +684,6 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
     lay = _HpLayout(nside, L, bool(ms[0] == 0))
     cap, belt, _, _, _, pos = _hp_index(lay)
     dtype = "float32" if fm.dtype == jnp.complex64 else "float64"
-    ring_info = ring_info_healpix(nside)
     parts = []
     if cap.size:
         g = fm[..., cap, :]
@@ -694,7 +692,7 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
         out = _hp_cap_synthesis(g, lay, dtype)
         out = out.real if real else out
         parts.append(out.reshape(out.shape[:-2] + (-1,)))
-    out = _ifft_rows(fm[..., belt, :], 4 * nside, ms, ring_info.phi0[belt], real=real)
+    out = _ifft_rows(fm[..., belt, :], 4 * nside, ms, ring_info_healpix(nside).phi0[belt], real=real)
     parts.append(out.reshape(out.shape[:-2] + (-1,)))
     return jnp.concatenate(parts, axis=-1)[..., pos]
 

@@ -211,8 +211,7 @@ def inverse_to_gl_grid(flm, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc_op.inverse(flm, spec)
+        return _ducc_op.inverse(flm, _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape))
     from . import _jax
 
     return _jax.inverse_to_gl(flm, L, int(L_grid), shape[1], spin=spin, reality=bool(reality))
@@ -227,8 +226,7 @@ def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc_op.forward(f, spec)
+        return _ducc_op.forward(f, _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape))
     from . import _jax
 
     return _jax.forward_from_gl(f, L, int(L_grid), spin=spin, reality=bool(reality))
