@@ -39,8 +39,7 @@ from .._dtypes import real_dtype as _real_dtype
 from . import _buffers, _equi, _mw_gl
 
 __all__ = ["DuccSpec", "alm_ell", "alm_index", "aligned_empty", "get_num_threads", "host_analysis_into",
-           "host_real_alm", "host_synthesis_from_alm", "set_heap_trim_limit", "set_num_threads",
-           "spin_pair_power"]
+           "host_real_alm", "host_synthesis_from_alm", "set_heap_trim_limit", "set_num_threads"]
 
 _GEOMETRY = {"mw": "MW", "mwss": "CC", "dh": "F1", "gl": "GL"}
 
@@ -112,48 +111,27 @@ def _alm_lm(L: int):
     return l, m
 
 
-def _alm_views(L):
-    l, m = _alm_lm(L)
-    return l, m, L - 1 + m, L - 1 - m, np.where(m % 2 == 0, 1.0, -1.0)
-
-
-def _to_gc(flm, L, spin):
-    """flm (..., L, 2L-1) -> (G, C) alm arrays (..., nalm) of a spin-|s| pair."""
-    l, m, ip, im, sgn = _alm_views(L)
-    sgn = sgn.astype(flm.real.dtype)  # keep complex64 complex64
-    fpos = flm[..., l, ip]
-    fneg = flm[..., l, im]
-    if spin >= 0:
-        fp, fm = fpos, sgn * np.conj(fneg)
-    else:
-        sf = (-1.0) ** abs(spin)
-        fp, fm = sgn * sf * np.conj(fneg), sf * fpos
-    return 0.5 * (fp + fm), -0.5j * (fp - fm)
-
-
 def _gc_of(flm, spin):
-    """flm (L, 2L-1) -> (G, C) alm (2, nalm): ducc0's compiled twin of :func:`_to_gc`
-    (identical values, tested), one pass instead of NumPy fancy indexing."""
+    """flm (L, 2L-1) -> (G, C) alm (2, nalm) of a spin-``|s|`` pair (ducc0's compiled
+    conversion; its NumPy twin is tested in ``tests/test_harmonic_properties.py``)."""
     import ducc0
 
     return ducc0.sht.experimental.flm2alm(np.ascontiguousarray(flm), spin)
 
 
-def _from_gc(G, C, L, spin, dtype):
-    """(G, C) alm (..., nalm) -> flm (..., L, 2L-1)."""
-    l, m, ip, im, sgn = _alm_views(L)
-    fp = G + 1j * C
-    fm = G - 1j * C
-    out = np.zeros(G.shape[:-1] + (L, 2 * L - 1), dtype=dtype)
-    if spin >= 0:
-        out[..., l, im] = sgn * np.conj(fm)
-        out[..., l, ip] = fp
-    else:
-        sf = (-1.0) ** abs(spin)
-        out[..., l, im] = sf * sgn * np.conj(fp)
-        out[..., l, ip] = sf * fm
-    if spin:
-        out[..., : abs(spin), :] = 0
+def _flm_from_alm(alm, spin, out):
+    """The inverse of :func:`_gc_of` (``alm`` (2, nalm)), or for spin 0 and ``alm`` (1, nalm)
+    the flm of the real field, written into ``out`` (L, 2L-1); rows ``l < |s|`` zero.
+    At m = 0 a pair gives ``G + iC`` (``(-1)^s (G - iC)`` for ``s < 0``) exactly, where
+    ducc0 writes the conjugate of the m < 0 side (equal but for rounding)."""
+    import ducc0
+
+    L = out.shape[0]
+    ducc0.sht.experimental.alm2flm(alm, spin, out)
+    if alm.shape[0] == 2:  # the m = 0 entries lead the alm (healpy order)
+        G, C = alm[0, :L], alm[1, :L]
+        out[:, L - 1] = G + 1j * C if spin >= 0 else (-1.0) ** abs(spin) * (G - 1j * C)
+    out[: abs(spin)] = 0
     return out
 
 
@@ -189,13 +167,6 @@ def _synthesis_into(alm, L, spin, sampling, nside, out, nthreads, *, mstart=None
         return sht.synthesis(map=out.reshape(out.shape[0], -1), **kw, **_healpix_geom(nside)).reshape(out.shape)
     ntheta, nphi = out.shape[-2:]
     return sht.synthesis_2d(map=out, geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, **kw)
-
-
-def _real_from_alm(alm, L, dtype, out=None):
-    """Real-field alm (nalm,) -> flm (L, 2L-1) with conjugate-symmetric m < 0."""
-    import ducc0
-
-    return ducc0.sht.experimental.alm2flm(np.ascontiguousarray(alm, dtype=dtype)[None], 0, out)
 
 
 # --------------------------------------------------------------------------
@@ -340,28 +311,24 @@ def _alm2map(kind, alm, spin, spec, real_dtype, out=None):
     import ducc0
 
     nt = get_num_threads()
-    if kind == "synthesis":
-        if out is None:
-            out = np.empty((alm.shape[0],) + _map_core_shape(spec), dtype=real_dtype)
-        return _synthesis_into(alm, spec.L, spin, spec.sampling, spec.nside, out, nt)
-    if spec.sampling == "healpix":
+    if kind == "adjoint_analysis" and spec.sampling == "healpix":
         res = _hp_forward_adjoint(alm, spin, spec, real_dtype)
         if out is None:
             return res
         out[...] = res
         return out
-    ntheta, nphi = _ring_shape(spec)
+    if out is None:
+        out = np.empty((alm.shape[0],) + _map_core_shape(spec), dtype=real_dtype)
+    if kind == "synthesis":
+        return _synthesis_into(alm, spec.L, spin, spec.sampling, spec.nside, out, nt)
     if spec.sampling == "dh":
-        if out is None:
-            out = np.empty((alm.shape[0], ntheta, nphi), dtype=real_dtype)
         return _equi.dh_adjoint_analysis_into(alm, spec.L, spin=spin, out=out, nthreads=nt)
+    ntheta, nphi = out.shape[-2:]
     res = ducc0.sht.experimental.adjoint_analysis_2d(
         alm=alm, spin=spin, lmax=spec.L - 1, geometry=_GEOMETRY[spec.sampling],
         ntheta=ntheta, nphi=nphi, nthreads=nt, map=out,
     )
-    if spec.sampling == "gl":
-        return res
-    return _equi.fix_input_T(res, spec.L, spin, spec.sampling)
+    return res if spec.sampling == "gl" else _equi.fix_input_T(res, spec.L, spin, spec.sampling)
 
 
 @bounded_cache(32)
@@ -412,16 +379,12 @@ def _map_to_flm(kind, f, spec):
     rdt, cdt = _real_dtype(f.dtype), _cplx_dtype(f.dtype)
     out = _buffers.output_empty((fb.shape[0], L, 2 * L - 1), cdt)
     for i, fi in enumerate(fb):
-        if np.isrealobj(fi) or s == 0:
-            re = np.ascontiguousarray(fi.real, dtype=rdt)[None]
-            if np.iscomplexobj(fi):
-                G = _map2alm(kind, re, 0, spec)[0]
-                im = np.ascontiguousarray(fi.imag, dtype=rdt)[None]
-                C = _map2alm(kind, im, 0, spec)[0]
-                out[i] = _from_gc(G, C, L, 0, cdt)
-            else:
-                alm = _buffers.output_empty((1, L * (L + 1) // 2), cdt)  # pooled: pages stay mapped
-                _real_from_alm(_map2alm(kind, re, 0, spec, alm)[0], L, cdt, out[i])
+        if np.isrealobj(fi) or s == 0:  # one real field, or spin 0: Re and Im as two
+            parts = (fi.real, fi.imag) if np.iscomplexobj(fi) else (fi,)
+            alm = _buffers.output_empty((len(parts), L * (L + 1) // 2), cdt)  # pooled: pages stay mapped
+            for c, part in enumerate(parts):
+                _map2alm(kind, np.ascontiguousarray(part, dtype=rdt)[None], 0, spec, alm[c : c + 1])
+            _flm_from_alm(alm, 0, out[i])
         else:
             qu = aligned_empty((2,) + fi.shape, rdt)
             qu[0] = fi.real
@@ -429,8 +392,7 @@ def _map_to_flm(kind, f, spec):
                 qu[1] = fi.imag
             else:
                 np.negative(fi.imag, out=qu[1])
-            GC = _map2alm(kind, qu, abs(s), spec)
-            out[i] = -_from_gc(GC[0], GC[1], L, s, cdt)
+            np.negative(_flm_from_alm(_map2alm(kind, qu, abs(s), spec), s, out[i]), out=out[i])
     return out.reshape(batch + (L, 2 * L - 1))
 
 
@@ -439,20 +401,17 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     L, s = spec.L, spec.spin
     batch = flm.shape[:-2]
     fb = flm.reshape((-1, L, 2 * L - 1))
-    cdt = _cplx_dtype(flm.dtype)
-    rdt = _real_dtype(flm.dtype)
+    rdt, cdt = _real_dtype(flm.dtype), _cplx_dtype(flm.dtype)
     fb = fb.astype(cdt, copy=False)
-    mshape = (12 * spec.nside**2,) if spec.sampling == "healpix" else _ring_shape(spec)
-    out = _buffers.output_empty((fb.shape[0],) + tuple(mshape), rdt if real_out else cdt)
+    mshape = _map_core_shape(spec)
+    out = _buffers.output_empty((fb.shape[0],) + mshape, rdt if real_out else cdt)
     for i, fi in enumerate(fb):
         if real_out:  # only "synthesis" has a real output (the reality=True inverse)
             _synthesis_of_half(fi, spec, out[i][None])
         elif s == 0:
-            GC = _gc_of(fi, s)
-            t0 = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
-            t1 = _alm2map(kind, GC[1:], 0, spec, rdt)[0]
-            out[i].real = t0
-            out[i].imag = t1
+            GC = _gc_of(fi, 0)
+            out[i].real = _alm2map(kind, GC[:1], 0, spec, rdt)[0]
+            out[i].imag = _alm2map(kind, GC[1:], 0, spec, rdt)[0]
         else:
             t = _alm2map(kind, _gc_of(fi, s), abs(s), spec, rdt)
             np.negative(t[0], out=out[i].real)  # f = -(t0 + i sign(s) t1), no complex temporaries
@@ -460,7 +419,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
                 np.negative(t[1], out=out[i].imag)
             else:
                 out[i].imag = t[1]
-    return out.reshape(batch + tuple(mshape))
+    return out.reshape(batch + mshape)
 
 
 # --------------------------------------------------------------------------
@@ -483,24 +442,14 @@ def _host_inv(flm, spec):
 
 
 def _host_inv_T(ct, spec):
+    out = _map_to_flm("adjoint_synthesis", ct if spec.reality else np.conj(ct), spec)
     if spec.reality:
         # real inverse = Re(B Q flm) with Q = diag(0 for m < 0, 1 for m = 0, 2 for m > 0)
         # (only m >= 0 is read); its JAX transpose on a real ct is Q conj(B^H ct), and
         # B^H ct for real ct is the real-field adjoint synthesis (m >= 0 half).
-        nmap = 1 if spec.sampling == "healpix" else 2
-        batch = ct.shape[: ct.ndim - nmap]
-        cb = ct.reshape((-1,) + ct.shape[ct.ndim - nmap :])
-        cdt = _cplx_dtype(ct.dtype)
-        out = _buffers.output_empty((cb.shape[0], spec.L, 2 * spec.L - 1), cdt)
-        for i, ci in enumerate(cb):
-            ci = np.ascontiguousarray(ci, dtype=_real_dtype(ct.dtype))[None]
-            a = _map2alm("adjoint_synthesis", ci, 0, spec)[0]
-            _real_from_alm(a, spec.L, cdt, out[i])
-        L = spec.L
-        out[..., : L - 1] = 0
-        out[..., L:] *= 2
-        return np.conj(out).reshape(batch + (L, 2 * L - 1))
-    return np.conj(_map_to_flm("adjoint_synthesis", np.conj(ct), spec))
+        out[..., : spec.L - 1] = 0
+        out[..., spec.L :] *= 2
+    return np.conj(out)
 
 
 def _map_core_shape(spec):
@@ -551,17 +500,6 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
         out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), alm.real.dtype)
     return _synthesis_into(alm, Lj, abs(int(spin)), sampling, nside, out, get_num_threads(),
                            mstart=_alm_mstart(L_alm, Lj))
-
-
-def spin_pair_power(flm, spin, spec):
-    """``|f|^2`` on the grid of ``spec`` of the spin-``spin`` field with coefficients ``flm``
-    ``(L, 2L-1)``, from ducc0's real pair: ``Q^2 + U^2`` (no complex map is formed).
-
-    Returns a new real array ``(*map_shape)``.  Cost: one spin-pair synthesis.
-    """
-    t = _alm2map("synthesis", _gc_of(flm, spin), abs(int(spin)), spec, _real_dtype(flm.dtype))
-    np.multiply(t, t, out=t)
-    return np.add(t[0], t[1], out=t[0])
 
 
 def alm_ell(L: int) -> np.ndarray:

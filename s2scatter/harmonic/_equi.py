@@ -178,7 +178,7 @@ def fix_input(maps, L: int, spin: int, sampling: str):
 def _correction_rows(L: int, sampling: str, dtype: str):
     """``(T, K)``: the ring profiles of :func:`fix_input`'s rank-``K`` correction."""
     v, kappa = _pole_fix(L, sampling)
-    rows = ([v] if kappa else []) + ([-_alternating(L)] if sampling == "mwss" else [])
+    rows = ([v] if kappa else []) + ([-((-1.0) ** np.arange(L + 1))] if sampling == "mwss" else [])
     U = np.ascontiguousarray(np.stack(rows, axis=1), dtype=dtype)
     U.setflags(write=False)
     return U
@@ -204,12 +204,11 @@ def fix_input_T(ct, L: int, spin: int, sampling: str):
     for p, k in kappa.items():
         ct[:, p] += k * odd
     if even is not None:  # ct[:, t] -= a_t even (a: _nyquist_coefficient)
-        for c in range(ct.shape[0]):
-            e = even[c] / L
-            ct[c, 1:L:2] += e
-            ct[c, 2:L:2] -= e
-            ct[c, 0] -= e / 2
-            ct[c, L] -= e / 2 if L % 2 == 0 else -e / 2
+        e = even / L
+        ct[:, 1:L:2] += e[:, None]
+        ct[:, 2:L:2] -= e[:, None]
+        ct[:, 0] -= e / 2
+        ct[:, L] -= e / 2 if L % 2 == 0 else -e / 2
     return ct
 
 
@@ -218,11 +217,6 @@ def _ring_sum(maps, weights):
     loop (a BLAS vector-matrix product here waits on OpenBLAS's worker threads:
     ``docs/performance.md``)."""
     return np.einsum("ctp,t->cp", maps, weights.astype(maps.dtype))
-
-
-@bounded_cache(64)
-def _alternating(L: int):
-    return (-1.0) ** np.arange(L + 1)
 
 
 # --------------------------------------------------------------------------

@@ -89,13 +89,8 @@ class _Leg:
     grid: int = 0  # "gl" nodes of this band-limit (0: L), for degrees l < L <= grid
 
 
-def _nodes_L(leg: _Leg) -> int:
-    """Band-limit whose nodes the stage runs on: ``leg.grid`` on a finer GL grid, else ``leg.L``."""
-    return leg.grid or leg.L
-
-
 def _gl_weights(leg: _Leg):
-    return quadrature_weights(_nodes_L(leg), sampling="gl")
+    return quadrature_weights(leg.grid or leg.L, sampling="gl")
 
 
 def _ms(L, half):
@@ -103,7 +98,7 @@ def _ms(L, half):
 
 
 def _leg_thetas(leg: _Leg):
-    return np.clip(thetas(_nodes_L(leg), sampling=leg.sampling, nside=leg.nside), 0.0, np.pi)
+    return np.clip(thetas(leg.grid or leg.L, sampling=leg.sampling, nside=leg.nside), 0.0, np.pi)
 
 
 def _norms(L, spin):
@@ -213,14 +208,14 @@ _ACTIVE = threading.local()
 _OWNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def _lookup(key, build):
+def _lookup(key):
+    """The kernel ``key`` names: a table's (see ``_ACTIVE``), an owner's, else the cached one."""
     tab = getattr(_ACTIVE, "table", None)
     if isinstance(tab, list):
         tab.append(key)
     elif tab is not None and key in tab:
         return tab[key]
-    owned = _OWNED.get(key)
-    return owned if owned is not None else build()
+    return _build(key)
 
 
 def _build(key):
@@ -254,15 +249,12 @@ def _call(core, *args, **static):
     cache), so equal grids share one program and no kernel is embedded in it.
     Under a caller's trace the kernels are captured by the caller's program.
     """
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
         return core(*args, **static)
-    leaves = [jnp.asarray(x) for x in leaves]
-    args = jax.tree_util.tree_unflatten(tree, leaves)
-    st = tuple(sorted(static.items()))
+    args = jax.tree_util.tree_map(jnp.asarray, args)
     keys = _kernel_keys(core, args, static)
     arrays = [_build(k) for k in keys]
-    return _with_tables_jit(args, arrays, core=core, keys=keys, static=st)
+    return _with_tables_jit(args, arrays, core=core, keys=keys, static=tuple(sorted(static.items())))
 
 
 def jit(fn):
@@ -338,8 +330,7 @@ def kernels_for(core, *args, **static):
     """
     keys = _kernel_keys(core, args, static)
     arrays = tuple(_build(k) for k in keys)
-    for k, a in zip(keys, arrays):
-        _OWNED[k] = a
+    _OWNED.update(zip(keys, arrays))
     return keys, arrays
 
 
@@ -400,7 +391,7 @@ def _leg_synth(flm_ms, leg: _Leg):
     """
     if _use_kernel(leg):
         xr, c = _split(flm_ms)
-        P = _lookup(("P", _unweighted(leg)), lambda: _kernel(leg))
+        P = _lookup(("P", _unweighted(leg)))
         if not _symmetric(leg):
             return _join(jnp.einsum("...lm,mlt->...tm", xr, P), c)
         par = _parity(leg)
@@ -425,7 +416,7 @@ def _leg_adj(fm, leg: _Leg):
         xr, c = _split(fm)
         if leg.weighted:
             xr = xr * jnp.asarray(_gl_weights(leg), dtype=xr.dtype)[:, None]
-        P = _lookup(("P", _unweighted(leg)), lambda: _kernel(leg))
+        P = _lookup(("P", _unweighted(leg)))
         if not _symmetric(leg):
             return _join(jnp.einsum("...tm,mlt->...lm", xr, P), c)
         tn = P.shape[-1]
@@ -474,28 +465,12 @@ def _scan_leg(x, leg: _Leg, *, adjoint: bool):
 
 
 def _register():
-    def out_T(core, leg):
-        return (len(_leg_thetas(leg)), core[-1])
-
-    def out_L(core, leg):
-        return (leg.L, core[-1])
-
-    same = lambda dt, leg: dt  # noqa: E731
-    two = lambda leg: 2  # noqa: E731
-    _primitive.register(
-        "jax_leg_synth",
-        _primitive.HostOp(
-            lambda x, leg: _scan_leg(x, leg, adjoint=False), out_T, two, same, "jax_leg_adj",
-            jax_native=True,
-        ),
-    )
-    _primitive.register(
-        "jax_leg_adj",
-        _primitive.HostOp(
-            lambda x, leg: _scan_leg(x, leg, adjoint=True), out_L, two, same, "jax_leg_synth",
-            jax_native=True,
-        ),
-    )
+    shapes = {"synth": lambda core, leg: (len(_leg_thetas(leg)), core[-1]),
+              "adj": lambda core, leg: (leg.L, core[-1])}
+    for kind, twin in (("synth", "adj"), ("adj", "synth")):
+        fn = functools.partial(_scan_leg, adjoint=kind == "adj")
+        _primitive.register(f"jax_leg_{kind}", _primitive.HostOp(
+            fn, shapes[kind], lambda leg: 2, lambda dt, leg: dt, f"jax_leg_{twin}", jax_native=True))
 
 
 _register()
@@ -517,8 +492,7 @@ def _resampler(L, sampling, dtype):
 
 
 def _resample(fm, L, spin, sampling, ms, dtype):
-    Re = _lookup(("Re", L, sampling, dtype), lambda: _resampler(L, sampling, dtype)[0])
-    Ro = _lookup(("Ro", L, sampling, dtype), lambda: _resampler(L, sampling, dtype)[1])
+    Re, Ro = (_lookup((k, L, sampling, dtype)) for k in ("Re", "Ro"))
     ge = jnp.einsum("it,...tm->...im", Re, fm)
     go = jnp.einsum("it,...tm->...im", Ro, fm)
     even = jnp.asarray((ms + spin) % 2 == 0)
@@ -619,7 +593,7 @@ def _hp_tables(lay: _HpLayout, dtype: str):
 
 
 def _hp_table(lay, dtype, name):
-    return _lookup(("HP", lay, dtype, name), lambda: _hp_tables(lay, dtype)[name])
+    return _lookup(("HP", lay, dtype, name))
 
 
 def _hp_cap_analysis(x, lay, dtype):
@@ -640,14 +614,13 @@ def _hp_cap_synthesis(fm, lay, dtype):
     return y[..., :P] * _hp_table(lay, dtype, "s_out")
 
 
-def _contiguous(ms, n):
-    """``ms`` is a run of consecutive orders that fits in ``n`` bins without wrapping onto itself."""
-    return len(ms) <= n and bool(np.all(np.diff(ms) == 1))
+# The orders ``ms`` of the ring transforms are a run of consecutive integers (``_ms``): they
+# fill at most ``n`` bins without wrapping onto themselves iff ``len(ms) <= n``.
 
 
 def _take_bins(X, ms, n):
-    """``X[..., ms mod n]``: slices (no gather) for a contiguous run of orders."""
-    if not _contiguous(ms, n):
+    """``X[..., ms mod n]``: slices (no gather) when the orders do not wrap."""
+    if len(ms) > n:
         return X[..., np.mod(ms, n)]
     m0, m1 = int(ms[0]), int(ms[-1])
     if m0 >= 0:
@@ -657,13 +630,9 @@ def _take_bins(X, ms, n):
 
 def _put_bins(fm, ms, n):
     """Length-``n`` spectra with ``fm[..., k]`` at bin ``ms[k] mod n`` (summed where two
-    orders share a bin), zero elsewhere: pads (no scatter) for a contiguous run."""
-    if not _contiguous(ms, n):
-        bins = np.mod(ms, n)
-        Y = jnp.zeros(fm.shape[:-1] + (n,), dtype=fm.dtype)
-        if len(np.unique(bins)) == len(bins):
-            return Y.at[..., bins].set(fm)
-        return Y.at[..., bins].add(fm)
+    orders share a bin), zero elsewhere: pads (no scatter) when the orders do not wrap."""
+    if len(ms) > n:
+        return jnp.zeros(fm.shape[:-1] + (n,), dtype=fm.dtype).at[..., np.mod(ms, n)].add(fm)
     m0, m1 = int(ms[0]), int(ms[-1])
     pad = [(0, 0)] * (fm.ndim - 1)
     if m0 >= 0:
@@ -703,8 +672,7 @@ def _ring_analysis(f, L, sampling, nside, ms, *, scaled):
     dtype = "float32" if f.dtype in (jnp.float32, jnp.complex64) else "float64"
     xc = jnp.take(f, cap_pix, axis=-1, mode="fill", fill_value=0)
     parts = [_hp_cap_analysis(xc, lay, dtype)] if cap.size else []
-    ring_info = ring_info_healpix(nside)
-    parts.append(_fft_rows(f[..., belt_pix], 4 * nside, ms, ring_info.phi0[belt], scale=1.0))
+    parts.append(_fft_rows(f[..., belt_pix], 4 * nside, ms, ring_info_healpix(nside).phi0[belt], scale=1.0))
     return jnp.concatenate(parts, axis=-2)[..., ring_perm, :]
 
 
@@ -716,7 +684,6 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
     lay = _HpLayout(nside, L, bool(ms[0] == 0))
     cap, belt, _, _, _, pos = _hp_index(lay)
     dtype = "float32" if fm.dtype == jnp.complex64 else "float64"
-    ring_info = ring_info_healpix(nside)
     parts = []
     if cap.size:
         g = fm[..., cap, :]
@@ -725,7 +692,7 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
         out = _hp_cap_synthesis(g, lay, dtype)
         out = out.real if real else out
         parts.append(out.reshape(out.shape[:-2] + (-1,)))
-    out = _ifft_rows(fm[..., belt, :], 4 * nside, ms, ring_info.phi0[belt], real=real)
+    out = _ifft_rows(fm[..., belt, :], 4 * nside, ms, ring_info_healpix(nside).phi0[belt], real=real)
     parts.append(out.reshape(out.shape[:-2] + (-1,)))
     return jnp.concatenate(parts, axis=-1)[..., pos]
 
@@ -733,11 +700,6 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
 # --------------------------------------------------------------------------
 # transforms
 # --------------------------------------------------------------------------
-
-
-def _dtypes(x):
-    rdt, cdt = real_dtype(x.dtype), complex_dtype(x.dtype)
-    return rdt, cdt
 
 
 def _expand_half(flm_half, L):
@@ -772,40 +734,46 @@ def inverse(flm, L, *, spin, sampling, nside, reality):
     return _call(_inverse, flm, L=L, spin=spin, sampling=sampling, nside=nside, reality=reality)
 
 
-def _forward(f, L, *, spin, sampling, nside, reality, iter):
+def _analysis_input(f, half):
+    """``(x, rdt, cdt)``: the map as the real (``half``) or complex array analysed."""
     f = jnp.asarray(f)
-    rdt, cdt = _dtypes(f)
+    rdt, cdt = real_dtype(f.dtype), complex_dtype(f.dtype)
+    return (f.astype(rdt) if half else f.astype(cdt)), rdt, cdt
+
+
+def _forward(f, L, *, spin, sampling, nside, reality, iter):
     half = bool(reality)
+    x, rdt, cdt = _analysis_input(f, half)
     ms = _ms(L, half)
     if sampling == "healpix":
         w = 4 * np.pi / f.shape[-1]
-        x = f.astype(rdt) if half else f.astype(cdt)
         flm = _adj_synth_ms(x, L, spin, nside, half, rdt) * w
         for _ in range(iter):
             resid = x - _synth_ms(flm, L, spin, sampling, nside, half, rdt)
             flm = flm + _adj_synth_ms(resid, L, spin, nside, half, rdt) * w
     else:
-        x = f.astype(rdt) if half else f.astype(cdt)
         fm = _ring_analysis(x, L, sampling, nside, ms, scaled=True)
         if sampling != "gl":
             fm = _resample(fm, L, spin, sampling, ms, rdt)
-        leg = _Leg(L, spin, "gl", None, half, True, jnp.dtype(rdt).name)
-        flm = _leg_adj(fm, leg)
+        flm = _leg_adj(fm, _Leg(L, spin, "gl", None, half, True, jnp.dtype(rdt).name))
+    return (_expand_half(flm, L) if half else flm).astype(cdt)
+
+
+def _synthesis_input(flm, L, half):
+    """``(flm_ms, rdt)``: the coefficients synthesised; for a real field (``half``) m >= 0
+    only (m < 0 follows by symmetry), with the real part of m = 0."""
+    flm = jnp.asarray(flm)
+    rdt, cdt = real_dtype(flm.dtype), complex_dtype(flm.dtype)
+    flm = flm.astype(cdt)
     if half:
-        return _expand_half(flm, L).astype(cdt)
-    return flm.astype(cdt)
+        flm = flm[..., L - 1 :]
+        flm = flm.at[..., 0].set(flm[..., 0].real.astype(cdt))
+    return flm, rdt
 
 
 def _inverse(flm, L, *, spin, sampling, nside, reality):
-    flm = jnp.asarray(flm)
-    rdt, cdt = _dtypes(flm)
-    flm = flm.astype(cdt)
     half = bool(reality)
-    if half:  # a real field: read m >= 0 only (m < 0 follows by symmetry), Re of m = 0
-        flm_ms = flm[..., L - 1 :]
-        flm_ms = flm_ms.at[..., 0].set(flm_ms[..., 0].real.astype(cdt))
-    else:
-        flm_ms = flm
+    flm_ms, rdt = _synthesis_input(flm, L, half)
     return _synth_ms(flm_ms, L, spin, sampling, nside, half, rdt)
 
 
@@ -833,29 +801,16 @@ def forward_from_gl(f, L, L_grid, *, spin, reality):
 
 
 def _inverse_to_gl(flm, L, *, L_grid, nphi, spin, reality):
-    flm = jnp.asarray(flm)
-    rdt, cdt = _dtypes(flm)
-    flm = flm.astype(cdt)
     half = bool(reality)
-    if half:  # as _inverse: m >= 0 only, Re of m = 0
-        flm_ms = flm[..., L - 1 :]
-        flm_ms = flm_ms.at[..., 0].set(flm_ms[..., 0].real.astype(cdt))
-    else:
-        flm_ms = flm
-    leg = _Leg(L, spin, "gl", None, half, False, jnp.dtype(rdt).name, L_grid)
-    fm = _leg_synth(flm_ms, leg)
+    flm_ms, rdt = _synthesis_input(flm, L, half)
+    fm = _leg_synth(flm_ms, _Leg(L, spin, "gl", None, half, False, jnp.dtype(rdt).name, L_grid))
     return _ifft_rows(fm, nphi, _ms(L, half), None, real=half)
 
 
 def _forward_from_gl(f, L, *, L_grid, spin, reality):
-    f = jnp.asarray(f)
-    rdt, cdt = _dtypes(f)
     half = bool(reality)
-    x = f.astype(rdt) if half else f.astype(cdt)
+    x, rdt, cdt = _analysis_input(f, half)
     n = x.shape[-1]
     fm = _fft_rows(x, n, _ms(L, half), None, scale=2 * np.pi / n)
-    leg = _Leg(L, spin, "gl", None, half, True, jnp.dtype(rdt).name, L_grid)
-    flm = _leg_adj(fm, leg)
-    if half:
-        return _expand_half(flm, L).astype(cdt)
-    return flm.astype(cdt)
+    flm = _leg_adj(fm, _Leg(L, spin, "gl", None, half, True, jnp.dtype(rdt).name, L_grid))
+    return (_expand_half(flm, L) if half else flm).astype(cdt)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import bounded_cache
-from .._dtypes import complex_dtype
+from .._dtypes import complex_dtype, real_dtype
 from ..sampling import validate_choice
 from . import _ducc, _primitive, _validate
 from ._spherical import METHODS
@@ -48,8 +48,7 @@ def _delta(L, dtype):
 
 
 def _rotate_jax(flm, L, alpha, beta, gamma):
-    rdt = jnp.float32 if flm.dtype == jnp.complex64 else jnp.float64
-    D = _delta(L, rdt)  # (L, 2L-1 [k], 2L-1 [m])
+    D = _delta(L, real_dtype(flm.dtype))  # (L, 2L-1 [k], 2L-1 [m])
     m = jnp.arange(-(L - 1), L)
     im = jnp.asarray(1j ** np.arange(-(L - 1), L), dtype=flm.dtype)  # i^m
     pg = jnp.exp(-1j * m * gamma).astype(flm.dtype) * im
@@ -74,14 +73,13 @@ def _host_rotate(flm, spec: _RotSpec):
     a, b, g = spec.angles
     batch = flm.shape[:-2]
     fb = flm.reshape((-1, L, 2 * L - 1))
-    cdt = np.complex64 if fb.dtype == np.complex64 else np.complex128
-    out = np.empty(fb.shape, dtype=cdt)
+    out = np.empty(fb.shape, dtype=complex_dtype(fb.dtype))
     nt = _ducc.get_num_threads()
     for i, fi in enumerate(fb):
-        G, C = _ducc._to_gc(fi.astype(cdt), L, 0)
-        G = ducc0.sht.rotate_alm(np.ascontiguousarray(G), L - 1, g, b, a, nthreads=nt)
-        C = ducc0.sht.rotate_alm(np.ascontiguousarray(C), L - 1, g, b, a, nthreads=nt)
-        out[i] = _ducc._from_gc(G, C, L, 0, cdt)
+        GC = _ducc._gc_of(fi.astype(out.dtype), 0)
+        for c in range(2):
+            GC[c] = ducc0.sht.rotate_alm(GC[c], L - 1, g, b, a, nthreads=nt)
+        _ducc._flm_from_alm(GC, 0, out[i])
     return out.reshape(batch + (L, 2 * L - 1))
 
 
@@ -106,19 +104,13 @@ def _register():
 _register()
 
 
-def _concrete(x):
-    if isinstance(x, jax.core.Tracer):
-        return None
-    try:
-        return float(np.asarray(x))
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_angles(**angles):
-    """Concrete angles must be finite real numbers (traced ones cannot be checked)."""
+def _concrete_angles(**angles):
+    """Each angle as a float, or None where it is traced (or not a scalar): concrete angles
+    must be finite real numbers (traced ones cannot be checked)."""
+    out = []
     for name, x in angles.items():
         if isinstance(x, jax.core.Tracer):
+            out.append(None)
             continue
         try:
             a = np.asarray(x)
@@ -128,6 +120,8 @@ def _check_angles(**angles):
             raise ValueError(f"rotation angle {name} must be a real number (radians), got {name}={x!r}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"rotation angle {name} must be finite, got {name}={x!r}")
+        out.append(float(a) if a.size == 1 else None)
+    return tuple(out)
 
 
 def rotate(flm, L, rotation, *, method="auto"):
@@ -168,8 +162,7 @@ def rotate(flm, L, rotation, *, method="auto"):
             f"rotation must be a tuple (alpha, beta, gamma) of ZYZ Euler angles, got {rotation!r}"
         ) from None
     method = validate_choice(method, METHODS, "method")
-    _check_angles(alpha=alpha, beta=beta, gamma=gamma)
-    angles = tuple(_concrete(x) for x in (alpha, beta, gamma))
+    angles = _concrete_angles(alpha=alpha, beta=beta, gamma=gamma)
     concrete = all(a is not None for a in angles)
     if method == "auto":
         method = "ducc" if (jax.default_backend() == "cpu" and concrete) else "jax"

@@ -24,20 +24,12 @@ __all__: list = []
 _GLIBC_TRIM_GB = 128 / 2**20  # glibc's default M_TRIM_THRESHOLD (128 KiB), in GiB
 
 
-def _restore_heap_trim(gigabytes) -> None:
-    if gigabytes is None:  # no way back to the allocator's own state: its default threshold
-        _ducc.set_heap_trim_limit(_GLIBC_TRIM_GB)
-        _ducc._HEAP_TRIM["gigabytes"] = None
-    else:
-        _ducc.set_heap_trim_limit(gigabytes)
-
-
 def _set_heap_trim(gigabytes) -> None:
-    if gigabytes is None:
-        if _ducc._HEAP_TRIM["gigabytes"] is not None:
-            _restore_heap_trim(None)
-    else:
+    if gigabytes is not None:
         _ducc.set_heap_trim_limit(gigabytes)
+    elif _ducc._HEAP_TRIM["gigabytes"] is not None:  # no way back to the allocator's own state:
+        _ducc.set_heap_trim_limit(_GLIBC_TRIM_GB)  # its default threshold
+        _ducc._HEAP_TRIM["gigabytes"] = None
 
 
 def _check_count(value, name):
@@ -56,7 +48,6 @@ register_setting("kernel_budget", get=_jax.get_kernel_budget,
 register_setting("output_cache", get=lambda: _buffers.get_output_cache()["limit_bytes"] / 2**30,
                  set=_buffers.set_output_cache, expected="a number of GiB >= 0 (0 disables the pool)")
 register_setting("heap_trim_limit", get=lambda: _ducc._HEAP_TRIM["gigabytes"], set=_set_heap_trim,
-                 restore=_restore_heap_trim,
                  expected="a number of GiB >= 0, or None (the allocator's default)")
 
 # the kernels of the "jax" method: bounded in bytes (twice the kernel budget)

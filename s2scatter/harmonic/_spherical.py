@@ -22,7 +22,7 @@ import math
 import jax
 
 from .._config import BoundedDict
-from ..sampling import validate_bool, validate_choice
+from ..sampling import validate_bool, validate_choice, validate_spin
 from . import _ducc_op, _validate
 
 __all__ = ["forward", "inverse", "METHODS", "resolve_method", "gl_grid_shape", "inverse_to_gl_grid",
@@ -47,7 +47,7 @@ def resolve_method(method: str, L: int, sampling: str) -> str:
 
 def _prepare(L, spin, sampling, nside, reality, iter):
     L = _validate.check_L(L)
-    spin = _validate.check_spin(spin, L)
+    spin = validate_spin(spin, L)
     sampling, nside = _validate.check_sampling(sampling, L, nside)
     reality = validate_bool(reality, "reality")
     if reality and spin != 0:
@@ -211,8 +211,7 @@ def inverse_to_gl_grid(flm, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc_op.inverse(flm, spec)
+        return _ducc_op.inverse(flm, _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape))
     from . import _jax
 
     return _jax.inverse_to_gl(flm, L, int(L_grid), shape[1], spin=spin, reality=bool(reality))
@@ -227,8 +226,7 @@ def forward_from_gl_grid(f, L, L_grid, *, spin=0, reality=False, method="auto"):
     shape = gl_grid_shape(L_grid)
     method = resolve_method(method, L, "gl")
     if method == "ducc":
-        spec = _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape)
-        return _ducc_op.forward(f, spec)
+        return _ducc_op.forward(f, _ducc_op.DuccSpec(L, spin, "gl", None, bool(reality), 0, shape))
     from . import _jax
 
     return _jax.forward_from_gl(f, L, int(L_grid), spin=spin, reality=bool(reality))

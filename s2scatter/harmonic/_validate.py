@@ -9,12 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..sampling import f_shape, validate_L, validate_sampling, validate_spin
+from ..sampling import f_shape, validate_L, validate_sampling
 
 __all__ = [
     "warn_x64_once",
     "check_L",
-    "check_spin",
     "check_sampling",
     "check_map",
     "check_flm",
@@ -43,10 +42,6 @@ def warn_x64_once(stacklevel=None):
 def check_L(L) -> int:
     warn_x64_once()
     return validate_L(L)
-
-
-def check_spin(spin, L) -> int:
-    return validate_spin(spin, L)
 
 
 def external_stacklevel() -> int:
@@ -127,7 +122,7 @@ def check_finite_after(probe, x, name):
     check_finite(x, name)
 
 
-def check_map(f, L, sampling, nside, *, leading_ok=True, name="f"):
+def check_map(f, L, sampling, nside, *, name="f"):
     expected = f_shape(L, sampling=sampling, nside=nside)
     k = len(expected)
     if f.ndim < k or tuple(f.shape[f.ndim - k :]) != tuple(expected):
@@ -137,7 +132,7 @@ def check_map(f, L, sampling, nside, *, leading_ok=True, name="f"):
         )
 
 
-def check_flm(flm, L, *, name="flm", trailing=2):
+def check_flm(flm, L, *, name="flm"):
     if flm.ndim < 2 or tuple(flm.shape[-2:]) != (L, 2 * L - 1):
         raise ValueError(
             f"{name} has shape {tuple(flm.shape)}; expected (..., {L}, {2 * L - 1}) for L={L}"

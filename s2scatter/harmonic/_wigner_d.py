@@ -63,6 +63,7 @@ Nothing here is cached: callers that reuse results cache them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Iterator
 
 import jax
@@ -70,6 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import bounded_cache
+from ..sampling import validate_L
 
 __all__ = [
     "WignerDFixedNState",
@@ -93,12 +95,6 @@ _K_MIN = -30000  # scale indices are int16
 # ---------------------------------------------------------------------------
 # Shared helpers (numpy, float64)
 # ---------------------------------------------------------------------------
-
-
-def _check_L(L: int) -> int:
-    from ..sampling import validate_L
-
-    return validate_L(L)
 
 
 def _check_n(L: int, n: int) -> int:
@@ -369,7 +365,7 @@ def wigner_d_fixed_n_iter(L: int, n: int, theta) -> Iterator[tuple[int, np.ndarr
     >>> bool(np.isclose(ds[1][2, 0], np.cos(0.3)))  # d^1_00 = cos
     True
     """
-    L = _check_L(L)
+    L = validate_L(L)
     n = _check_n(L, n)
     theta = _check_theta(theta)
     for l, blk in _fixed_n_blocks(L, n, theta):
@@ -406,7 +402,7 @@ def wigner_d_fixed_n(L: int, n: int, theta) -> np.ndarray:
     >>> np.round(d[1, :, 1], 6).tolist()  # d^1_{m0}(pi/2) = (1, 0, -1) / sqrt(2)
     [0.707107, 0.0, -0.707107]
     """
-    L = _check_L(L)
+    L = validate_L(L)
     n = _check_n(L, n)
     theta = _check_theta(theta)
     out = np.zeros((L, 2 * L - 1, theta.size))
@@ -492,7 +488,7 @@ def wigner_d_all(L: int, beta: float) -> np.ndarray:
     >>> bool(np.isclose(d[1, 1, 2], np.sin(0.5) / np.sqrt(2)))  # d^1_{01} = sin / sqrt2
     True
     """
-    L = _check_L(L)
+    L = validate_L(L)
     beta = _check_theta(beta)
     if beta.size != 1:
         raise ValueError("beta must be a single angle")
@@ -514,7 +510,7 @@ def delta_halfpi(L: int) -> np.ndarray:
     >>> bool(np.isclose(D[1, 2, 2], 0.5))  # d^1_{11}(pi/2) = (1 + cos)/2
     True
     """
-    L = _check_L(L)
+    L = validate_L(L)
     h = float(np.sqrt(0.5))
     return _risbo(L, h, h)
 
@@ -524,7 +520,8 @@ def delta_halfpi(L: int) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-@jax.tree_util.register_pytree_node_class
+@functools.partial(jax.tree_util.register_dataclass, meta_fields=("L", "nonneg_m"),
+                   data_fields=("d", "e", "k", "start_mant", "start_k", "w", "lo", "m", "n"))
 @dataclasses.dataclass(frozen=True)
 class WignerDFixedNState:
     """Carry of the fixed-n recursion, from :func:`wigner_d_fixed_n_scan_init`.
@@ -548,18 +545,6 @@ class WignerDFixedNState:
     n: Any  # () float
     L: int = dataclasses.field(default=1, metadata={"static": True})
     nonneg_m: bool = dataclasses.field(default=False, metadata={"static": True})
-
-    _LEAVES = ("d", "e", "k", "start_mant", "start_k", "w", "lo", "m", "n")
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in self._LEAVES), (self.L, self.nonneg_m)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        return cls(*children, L=aux[0], nonneg_m=aux[1])
-
-    def _replace(self, **kw):
-        return dataclasses.replace(self, **kw)
 
 
 def _jax_dtype(dtype):
@@ -595,7 +580,7 @@ def wigner_d_fixed_n_scan_init(
     Returns:
         :class:`WignerDFixedNState`.  Cost O(L T) time and memory.
     """
-    L = _check_L(L)
+    L = validate_L(L)
     n = _check_n(L, n)
     dtype = _jax_dtype(dtype)
     bits = _SCALE_BITS[np.dtype(dtype)]
@@ -707,7 +692,7 @@ def wigner_d_fixed_n_step(state: WignerDFixedNState, l):
     e = jnp.where(big, e * down, e)
     k = k + big.astype(k.dtype)
     z = jnp.where(k == 0, 1.0, jnp.where(k == -1, 2.0**-bits, jnp.where(k == -2, 2.0 ** (-2 * bits), 0.0)))
-    return state._replace(d=d, e=e, k=k), d * z.astype(dt)
+    return dataclasses.replace(state, d=d, e=e, k=k), d * z.astype(dt)
 
 
 def wigner_d_fixed_n_jax(
