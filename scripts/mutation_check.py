@@ -205,7 +205,7 @@ MUTATIONS = [
     M("scattering", CORE, "return max(cfg.L_scal, max(cfg.L_j(jc) for jc in child_js))",
       "return max(cfg.L_scal, min(cfg.L_j(jc) for jc in child_js))",
       "intermediate kept at the smallest child's band-limit"),
-    M("scattering", FUSED, "ti = t[0] + t[1]", "ti = t[0]",
+    M("scattering", DUCC, "return np.add(t[0], t[1], out=t[0])", "return t[0]",
       "ducc method: one component of each spin field dropped (N > 1)"),
     M("scattering", FUSED, "return np.multiply(w, w, out=None if keep else w) if real else (w.real**2 + w.imag**2)",
       "return np.multiply(w, w, out=None if keep else w) if real else (w.real**2 - w.imag**2)",

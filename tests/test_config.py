@@ -117,7 +117,7 @@ def _sizes(*names):
 
 
 def test_kernel_budget_zero_uses_the_recursion_with_the_same_numbers():
-    L = 8
+    L = 11  # no other test's network owns (and so lends) kernels of this band-limit
     f = np.random.default_rng(0).standard_normal((L, 2 * L - 1))
     _jax._kernel.cache_clear()
     with s2scatter.config(kernel_budget=0):

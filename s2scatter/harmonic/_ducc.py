@@ -39,7 +39,7 @@ from .._dtypes import real_dtype as _real_dtype
 from . import _buffers, _equi, _mw_gl
 
 __all__ = ["DuccSpec", "alm_ell", "alm_index", "aligned_empty", "get_num_threads", "host_analysis_into",
-           "host_real_alm", "host_synthesis_from_alm", "set_heap_trim_limit", "set_num_threads"]
+           "host_real_alm", "host_synthesis_from_alm", "set_heap_trim_limit", "set_num_threads", "spin_pair_power"]
 
 _GEOMETRY = {"mw": "MW", "mwss": "CC", "dh": "F1", "gl": "GL"}
 
@@ -500,6 +500,17 @@ def host_synthesis_from_alm(alm, L_alm, Lj, *, spin, sampling="mw", nside=None, 
         out = aligned_empty((alm.shape[0],) + _map_core_shape(spec), alm.real.dtype)
     return _synthesis_into(alm, Lj, abs(int(spin)), sampling, nside, out, get_num_threads(),
                            mstart=_alm_mstart(L_alm, Lj))
+
+
+def spin_pair_power(flm, spin, spec):
+    """``|f|^2`` on the grid of ``spec`` of the spin-``spin`` field with coefficients ``flm``
+    ``(L, 2L-1)``, from ducc0's real pair: ``Q^2 + U^2`` (no complex map is formed).
+
+    Returns a new real array ``(*map_shape)``.  Cost: one spin-pair synthesis.
+    """
+    t = _alm2map("synthesis", _gc_of(flm, spin), abs(int(spin)), spec, _real_dtype(flm.dtype))
+    np.multiply(t, t, out=t)
+    return np.add(t[0], t[1], out=t[0])
 
 
 def alm_ell(L: int) -> np.ndarray:

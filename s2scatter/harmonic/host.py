@@ -31,7 +31,9 @@ Real alm in, real components out (and back):
 * :func:`analysis_into` -- the way back: real components -> ``alm`` written into a
   larger layout (exact quadrature, or iterated HEALPix);
 * :func:`alm_to_maps` -- ducc0's real-field kernel ``kind`` (``"synthesis"``, or its
-  adjoint ``"adjoint_analysis"``) on (G, C) ``alm``.
+  adjoint ``"adjoint_analysis"``) on (G, C) ``alm``;
+* :func:`spin_pair_power` -- ``|f|^2 = Q^2 + U^2`` on the grid of a spin field given
+  by its ``flm``.
 
 The four operators on our ``flm`` layout and their JAX transposes (leading batch
 axes; the very kernels the ``"ducc"`` method registers with JAX):
@@ -60,6 +62,7 @@ from ._ducc import alm_ell, alm_index
 from ._ducc import host_analysis_into as analysis_into
 from ._ducc import host_real_alm as real_alm
 from ._ducc import host_synthesis_from_alm as synthesis_from_alm
+from ._ducc import spin_pair_power
 from ._primitive import _adopt as adopt
 
 __all__ = [
@@ -76,5 +79,6 @@ __all__ = [
     "inverse_transpose",
     "output_empty",
     "real_alm",
+    "spin_pair_power",
     "synthesis_from_alm",
 ]

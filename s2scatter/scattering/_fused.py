@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from .._config import bounded_cache
-from .._dtypes import complex_dtype, real_dtype
+from .._dtypes import complex_dtype
 from ..harmonic import gl_grid_shape, host
 from ._core import Filters, pooled_modulus, propagate
 
@@ -86,18 +86,9 @@ class HostOps:
 
     @staticmethod
     def _spin_power(c, n, syn):
-        # per batch item: |w|^2 = t0^2 + t1^2 for the two real components ducc0 returns
         batch = c.shape[:-2]
-        cb = c.reshape((-1,) + c.shape[-2:])
-        p = None
-        for i, ci in enumerate(cb):
-            t = host.alm_to_maps("synthesis", host.flm_to_gc(ci, -n), abs(n), syn, real_dtype(c.dtype))
-            np.multiply(t, t, out=t)
-            ti = t[0] + t[1]
-            if p is None:
-                p = np.empty(cb.shape[:1] + ti.shape, ti.dtype)
-            p[i] = ti
-        return p.reshape(batch + p.shape[1:])
+        p = [host.spin_pair_power(ci, -n, syn) for ci in c.reshape((-1,) + c.shape[-2:])]
+        return np.stack(p).reshape(batch + p[0].shape)
 
     @staticmethod
     def accumulate(P, p, wt):
