@@ -22,31 +22,9 @@ pure computation), ``_store`` (layout, writers, checks), ``_plots``,
 ``_driver`` (:func:`run_batch`) and ``_inspect`` (:func:`store_info`); the
 public names are those re-exported here.
 
-Store layout (``format="zarr"``, the default): ``OUT`` is a Zarr v3 directory
-store; its root group's attributes hold the job (``config``, ``read``) and one
-child group per input, named after the file (``unique, safe``; the source path
-is in the group's attributes)::
-
-    OUT/zarr.json                 root: {"s2scatter_store": 2, "config", "read", "format", ...}
-    OUT/<group>/zarr.json         attrs: source, sha256, channels, reader meta, paths, versions, ...
-    OUT/<group>/maps              (C, P, *output grid)        output="maps"
-    OUT/<group>/mean, power       (C, P), (C, P, L_scal)      output="invariants"
-    OUT/<group>/path_order        (P,)  int, order of each path
-    OUT/<group>/path_scales       (P, max(max_order, 1)) int, scales j1, j2, ... (-1 padded)
-
-With ``format="npz"``: ``OUT/store.json`` (the job) and ``OUT/<group>.npz``
-holding the same arrays plus ``metadata`` (the group attributes as a JSON
-string).  Plots (``plot=True``) go to ``<OUT without .zarr>_plots/<group>/``,
-outside the Zarr hierarchy.
-
-One writer, atomicity: a run holds an exclusive lock on ``OUT`` (a second
-writer gets :class:`BatchError`).  Each group is written in the store's
-workspace, a hidden sibling ``.<OUT name>.s2scatter-tmp/``, checked whole, marked
-``"complete": true`` and moved into ``OUT`` with one ``os.replace``; ``.npz``
-files likewise.  A killed run therefore leaves finished groups in ``OUT`` and
-nothing else; the next writer clears the workspace.  Only the process that
-calls :func:`run_batch` writes (Dask workers only compute).  Guarantees in
-full: ``docs/pipeline.md``.
+Store layout (Zarr v3 by default, or ``.npz`` files), the one-writer lock and the
+atomic, marked groups: ``docs/pipeline.md``.  Only the process that calls
+:func:`run_batch` writes (Dask workers only compute).
 
 Example::
 

@@ -80,14 +80,7 @@ def _failure_message(path, exc) -> str:
 
 
 def _resolve_client(scheduler):
-    """(client or None, whether we own it); a scheduler address is connected within the timeout.
-
-    Every failure to reach a scheduler is a :class:`BatchError` with a one-line
-    message naming the address and the cause, raised within about
-    ``_CONNECT_TIMEOUT`` seconds: malformed address, nothing listening, a
-    service that is not a Dask scheduler (answers junk, or nothing),
-    ``tls://`` without TLS settings.
-    """
+    """(client or None, whether we own it); an address is connected by :func:`_connect`."""
     if scheduler is None:
         return None, False
     if isinstance(scheduler, str):
@@ -99,7 +92,9 @@ def _resolve_client(scheduler):
 
 
 def _connect(address):
-    """A ``distributed.Client`` on the scheduler at ``address`` (see :func:`_resolve_client`)."""
+    """A ``distributed.Client`` on the scheduler at ``address``; every failure to reach it (malformed
+    address, nothing listening, not a Dask scheduler, ``tls://`` without TLS settings) is a one-line
+    :class:`BatchError` within about ``_CONNECT_TIMEOUT`` seconds."""
     from distributed import Client
     from distributed.comm.addressing import get_address_host_port, parse_address
     from distributed.security import Security
@@ -125,14 +120,10 @@ def _connect(address):
 
 
 def _handshake(address, connection_args, *, timeout: float) -> None:
-    """Open a Dask comm to ``address`` and complete its handshake within ``timeout`` seconds.
+    """Complete a Dask handshake with ``address`` within ``timeout`` seconds, or raise :class:`BatchError`.
 
-    ``distributed.Client`` waits for the handshake without a time limit (a TCP
-    service that accepts and stays silent hangs it) and lets a junk answer
-    surface as ``MemoryError`` or ``struct.error``; this runs
-    ``distributed.comm.connect`` under ``asyncio.wait_for`` in a private event
-    loop on a helper thread, and turns every outcome but success into a
-    :class:`BatchError`.
+    ``distributed.Client`` waits for it without a limit (a silent TCP service hangs it) and lets a junk
+    answer surface as ``MemoryError``; hence ``asyncio.wait_for`` in a private loop on a helper thread.
     """
     import asyncio
     import threading
@@ -205,13 +196,8 @@ def run_batch(inputs, out, job: FeatureJob, *, resume=False, overwrite=False, sc
             scheduler cannot be reached (one-line message naming the cause).
         KeyboardInterrupt: on Ctrl-C (SIGINT), after removing this run's
             temporary entries; finished groups stay (rerun with ``resume``).
-            A Ctrl-C while a group is being written lets that write finish
-            first; while an input is computed in this process, the first
-            Ctrl-C takes effect when its computation returns and a second one
-            at once; one swallowed by a callback (JAX's garbage-collection
-            hook) is noticed at the next input.  Python's default SIGINT
-            handler is replaced for the length of the run, see
-            :mod:`s2scatter._interrupt`.
+            A write in progress finishes first; a computation in this process
+            on the second Ctrl-C (details: ``docs/pipeline.md``, "Ctrl-C").
     """
     entries = []
     for raw in inputs:
@@ -340,9 +326,7 @@ def _run(entries, out, job, *, resume, overwrite, scheduler, progress, verify, u
                 bar.update(1)
 
             def compute_here(entry):
-                # JAX calls back into Python (ducc0 kernels): an exception raised there becomes a
-                # runtime error with a logged traceback, so a first Ctrl-C waits for this input's
-                # computation; a second one cuts it.
+                # a KeyboardInterrupt raised inside JAX's callbacks into Python would be lost
                 with INTERRUPTS.deferred(second_cuts=True):
                     return entry.compute(job)
 
@@ -375,13 +359,9 @@ def _run(entries, out, job, *, resume, overwrite, scheduler, progress, verify, u
 
 @contextlib.contextmanager
 def _open_store(out, job, *, resume, overwrite):
-    """Lock ``out``, check it, open this writer's workspace and prepare the store.
-
-    Yields ``(workspace, format)``; on exit removes the
-    workspace, removes ``out`` again if this run created it and never wrote
-    the store's marker, and releases the lock.  ``OSError`` while preparing
-    (read-only parent, disk full, ...) becomes :class:`BatchError`.
-    """
+    """Lock ``out``, check it, open this writer's workspace and prepare the store; yield
+    ``(workspace, format)``.  On exit remove the workspace (and ``out`` if this run created it
+    and never marked it) and unlock.  ``OSError`` while preparing becomes :class:`BatchError`."""
     lock = StoreLock(out)
     workspace = Workspace(out)
     marked = False

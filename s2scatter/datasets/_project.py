@@ -1,43 +1,13 @@
 """Planar images projected onto the sphere, as in Cohen et al., "Spherical CNNs" (ICLR 2018).
 
-Geometry (the s2cnn data script ``examples/mnist/gendata.py``, read for its
-conventions): the unit sphere sits on the image plane, which is tangent at
-the south pole (the plane ``z = -1``).  A sample point ``p = (sin t cos f,
-sin t sin f, cos t)`` is sent along the ray from the projection centre
-through ``p`` to the plane:
-
-* ``"stereographic"`` (s2cnn's): rays from the north pole ``(0, 0, 1)``;
-  ``q = 2 (x, y) / (1 - z)``, so a point at angle ``psi = pi - t`` from the
-  south pole lands at radius ``2 tan(psi / 2)``.  s2cnn moves the centre
-  ``1e-3`` above the pole to dodge a division by zero on grids that hold the
-  north pole; here the pole itself is simply outside the image.
-* ``"gnomonic"``: rays through the sphere's centre; ``q = -(x, y) / z`` for
-  ``z < 0`` (radius ``tan psi``), so only the open southern hemisphere is
-  reached.
-
-The image covers the square ``[-h, h]^2`` of the plane (``h = half_width``,
-s2cnn's 1.5 sphere radii), whatever its pixel count: image row ``i`` of
-``H`` is centred at ``q_x = -h + (i + 1/2) 2h/H`` and column ``j`` of ``W`` at
-``q_y = -h + (j + 1/2) 2h/W``, so rows run along ``phi = 0`` and columns along
-``phi = pi/2`` (s2cnn's assignment: seen from outside the sphere the picture
-is transposed, a mirror image, which no rotation undoes).  The image centre
-lands on the south pole.  Values are the bilinear interpolant of the pixel
-values with zeros outside the image (exact for images linear in (i, j)
-between pixel centres, fading to zero over the half pixel beyond the outer
-centres).  With ``h = 1.5`` the stereographic image of the square reaches
-``psi = 2 atan(0.75) = 73.7 deg`` along the axes and ``93.3 deg`` at the
-corners, and covers 5.19 sr, 0.83 of a hemisphere.  (s2cnn's own sampler mixes pixels two apart
-and then rescales each map to [0, 255]; its hemisphere mask is a no-op.)
-
-Band-limit and rotations: the projected map is not band-limited.  It is
-sampled on a grid, forward-transformed at ``L`` (this defines the
-band-limited map; the transform is exact only for band-limited inputs, so
-the part of the image above ``L`` aliases in a way that depends on the grid),
-rotated exactly in harmonic space with :func:`s2scatter.rotate` and
-synthesised on the requested sampling.  ``oversample=k`` samples on a
-Gauss-Legendre grid of band-limit ``k L`` instead and keeps ``l < L`` of its
-exact transform: much less aliasing, and the same ``flm`` for every output
-sampling.
+The image lies on the plane tangent at the south pole (``z = -1``), covering the square
+``[-h, h]^2`` (``h = half_width``), its centre on the pole, rows along ``phi = 0``; a sphere
+point reaches the plane along the ray from the north pole (``"stereographic"``, s2cnn's) or
+from the centre (``"gnomonic"``), and takes the bilinear interpolant of the pixels (zero
+outside the image).  The projected map is then band-limited at ``L`` by a forward transform
+(on a Gauss-Legendre grid at ``k L`` with ``oversample=k``, less aliasing), rotated exactly in
+harmonic space and synthesised.  Geometry, the differences from s2cnn's script and the
+aliasing figures: ``docs/datasets.md``.
 """
 
 from __future__ import annotations
@@ -158,7 +128,7 @@ def project_at(images, theta, phi, *, projection=ProjectionConfig()):
             types are used as given.
         theta, phi: colatitude and longitude (radians) of the points, arrays of
             one shape ``S`` (e.g. from :func:`s2scatter.sampling.grid_angles`).
-        projection: :class:`ProjectionConfig` (geometry in the module docstring).
+        projection: :class:`ProjectionConfig` (geometry: ``docs/datasets.md``).
 
     Returns:
         float64 array ``(n, *S)``; zero where the point does not reach the image.
@@ -222,8 +192,8 @@ def project_images(images, L, *, sampling="mw", nside=None, rotation="NR", seed=
                    dtype=np.float32, batch_size=512, method="auto", progress=False):
     """Project planar images onto the sphere (spherical MNIST / Fashion-MNIST), optionally rotated.
 
-    Each image goes onto the plane tangent at the south pole and through the
-    projection of ``projection`` onto the sphere (module docstring), is
+    Each image goes onto the plane tangent at the south pole and through
+    ``projection`` onto the sphere (``docs/datasets.md``), is
     sampled bilinearly, band-limited at ``L`` by a forward transform and, in
     the ``"R"`` regime, rotated by its own random rotation in harmonic space
     (:func:`s2scatter.rotate`, exact) before the inverse transform.
