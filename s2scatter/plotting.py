@@ -36,9 +36,7 @@ __all__ = ["plot_mollweide", "plot_power_spectrum"]
 _PARTS = {"real": np.real, "imag": np.imag, "abs": np.abs}
 
 
-# --------------------------------------------------------------------------
-# Sampling geometry: the sampling layer's, never a copy.
-# --------------------------------------------------------------------------
+# --------------------- Sampling geometry: the sampling layer's, never a copy.
 def _ring_geometry(L: int, sampling: str) -> tuple[np.ndarray, int]:
     """Ring colatitudes (north first) and longitudes per ring of an equiangular scheme
     (:func:`s2scatter.sampling.thetas`, :func:`s2scatter.sampling.nphi`); longitudes
@@ -46,9 +44,7 @@ def _ring_geometry(L: int, sampling: str) -> tuple[np.ndarray, int]:
     return smp.thetas(L, sampling=sampling), smp.nphi(L, sampling=sampling)
 
 
-# --------------------------------------------------------------------------
-# Resampling onto a regular lon-lat grid.
-# --------------------------------------------------------------------------
+# ------------------------------------ Resampling onto a regular lon-lat grid.
 def _resample_equiangular(f, L, sampling, theta_c, phi_c):
     """Bilinear interpolation, periodic in phi.
 
@@ -130,9 +126,7 @@ def _map_for_plot(f, L, sampling, nside, part):
     return np.asarray(_PARTS[part](f), dtype=np.float64), nside
 
 
-# --------------------------------------------------------------------------
-# Figure handling.
-# --------------------------------------------------------------------------
+# ----------------------------------------------------------- Figure handling.
 def _new_axes(path, projection, figsize):
     if path is not None:
         fig = Figure(figsize=figsize, layout="constrained")
@@ -143,9 +137,7 @@ def _new_axes(path, projection, figsize):
     return fig.add_subplot(projection=projection)
 
 
-# --------------------------------------------------------------------------
-# Public functions.
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------- Public functions.
 def plot_mollweide(
     f,
     L: int,

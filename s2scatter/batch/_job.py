@@ -85,9 +85,7 @@ class FeatureJob:
                           "format": self.format})
 
 
-# --------------------------------------------------------------------------
-# Small helpers.
-# --------------------------------------------------------------------------
+# ------------------------------------------------------------- Small helpers.
 def _jsonable(obj):
     """A JSON round trip (tuples -> lists, numpy scalars -> Python)."""
     return json.loads(json.dumps(obj, default=_json_default))

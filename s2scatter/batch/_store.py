@@ -251,9 +251,7 @@ def _replace_dir(src, dst, workspace: Workspace):
         os.replace(src, dst)
 
 
-# --------------------------------------------------------------------------
-# Store bookkeeping.
-# --------------------------------------------------------------------------
+# --------------------------------------------------------- Store bookkeeping.
 def _store_attrs(job):
     return {"s2scatter_store": STORE_VERSION, **job.identity(), "versions": versions()}
 

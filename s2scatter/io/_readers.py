@@ -43,9 +43,7 @@ def _extension(path: str) -> str | None:
     return next((ext for ext in sorted(READERS, key=len, reverse=True) if path.lower().endswith(ext)), None)
 
 
-# --------------------------------------------------------------------------
-# HEALPix FITS
-# --------------------------------------------------------------------------
+# --------------------------------------------------------------- HEALPix FITS
 _STOKES = {
     "I_STOKES": "I", "Q_STOKES": "Q", "U_STOKES": "U", "TEMPERATURE": "I",
     "Q_POLARISATION": "Q", "U_POLARISATION": "U", "Q-POLARISATION": "Q", "U-POLARISATION": "U",
@@ -171,9 +169,7 @@ def _resolve_fields(path, field, names):
     return out
 
 
-# --------------------------------------------------------------------------
-# equirectangular images
-# --------------------------------------------------------------------------
+# ----------------------------------------------------- equirectangular images
 _GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")  # one channel; others are read as RGB
 
 
@@ -236,9 +232,7 @@ def _read_image(path, *, field, variable, input_sampling, input_nside):
     return grid, channels, meta
 
 
-# --------------------------------------------------------------------------
-# lat-lon netCDF
-# --------------------------------------------------------------------------
+# ------------------------------------------------------------- lat-lon netCDF
 _LAT_NAMES = ("lat", "latitude", "lats", "nav_lat")
 _LON_NAMES = ("lon", "longitude", "lons", "nav_lon")
 
@@ -372,9 +366,7 @@ def _jsonable(x):
     return x if isinstance(x, (int, float, str, bool)) or x is None else str(x)
 
 
-# --------------------------------------------------------------------------
-# NumPy arrays
-# --------------------------------------------------------------------------
+# --------------------------------------------------------------- NumPy arrays
 def _infer_L(sampling, shape2):
     """Input band-limit from the last two axes of an equiangular map (or ``None``)."""
     H, W = shape2
@@ -484,9 +476,7 @@ _DISPATCH = {
 }
 
 
-# --------------------------------------------------------------------------
-# public entry point
-# --------------------------------------------------------------------------
+# --------------------------------------------------------- public entry point
 def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
              input_sampling=None, input_nside=None, nan="error", fill_value=None) -> SphereMap:
     """Read a map on the sphere from a file and resample it onto ``(L, sampling, nside)``.

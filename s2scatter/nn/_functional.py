@@ -42,8 +42,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- linear
-
-
 def linear(x: Signal, weights, *, bias=None) -> Signal:
     """Generalised linear layer: mixes fragments of equal degree only.
 
@@ -91,8 +89,6 @@ def _linear(x, weights, bias):
 
 
 # --------------------------------------------------------------------------- tensor product
-
-
 @dataclasses.dataclass(frozen=True)
 class _Group:
     """Triples with the same smaller degree ``l1`` (and output degrees in one range):
@@ -566,8 +562,6 @@ def so3_activation(x: Signal, N: int, *, fn="gelu", oversampling=2.0, L_out=None
 
 
 # --------------------------------------------------------------------------- normalisation, read-out
-
-
 def batch_statistics(x: Signal):
     """Statistics of :func:`equivariant_norm` over the batch axes and fragments.
 

@@ -25,9 +25,7 @@ from .._config import bounded_cache
 from ._schemes import validate_int, validate_L, validate_spin
 
 
-# --------------------------------------------------------------------------
-# scalar / vectorised index maps
-# --------------------------------------------------------------------------
+# --------------------------------------------- scalar / vectorised index maps
 def lm_to_index(ell, m):
     """pyssht/s2fft 1-D index ``l**2 + l + m`` (vectorised).
 
@@ -75,9 +73,7 @@ def alm_size(L) -> int:
     return L * (L + 1) // 2
 
 
-# --------------------------------------------------------------------------
-# cached gather/scatter tables
-# --------------------------------------------------------------------------
+# ----------------------------------------------- cached gather/scatter tables
 def _readonly(*arrays):
     for a in arrays:
         a.setflags(write=False)
@@ -127,9 +123,7 @@ def _check_last(arr, n, name, what):
     return arr
 
 
-# --------------------------------------------------------------------------
-# conversions
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- conversions
 def flm_to_alm(flm, L):
     """2-D ``flm`` ``(..., L, 2L-1)`` -> healpy ``alm`` ``(..., L(L+1)/2)``.
 

@@ -42,9 +42,7 @@ SAMPLINGS = ("mw", "mwss", "dh", "gl", "healpix")
 """Supported sampling schemes; ``"mw"`` is the default everywhere."""
 
 
-# --------------------------------------------------------------------------
-# validation
-# --------------------------------------------------------------------------
+# ----------------------------------------------------------------- validation
 def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
@@ -198,9 +196,7 @@ def validate_sampling(sampling, nside=None) -> str:
     return sampling
 
 
-# --------------------------------------------------------------------------
-# shapes and counts
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------- shapes and counts
 def flm_shape(L) -> tuple[int, int]:
     """Shape ``(L, 2L-1)`` of harmonic coefficients; entry ``[l, L-1+m]``.
 
@@ -268,9 +264,7 @@ def f_shape(L, *, sampling="mw", nside=None) -> tuple[int, ...]:
     return ntheta(L, sampling=sampling), nphi(L, sampling=sampling)
 
 
-# --------------------------------------------------------------------------
-# Gauss-Legendre nodes (numpy only; Newton iteration in theta)
-# --------------------------------------------------------------------------
+# --------------- Gauss-Legendre nodes (numpy only; Newton iteration in theta)
 def _legendre_pair(L: int, theta: np.ndarray):
     """``P_L(cos theta)`` and ``(1 - x^2) P_L'(x)`` for ``0 < theta <= pi/2``, ``L >= 1``.
 
@@ -338,9 +332,7 @@ def _dh_weights(L: int) -> np.ndarray:
     return w
 
 
-# --------------------------------------------------------------------------
-# HEALPix rings
-# --------------------------------------------------------------------------
+# -------------------------------------------------------------- HEALPix rings
 class HealpixRings(NamedTuple):
     """Ring structure of a HEALPix RING-ordered map (``nring = 4 nside - 1``).
 
@@ -410,9 +402,7 @@ def ring_info_healpix(nside) -> HealpixRings:
     return HealpixRings(*(a.copy() for a in _ring_info_healpix(nside)))
 
 
-# --------------------------------------------------------------------------
-# nodes
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------------- nodes
 def thetas(L, *, sampling="mw", nside=None) -> np.ndarray:
     """Ring colatitudes, shape ``(ntheta,)``, increasing from the north pole.
 
@@ -475,9 +465,7 @@ def grid_angles(L, *, sampling="mw", nside=None) -> tuple[np.ndarray, np.ndarray
     return th, ph
 
 
-# --------------------------------------------------------------------------
-# quadrature
-# --------------------------------------------------------------------------
+# ----------------------------------------------------------------- quadrature
 def quadrature_weights(L, *, sampling, nside=None) -> np.ndarray:
     """Per-ring quadrature weights ``w_t``, shape ``(ntheta,)``.
 

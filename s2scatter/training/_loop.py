@@ -1,20 +1,8 @@
 """The training loop (:func:`train`) and evaluation of a finished run (:func:`evaluate`).
 
-A run is a directory::
-
-    RUN_DIR/run.json        options, data fingerprints, model summary, versions (written once)
-    RUN_DIR/metrics.csv     one row per epoch (METRIC_COLUMNS)
-    RUN_DIR/metrics.json    {"test_accuracy": final, ..., "epochs": [rows]}
-    RUN_DIR/curves.png      loss and accuracy against epoch
-    RUN_DIR/checkpoints/N   Orbax checkpoint after epoch N (model state, optimiser state, metrics so far)
-
-Everything is checked before the directory is created; every file is written
-atomically; a run that fails before its first checkpoint removes the
-directory it created.  ``resume=True`` continues from the newest checkpoint
-after checking that the options (except ``devices`` and ``cache_dir``) and the
-data are the same, and reproduces the uninterrupted run's metrics: the data
-order of epoch ``e`` is a function of ``(seed, e)`` only, and the checkpoint
-holds the exact parameters and optimiser state.
+A run is a directory (``run.json``, ``metrics.csv``, ``metrics.json``, ``curves.png``,
+``checkpoints/<epoch>/``), checked before it is created and written atomically; resuming
+it reproduces the uninterrupted run's metrics.  Layout and guarantees: ``docs/training.md``.
 """
 
 from __future__ import annotations
@@ -37,8 +25,7 @@ from ._rundir import METRIC_COLUMNS, plot_curves, read_json, write_json, write_m
 __all__ = ["TrainResult", "EvalResult", "train", "evaluate", "load_run", "default_cache_dir", "RunError"]
 
 EVAL_BATCH = 256  # samples per evaluation step (padded to a multiple of the devices)
-# Options that may change between a run and its resumption (they do not change the trajectory
-# beyond floating-point summation order).
+# options that may change on resume (no effect beyond floating-point summation order)
 _RESUMABLE_CHANGES = ("devices", "cache_dir")
 
 
@@ -99,8 +86,6 @@ def default_cache_dir() -> str:
 
 
 # --------------------------------------------------------------------------- checks
-
-
 def _load_pair(config, train, test, train_labels, test_labels):
     kw = dict(L=config.L, sampling=config.sampling, nside=config.nside)
     tr = as_data(train, what="train", labels=train_labels, **kw)
@@ -163,8 +148,6 @@ def _check_run_dir(run_dir, *, resume, record):
 
 
 # --------------------------------------------------------------------------- model and steps
-
-
 class _Program:
     """The model split into graph and state, the optimiser, and the compiled, sharded steps."""
 
@@ -294,8 +277,6 @@ def _restore(manager, prog, *, with_opt=True):
 
 
 # --------------------------------------------------------------------------- train
-
-
 def train(config: TrainConfig, *, train, test, output, train_labels=None, test_labels=None, resume=False,
           progress=True, log=None) -> TrainResult:
     """Train a :class:`~s2scatter.nn.HybridModel` on labelled maps and write the run to ``output``.
@@ -307,7 +288,7 @@ def train(config: TrainConfig, *, train, test, output, train_labels=None, test_l
     coefficients with the Optax optimiser of ``config``, data-parallel over
     ``config.devices`` devices (see :mod:`._parallel`).  After every epoch:
     test metrics, an Orbax checkpoint, ``metrics.csv``, ``metrics.json`` and
-    ``curves.png`` (see the module docstring for the layout).
+    ``curves.png`` (layout in ``docs/training.md``).
 
     Args:
         config: :class:`TrainConfig`.
@@ -448,8 +429,6 @@ def _write_outputs(run_dir, history, prog, config, *, seconds, feature_seconds):
 
 
 # --------------------------------------------------------------------------- evaluate
-
-
 def load_run(run_dir):
     """``(TrainConfig, HybridConfig, run.json dict)`` of a run directory.
 
