@@ -1,16 +1,10 @@
 """One process-wide settings surface, :func:`config`, and one way to empty every cache.
 
-Settings are registered by the module that owns them (:func:`register_setting`: the
-ducc0 threads, the ``"jax"`` kernel budget, the output buffer pool and the heap trim
-limit in :mod:`s2scatter.harmonic`, the resource limits in :mod:`s2scatter._limits`);
-:func:`config` reads and sets them all, rejects unknown names and bad values with
-the name and what was expected, and restores them when used as a context manager.
-
-Caches register their clear function the same way (:func:`register_cache`;
-:func:`bounded_cache` is ``functools.lru_cache`` with a required ``maxsize`` that
-registers itself), so :func:`clear_caches` empties every cache the package holds
-and a test can check that each is bounded.  JAX's own compilation caches are
-JAX's (``jax.clear_caches()``), not cleared here.
+Settings are registered by the module that owns them (:mod:`s2scatter.harmonic`,
+:mod:`s2scatter._limits`) with :func:`register_setting`; caches register their clear
+function with :func:`register_cache` (or :func:`bounded_cache`, a registered
+``functools.lru_cache``), so :func:`clear_caches` empties them all and a test can check
+that each is bounded.
 """
 
 from __future__ import annotations
@@ -40,14 +34,9 @@ _LOCK = threading.RLock()
 
 
 def register_setting(name: str, *, get, set, expected: str, state=None, restore=None) -> None:
-    """Make ``name`` a key of :func:`config` (called once, by the module owning the setting).
-
-    ``get()`` returns the value in force, ``set(value)`` validates then applies one
-    (raising ``ValueError`` or ``TypeError`` before it changes anything), ``expected``
-    says what a value must be.  ``state()`` / ``restore(state)`` (default ``get`` / ``set``)
-    save and put back the setting exactly where the value in force is derived (``0``
-    threads meaning all cores, a limit taken from the environment).
-    """
+    """Make ``name`` a key of :func:`config` (fields: :class:`_Setting`).  ``state`` / ``restore``
+    (default ``get`` / ``set``) put a derived value back exactly (``0`` threads meaning all cores,
+    a limit taken from the environment)."""
     _SETTINGS[name] = _Setting(get, set, expected, state or get, restore or set)
 
 
@@ -69,11 +58,7 @@ def register_lru(*functions) -> None:
 
 
 def bounded_cache(maxsize: int):
-    """``functools.lru_cache(maxsize=maxsize)``, registered with :func:`clear_caches`.
-
-    Every memoised function of the package uses it (or is a zero-argument singleton
-    under ``functools.cache``): no cache grows without bound.
-    """
+    """``functools.lru_cache(maxsize=maxsize)``, registered with :func:`clear_caches`."""
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
         raise ValueError(f"maxsize must be an integer >= 1, got {maxsize!r}")
 
@@ -105,11 +90,10 @@ class BoundedDict(dict):
 
 
 def clear_caches() -> None:
-    """Empty every cache s2scatter holds: precomputed kernels, filter banks, quadratures,
-    validated call plans, pooled output buffers, Clebsch-Gordan tables, ...
+    """Empty every cache s2scatter holds (kernels, filter banks, plans, pooled buffers, ...).
 
-    The next call rebuilds what it needs (slower once).  Arrays a caller still holds
-    stay valid.  JAX's compiled programs are JAX's: ``jax.clear_caches()``.
+    The next call rebuilds what it needs (slower once); arrays a caller holds stay
+    valid.  JAX's compiled programs are JAX's: ``jax.clear_caches()``.
 
     >>> import s2scatter
     >>> s2scatter.clear_caches()
@@ -169,28 +153,15 @@ def config(**settings) -> Settings:
     (also after an exception, and whatever was changed inside the block, e.g. through
     :func:`set_limits`).  Settings are process-wide, not per thread.
 
-    ======================  ======================  =======================================
-    name                    default                 what it sets
-    ======================  ======================  =======================================
-    ``num_threads``         all cores               threads of every ducc0 kernel (``0``:
-                                                    all cores; the value shown is the count)
-    ``kernel_budget``       ``2**30`` (1 GiB)       bytes of the largest precomputed
-                                                    Legendre kernel of the ``"jax"`` method;
-                                                    larger transforms use the recursion
-                                                    (``0``: always)
-    ``output_cache``        ``1.0`` (GiB)           pooled eager outputs and temporaries of
-                                                    the ``"ducc"`` method (``0`` disables)
-    ``heap_trim_limit``     ``None``                GiB of freed memory the C allocator
-                                                    keeps (ducc0); ``None``: the allocator's
-                                                    default (glibc: 128 KiB)
-    ``max_scales``,         see                     the resource limits of
-    ``max_paths``,          :func:`set_limits`      :func:`s2scatter.set_limits`
-    ``max_decoded_bytes``,                          (``None``: environment or default)
-    ``max_memory_bytes``
-    ======================  ======================  =======================================
+    Settings (defaults and costs: ``docs/performance.md``): ``num_threads`` of every ducc0
+    kernel (``0``: all cores); ``kernel_budget``, bytes of the largest precomputed Legendre
+    kernel of the ``"jax"`` method (larger: the recursion; ``0``: always); ``output_cache``,
+    GiB of pooled outputs of the ``"ducc"`` method (``0`` disables); ``heap_trim_limit``, GiB
+    of freed memory the C allocator keeps (``None``: its default); ``max_scales``,
+    ``max_paths``, ``max_decoded_bytes``, ``max_memory_bytes``: :func:`s2scatter.set_limits`.
 
     Unknown names and bad values raise ``ValueError`` naming the setting and what it
-    must be; nothing is changed then.  Details and costs: ``docs/performance.md``.
+    must be; nothing is changed then.
 
     Example:
         >>> import s2scatter

@@ -1,28 +1,17 @@
 """Ctrl-C that is never lost: SIGINT recorded as well as raised, and deferrable over short sections.
 
-Python's default SIGINT handler raises ``KeyboardInterrupt`` in whatever the
-main thread happens to run.  When that is a garbage-collection callback, a
-``__del__`` or a weakref callback (JAX runs one at every collection), the
-exception is printed as "Exception ignored in ..." and lost, and the program
-carries on as if nothing had happened.  :class:`Interrupts` installs a handler
-that raises the same ``KeyboardInterrupt`` and also records the signal, so a
-swallowed one is raised again at the next :meth:`Interrupts.check`.  Inside
-:meth:`Interrupts.deferred` the handler only records, and the section raises
-when it ends: used around writes whose I/O runs on another thread, which an
-exception in the main thread would not stop, and (``second_cuts=True``) around
-a computation that calls back into Python from compiled code (JAX host
-callbacks), where an exception becomes a runtime error with a logged
-traceback; there a second Ctrl-C raises at once.
+Python's default SIGINT handler raises ``KeyboardInterrupt`` wherever the main thread is;
+inside a garbage-collection or weakref callback (JAX runs one at every collection) it is
+printed as "Exception ignored in ..." and lost.  :class:`Interrupts` installs a handler that
+also records the signal, so a swallowed one is raised at the next :meth:`Interrupts.check`.
+:meth:`Interrupts.deferred` only records, and raises when the section ends: around writes
+whose I/O runs on another thread, and (``second_cuts=True``, a second Ctrl-C raises at once)
+around JAX host callbacks, where an exception becomes a logged runtime error.
 
-The handler replaces only Python's default one, and only in the main thread; a
-program that installed its own SIGINT handler keeps it.  The command line
-installs it when ``s2scatter`` starts being imported (:func:`install_for_cli`),
-in a deferred section that :func:`s2scatter.cli.main` ends (and then raises):
-a Ctrl-C in the first moments is neither lost nor raised inside jaxlib's
-import, where C++ code that calls back into Python cannot pass an exception
-through and aborts the process (``terminate called after throwing an instance
-of 'nanobind::python_error'``).  :func:`s2scatter.batch.run_batch` installs the
-handler for the length of a run.  Standard library only.
+Only Python's default handler is replaced, and only in the main thread.  The command line
+installs it deferred while ``s2scatter`` is imported (:func:`install_for_cli`; raising inside
+jaxlib's import aborts the process), :func:`s2scatter.batch.run_batch` for the length of a run
+(``docs/pipeline.md``, "Ctrl-C").  Standard library only.
 """
 
 from __future__ import annotations
@@ -59,11 +48,8 @@ class Interrupts:
         (self._previous_hook or sys.__unraisablehook__)(unraisable)
 
     def install(self) -> bool:
-        """Install the handler in place of Python's default one; returns whether this call did.
-
-        Does nothing (returns False) outside the main thread, when it is
-        already installed, or when SIGINT has another handler.
-        """
+        """Install the handler in place of Python's default one; returns whether this call did
+        (not outside the main thread, nor when SIGINT has another handler or this one)."""
         if threading.current_thread() is not threading.main_thread():
             return False
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -96,10 +82,8 @@ class Interrupts:
 
     @contextlib.contextmanager
     def deferred(self, *, second_cuts: bool = False):
-        """A section that a SIGINT does not cut: it is recorded and raised when the section ends.
-
-        With ``second_cuts``, a second SIGINT during the section raises at once.
-        """
+        """A section that a SIGINT does not cut: recorded, raised when the section ends
+        (with ``second_cuts``, a second SIGINT raises at once)."""
         attr = "_soft" if second_cuts else "_strict"
         setattr(self, attr, getattr(self, attr) + 1)
         try:
@@ -128,12 +112,8 @@ def _launched_as_cli() -> bool:
 
 
 def install_for_cli() -> None:
-    """When this process runs the s2scatter command line, install :data:`INTERRUPTS`, deferred.
-
-    The deferred section (a second Ctrl-C cuts it) lasts until
-    :func:`s2scatter.cli.main` calls :meth:`Interrupts.end_startup`.  Does
-    nothing in any other process.
-    """
+    """When this process runs the s2scatter command line, install :data:`INTERRUPTS`, deferred
+    (a second Ctrl-C cuts it) until :func:`s2scatter.cli.main` calls :meth:`Interrupts.end_startup`."""
     if _launched_as_cli() and INTERRUPTS.install():
         INTERRUPTS._startup = True
         INTERRUPTS._soft += 1

@@ -1,38 +1,20 @@
 """Resource limits: refuse work that cannot finish, before allocating it.
 
-The limits that the library checks up front, process-wide settings of
-:func:`s2scatter.config` (also :func:`get_limits`, :func:`set_limits`, :func:`reset_limits`):
+Process-wide settings of :func:`s2scatter.config` (also :func:`get_limits`, :func:`set_limits`,
+:func:`reset_limits`); the table of what each refuses, and why: ``docs/performance.md``.
 
-=====================  ==========================  =========================================
-limit                  default                     what it bounds
-=====================  ==========================  =========================================
-``max_scales``         ``100``                     wavelet scales ``J_max - J_min + 1`` of one
-                                                   filter bank (``lam`` close to 1 makes
-                                                   thousands: ``lam=1.0001`` at ``L=16``
-                                                   gives 27,728)
-``max_paths``          ``10_000``                  scattering paths (output channels) of one
-                                                   network (``lam=2`` never comes close: 4,096
-                                                   at ``L=8192`` with every order)
-``max_decoded_bytes``  ``2**31`` (2 GiB)           one input file decoded to float64 by
-                                                   :func:`s2scatter.io.read_map`, computed
-                                                   from the file's header before decoding
-``max_memory_bytes``   ``"available"``             the memory an up-front estimate may need:
-                                                   the memory available when the check runs
-                                                   (the smaller of the system's and a cgroup
-                                                   limit's), or a number of bytes
-=====================  ==========================  =========================================
+* ``max_scales`` (100): wavelet scales ``J_max - J_min + 1`` of one filter bank.
+* ``max_paths`` (10,000): scattering paths (output channels) of one network.
+* ``max_decoded_bytes`` (2 GiB): one input file decoded to float64 by
+  :func:`s2scatter.io.read_map`, computed from its header before decoding.
+* ``max_memory_bytes`` (``"available"``: the smaller of the system's available memory and
+  a cgroup limit's headroom, when checked; or a number of bytes): up-front estimates.
 
-Each limit can also be set by an environment variable (``S2SCATTER_MAX_SCALES``,
-``S2SCATTER_MAX_PATHS``, ``S2SCATTER_MAX_DECODED_BYTES``,
-``S2SCATTER_MAX_MEMORY_BYTES``; numbers like ``8e9`` are accepted), which also
-reaches Dask workers started with it.  Precedence: :func:`set_limits`, then the
-environment, then the default.  ``inf`` turns a limit off.
-
-Memory estimates are lower bounds of what the work allocates (float64), so a
-refusal means the work cannot fit; passing the check does not promise it will.
-Against ``"available"``, estimates below 64 MiB are not checked (asking the
-system costs more than small work: ``docs/performance.md``); an explicit number of
-bytes is always checked.
+Each can also be set by an environment variable (``S2SCATTER_MAX_SCALES``, ...,
+``S2SCATTER_MAX_MEMORY_BYTES``; numbers like ``8e9``), which also reaches Dask workers.
+Precedence: :func:`set_limits`, the environment, the default; ``inf`` turns a limit off.
+Memory estimates are lower bounds (float64): a refusal means the work cannot fit, passing
+does not promise it will.  Against ``"available"``, estimates below 64 MiB are not checked.
 """
 
 from __future__ import annotations
