@@ -1,34 +1,15 @@
 """Command-line interface: ``s2scatter <command> [options]``.
 
-Commands:
-    demo       build a band-limited random map, run a forward and inverse
-               spherical-harmonic transform on MW sampling, write plots and the
-               coefficients, and print the round-trip error.
-    features   scattering features of many map files into one store (Zarr or
-               .npz), serially or on a Dask cluster, resumable (see
-               docs/pipeline.md).
-    transform  a map file -> harmonic coefficients (.npy, shape (C, L, 2L-1)),
-               or coefficients (.npy) -> a map on a sampling scheme.
-    train      train a hybrid spherical CNN on labelled maps (.npz or a feature
-               store), with a feature cache, checkpoints, metrics and curves;
-               ``--resume`` continues an interrupted run (docs/training.md).
-    evaluate   accuracy and confusion matrix of a trained run on labelled maps.
-    info       what a feature store holds (groups, shapes, job, sources,
-               checksums, versions) and which groups are damaged;
-               ``--json`` for machine-readable output, ``--verify`` to read
-               every array and check its checksums.
+Commands: ``demo`` (a forward/inverse round trip of a random map on MW sampling, with
+plots), ``features`` (scattering features of many map files into one store, serially or
+on Dask, resumable: ``docs/pipeline.md``), ``transform`` (a map file <-> harmonic
+coefficients ``.npy``), ``train`` and ``evaluate`` (a hybrid spherical CNN:
+``docs/training.md``), ``info`` (what a feature store holds, which groups are damaged).
 
-Exit codes:
-    0  success (``features``: every input written or already complete)
-    1  failure (``features``: some inputs failed, the others were written;
-       ``info``: damaged groups found, named on stderr; ``demo``: round-trip
-       error above tolerance; unreadable input file)
-    2  usage error (bad option or option value)
-    3  nothing could be done (``features``: the output store cannot be used
-       or created, another run is writing it, the scheduler cannot be reached
-       or is not a Dask scheduler, or every input failed; ``info``: not a
-       store); one line on stderr names the cause
-    130 interrupted (Ctrl-C); finished outputs are kept, rerun with ``--resume``
+Exit codes (``_EXIT_CODES``; ``docs/pipeline.md``, "Failures and exit codes"): 0 success,
+1 some failure (the other inputs written; damaged groups; round trip above tolerance),
+2 usage error, 3 nothing could be done (store unusable or locked, scheduler unreachable,
+every input failed, not a store; one line on stderr), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -46,9 +27,7 @@ from .sampling import SAMPLINGS
 
 __all__ = ["main", "build_parser", "run_demo", "DemoResult"]
 
-# Relative round-trip error above which `demo` reports failure. Double
-# precision transforms reach ~1e-13 at L=128 (and s2fft's pure-JAX path still
-# ~1e-10 at L=1024); single precision ~1e-6.
+# relative round-trip error above which `demo` fails (float64 reaches ~1e-13 at L=128, float32 ~1e-6)
 _TOLERANCE = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 
 

@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -46,12 +45,8 @@ def _ring_geometry(L: int, sampling: str) -> tuple[np.ndarray, int]:
 
 # ------------------------------------ Resampling onto a regular lon-lat grid.
 def _resample_equiangular(f, L, sampling, theta_c, phi_c):
-    """Bilinear interpolation, periodic in phi.
-
-    Where a scheme has no ring on a pole (MW north, DH and GL both), a
-    virtual pole ring carrying the mean of the nearest ring is added, so the
-    caps are interpolated rather than clamped.
-    """
+    """Bilinear interpolation, periodic in phi; a missing pole ring (MW north, DH and GL both)
+    is added with the mean of the nearest ring, so the caps are interpolated, not clamped."""
     thetas, nphi = _ring_geometry(L, sampling)
     if thetas[0] > 0:
         thetas = np.concatenate([[0.0], thetas])
