@@ -1,34 +1,13 @@
 """Gaussian against non-Gaussian random fields with the same angular power spectrum.
 
-The high-resolution classification task of the scattering paper (McEwen,
-Wallis, Mavor-Parker, ICLR 2022): only statistics beyond the power spectrum
-can tell the two classes apart.
-
-Construction (per pair ``i``, its own random stream ``SeedSequence(seed,
-spawn_key=(offset + i,))``):
-
-1. Gaussian map: real isotropic Gaussian field, ``f_lm`` with variance
-   ``C_l`` (``f_l0`` real, ``Re f_lm, Im f_lm ~ N(0, C_l/2)`` for ``m > 0``).
-2. Non-Gaussian map: an independent Gaussian field ``g`` (same ``C_l``),
-   ``f = g + level (g^2 - sigma^2) / sigma`` with ``sigma^2 = sum_l (2l+1)
-   C_l / 4 pi`` the variance of ``g`` (so ``level`` is the relative size of
-   the quadratic term; skewness ``~ 6 level`` for small ``level``), projected
-   onto ``l < L`` *exactly*: ``g^2`` is band-limited at ``2L - 1``, and a
-   Gauss-Legendre grid at band-limit ``ceil((3L - 1)/2)`` integrates
-   ``g^2 Y_lm*`` exactly for ``l < L``, so the field stays statistically
-   isotropic (no aliasing).
-3. Per-degree re-normalisation: every degree ``l`` of the non-Gaussian
-   ``f_lm`` is scaled so that its power ``P_l = sum_m |f_lm|^2`` equals the
-   power of a Gaussian realisation with the same ``C_l``: with
-   ``paired=True`` (default) the pair's own Gaussian map, so both maps of a
-   pair have *identical* power spectra; with ``paired=False`` an independent
-   draw ``C_l chi^2_{2l+1}``.  Either way the vector ``(P_0, ..., P_{L-1})``
-   has exactly the same distribution in both classes, so any classifier that
-   sees only the power spectrum is at chance (with ``paired=True`` and whole
-   pairs in a test set, at exactly 50%).  What remains is in the phases:
-   the distribution of ``f_lm / sqrt(P_l)``, uniform on the sphere and
-   independent across ``l`` for the Gaussian class, coupled across degrees
-   (a bispectrum) for the non-Gaussian one.
+The high-resolution classification task of the scattering paper (McEwen, Wallis,
+Mavor-Parker, ICLR 2022).  Per pair (its own stream ``SeedSequence(seed, spawn_key=(offset + i,))``):
+a Gaussian field with spectrum ``C_l``; an independent one ``g`` made non-Gaussian,
+``f = g + level (g^2 - sigma^2) / sigma``, projected exactly onto ``l < L`` (``g^2`` on a
+Gauss-Legendre grid at ``ceil((3L - 1)/2)``, no aliasing); then each degree of ``f`` rescaled
+to the power of the pair's Gaussian map (``paired=True``) or of an independent
+``C_l chi^2_{2l+1}`` draw, so a power-spectrum classifier is at chance and what remains
+is in the phases.  In full, with the skewness per ``level``: ``docs/datasets.md``.
 """
 
 from __future__ import annotations
@@ -110,7 +89,7 @@ def gaussian_vs_nongaussian(n, L, *, level, seed=0, spectrum=None, sampling="mw"
     """Gaussian and non-Gaussian random fields with the same angular power spectrum, with labels.
 
     Construction and why a power-spectrum classifier is at chance: module
-    docstring.  Maps come in pairs: ``maps[2i]`` Gaussian (label 0),
+    docstring, ``docs/datasets.md``.  Maps come in pairs: ``maps[2i]`` Gaussian (label 0),
     ``maps[2i + 1]`` non-Gaussian (label 1).  Pair ``i`` depends only on
     ``(seed, offset + i)``, so a large set can be made in pieces
     (``offset=0, 1000, ...``) identical to one call, and a shorter set is a

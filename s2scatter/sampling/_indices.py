@@ -18,7 +18,6 @@ single fancy-indexing operation.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .._config import bounded_cache
