@@ -155,8 +155,7 @@ def format_bytes(n) -> str:
 
 
 def _how(name):
-    return (f"s2scatter.set_limits({name}=...) or the environment variable {_ENV[name]} "
-            "(inf: no limit)")
+    return f"s2scatter.set_limits({name}=...) or the environment variable {_ENV[name]} (inf: no limit)"
 
 
 def check_count(name, value, what, *, error=ValueError) -> None:

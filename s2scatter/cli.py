@@ -80,8 +80,7 @@ def run_demo(output, *, L: int = 128, method: str = "auto", seed: int = 0) -> De
     flm_error = float(np.max(np.abs(flm - flm_true)) / np.max(np.abs(flm_true)))
     map_error = float(np.max(np.abs(f_back - f)) / np.max(np.abs(f)))
 
-    paths = {name: os.path.join(output, name)
-             for name in ("map.png", "power_spectrum.png", "flm.npy")}
+    paths = {name: os.path.join(output, name) for name in ("map.png", "power_spectrum.png", "flm.npy")}
     plot_mollweide(f, L, sampling="mw", path=paths["map.png"],
                    title=f"Random red-spectrum map, L = {L} (MW sampling)")
     plot_power_spectrum(flm, L, path=paths["power_spectrum.png"])
@@ -108,8 +107,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 1
 
     tol = _TOLERANCE.get(np.dtype(result.dtype), 1e-8)
-    print(f"L = {args.L}, sampling = mw, method = {args.method}, "
-          f"dtype = {np.dtype(result.dtype).name}")
+    print(f"L = {args.L}, sampling = mw, method = {args.method}, dtype = {np.dtype(result.dtype).name}")
     print(f"round-trip error (max relative): flm {result.flm_error:.3e}, "
           f"map {result.map_error:.3e}  (tolerance {tol:.0e})")
     print(f"3 transforms in {result.seconds:.3f} s (including any compilation)")
@@ -173,8 +171,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
               f"max_order = {config.max_order}, output = {config.output} "
               f"(L_scal = {config.L_scal}), format = {job.format}")
         for path, name in report.groups.items():
-            state = ("written" if path in report.done else "skipped" if path in report.skipped
-                     else "FAILED")
+            state = "written" if path in report.done else "skipped" if path in report.skipped else "FAILED"
             print(f"  {path} -> {name}  [{state}]")
         if job.plot and report.done:
             print(f"plots: {plots_dir(report.out)}")
@@ -574,8 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", action="store_true",
                       help="keep the complete groups of an existing store (same job, same file "
                            "checksum) and compute only the missing inputs")
-    mode.add_argument("--overwrite", action="store_true",
-                      help="replace an existing s2scatter store at OUT")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing s2scatter store at OUT")
     out.add_argument("--verify", action="store_true",
                      help="with --resume: read every existing group in full first, so groups "
                           "whose data fail their checksum are recomputed too")
@@ -583,8 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Dask scheduler address (e.g. tcp://host:8786); default: serial")
     out.add_argument("--threads", type=_int_at_least(0, "--threads"),
                      help="ducc0 threads per process (default: all cores)")
-    out.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress bar and no per-input listing")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-input listing")
     _add_read_options(feat)
     feat.set_defaults(usage_parser=feat)
 

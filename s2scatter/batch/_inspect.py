@@ -65,8 +65,7 @@ def _zarr_group_state(path, *, verify: bool) -> tuple[GroupState, dict]:
     all_chunks = attrs.get("s2scatter_store", 1) != 1  # version 1 skipped chunks of zeros
     arrays = {}
     for key in expected:
-        arr_meta, problem = _zarr_array_problem(os.path.join(path, key), all_chunks=all_chunks,
-                                                verify=verify)
+        arr_meta, problem = _zarr_array_problem(os.path.join(path, key), all_chunks=all_chunks, verify=verify)
         if problem:
             return GroupState(attrs, f"array {key!r}: {problem}"), {}
         arrays[key] = {"shape": list(arr_meta["shape"]), "dtype": str(arr_meta.get("data_type"))}

@@ -83,8 +83,7 @@ def validate_nan_policy(nan, fill_value) -> str:
     nan = validate_choice(nan, NAN_POLICIES, "nan")
     if nan == "value":
         if fill_value is None or not np.isfinite(fill_value):
-            raise ValueError(
-                f'nan="value" needs a finite fill_value, got fill_value={fill_value!r}')
+            raise ValueError(f'nan="value" needs a finite fill_value, got fill_value={fill_value!r}')
     elif fill_value is not None:
         raise ValueError(f'fill_value is only used with nan="value", got nan={nan!r}')
     return nan
@@ -116,8 +115,7 @@ def apply_nan_policy(data: np.ndarray, path: str, nan: str, fill_value) -> tuple
             continue
         if nan == "mean":
             if miss.all():
-                raise ReadError(
-                    f"{path}: channel {c} has no finite values; cannot fill with the mean")
+                raise ReadError(f"{path}: channel {c} has no finite values; cannot fill with the mean")
             data[c][miss] = float(data[c][~miss].mean())
         else:
             data[c][miss] = 0.0 if nan == "zero" else float(fill_value)

@@ -64,8 +64,7 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
                 if hdu is None:
                     raise ReadError(f"{path}: no binary table HDU found; expected {expected}")
                 header = hdul[hdu].header
-                names = [str(header.get(f"TTYPE{k + 1}", f"FIELD{k}"))
-                         for k in range(int(header["TFIELDS"]))]
+                names = [str(header.get(f"TTYPE{k + 1}", f"FIELD{k}")) for k in range(int(header["TFIELDS"]))]
                 _check_healpix_header(path, hdu, header, names, expected)
                 fields = _resolve_fields(path, field, names)
                 rows = int(header.get("NAXIS2", 0))
@@ -85,8 +84,7 @@ def _read_fits(path, *, field, variable, input_sampling, input_nside):
         if why:
             raise ReadError(f"{path}: {why}; expected {expected}")
         try:
-            maps = healpy.read_map(path, field=tuple(fields), dtype=np.float64, hdu=hdu,
-                                   nest=False)
+            maps = healpy.read_map(path, field=tuple(fields), dtype=np.float64, hdu=hdu, nest=False)
         except Exception as exc:
             raise ReadError(f"{path}: healpy cannot read fields {fields} ({exc}); "
                             f"expected {expected}") from exc
@@ -162,8 +160,7 @@ def _resolve_fields(path, field, names):
                                 f"{len(names)} fields {names}")
             out.append(int(item))
         else:
-            raise ReadError(f"{path}: field must be an int, a name or a list of them, "
-                            f"got {item!r}")
+            raise ReadError(f"{path}: field must be an int, a name or a list of them, got {item!r}")
     if not out:
         raise ReadError(f"{path}: field selects no columns; expected one of {names}")
     return out
@@ -174,8 +171,7 @@ _GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")  # one channel; ot
 
 
 def _read_image(path, *, field, variable, input_sampling, input_nside):
-    ignored = _ignored(field=field, variable=variable, input_sampling=input_sampling,
-                       input_nside=input_nside)
+    ignored = _ignored(field=field, variable=variable, input_sampling=input_sampling, input_nside=input_nside)
     from PIL import Image
 
     expected = ("an equirectangular PNG/JPEG image, north up, longitudes 180W..180E left to "
@@ -262,8 +258,7 @@ def _read_netcdf(path, *, field, variable, input_sampling, input_nside):
     try:
         import xarray
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "reading netCDF needs xarray and netCDF4: pip install 's2scatter[io]'") from exc
+        raise ImportError("reading netCDF needs xarray and netCDF4: pip install 's2scatter[io]'") from exc
 
     expected = ("a global lat-lon grid (equally spaced latitudes with or without pole rows, or "
                 "Gaussian latitudes; equally spaced longitudes covering 360 degrees)")
@@ -297,17 +292,14 @@ def _read_netcdf(path, *, field, variable, input_sampling, input_nside):
             lat = np.asarray(ds[lat_dim].values, dtype=np.float64)
             lon = np.asarray(ds[lon_dim].values, dtype=np.float64)
         except Exception as exc:
-            raise ReadError(
-                f"{path}: cannot load {variable!r} ({exc}); expected {expected}") from exc
+            raise ReadError(f"{path}: cannot load {variable!r} ({exc}); expected {expected}") from exc
         lead_sizes = [da.sizes[d] for d in lead]
-        lead_coords = {d: [_jsonable(x) for x in ds[d].values] if d in ds.coords else None
-                       for d in lead}
+        lead_coords = {d: [_jsonable(x) for x in ds[d].values] if d in ds.coords else None for d in lead}
         units = str(da.attrs.get("units", ""))
     H, W = lat.size, lon.size
     values = values.reshape((-1, H, W))
     if lead:
-        channels = tuple(
-            ",".join(f"{d}={i}" for d, i in zip(lead, idx)) for idx in np.ndindex(*lead_sizes))
+        channels = tuple(",".join(f"{d}={i}" for d, i in zip(lead, idx)) for idx in np.ndindex(*lead_sizes))
     else:
         channels = (str(variable),)
     values, geometry, lat_order = _latitude_geometry(path, values, lat, expected)
@@ -429,8 +421,7 @@ def _read_numpy(path, *, field, variable, input_sampling, input_nside):
     except Exception as exc:
         raise ReadError(f"{path}: not a readable NumPy file ({exc}); expected a real array "
                         f"(C, *map shape) or (map shape) on {input_sampling!r}") from exc
-    meta_in = {"grid": input_sampling, "key": variable, "shape": list(arr.shape),
-               "dtype": str(arr.dtype)}
+    meta_in = {"grid": input_sampling, "key": variable, "shape": list(arr.shape), "dtype": str(arr.dtype)}
     if input_sampling == "healpix":
         npix = arr.shape[-1] if arr.ndim else 0
         nside = int(round(np.sqrt(npix / 12))) if npix else 0
@@ -468,12 +459,7 @@ def _ignored(**options):
     return sorted(k for k, v in options.items() if v is not None)
 
 
-_DISPATCH = {
-    "healpix-fits": _read_fits,
-    "image": _read_image,
-    "netcdf": _read_netcdf,
-    "numpy": _read_numpy,
-}
+_DISPATCH = {"healpix-fits": _read_fits, "image": _read_image, "netcdf": _read_netcdf, "numpy": _read_numpy}
 
 
 # --------------------------------------------------------- public entry point
@@ -549,8 +535,7 @@ def read_map(path, *, L, sampling="mw", nside=None, field=None, variable=None,
     path = os.path.abspath(os.fspath(path))
     ext = _extension(path)
     if ext is None:
-        raise ReadError(f"{path}: unknown file type; expected one of the extensions "
-                        f"{sorted(READERS)}")
+        raise ReadError(f"{path}: unknown file type; expected one of the extensions {sorted(READERS)}")
     if not os.path.isfile(path):
         raise ReadError(f"{path}: no such file; expected a {READERS[ext]} file")
     reader = READERS[ext]

@@ -116,9 +116,7 @@ def _check_flm(flm, L, name="flm"):
 def _check_last(arr, n, name, what):
     arr = np.asarray(arr)
     if arr.ndim < 1 or arr.shape[-1] != n:
-        raise ValueError(
-            f"{name} must have shape (..., {what}) = (..., {n}), got {name}.shape={arr.shape}"
-        )
+        raise ValueError(f"{name} must have shape (..., {what}) = (..., {n}), got {name}.shape={arr.shape}")
     return arr
 
 

@@ -241,9 +241,7 @@ def nphi(L, *, sampling="mw") -> int:
     """
     L = validate_L(L)
     if isinstance(sampling, str) and sampling.lower() == "healpix":
-        raise ValueError(
-            'sampling="healpix" has a ring-dependent nphi; use ring_info_healpix(nside)'
-        )
+        raise ValueError('sampling="healpix" has a ring-dependent nphi; use ring_info_healpix(nside)')
     sampling = validate_sampling(sampling)
     return 2 * L if sampling == "mwss" else 2 * L - 1
 
@@ -365,9 +363,7 @@ def _ring_info_healpix(nside: int) -> HealpixRings:
     # (the half-angle form keeps full precision near the poles).
     theta_cap = 2.0 * np.arcsin(np.where(polar, ip, 0) / (np.sqrt(6.0) * nside))
     z_eq = (2.0 * (2 * nside - i)) / (3.0 * nside)
-    theta = np.where(
-        north, theta_cap, np.where(south, np.pi - theta_cap, np.arccos(np.clip(z_eq, -1, 1)))
-    )
+    theta = np.where(north, theta_cap, np.where(south, np.pi - theta_cap, np.arccos(np.clip(z_eq, -1, 1))))
     # First pixel sits half a pixel east of phi=0, except on the equatorial
     # rings with (i - nside) odd, which start at phi=0.
     shifted = polar | ((i - nside) % 2 == 0)
@@ -454,8 +450,7 @@ def grid_angles(L, *, sampling="mw", nside=None) -> tuple[np.ndarray, np.ndarray
     L = validate_L(L)
     sampling = validate_sampling(sampling, nside)
     if sampling != "healpix":
-        th, ph = np.meshgrid(thetas(L, sampling=sampling), phis_equiang(L, sampling=sampling),
-                             indexing="ij")
+        th, ph = np.meshgrid(thetas(L, sampling=sampling), phis_equiang(L, sampling=sampling), indexing="ij")
         return th, ph
     rings = _ring_info_healpix(int(nside))
     npix = 12 * int(nside) ** 2
