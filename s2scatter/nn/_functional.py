@@ -376,15 +376,7 @@ def tensor_product(x: Signal, plan: TensorProductPlan) -> Signal:
     Cost: ``plan.cost`` complex multiply-adds per batch element:
     ``O(C tau^2 L^5)`` for ``"full"`` degrees, ``O(C tau^2 L^4)`` for ``"mst"``,
     ``O(C tau^2 L^3 log L)`` for ``"log"`` (``C^2`` instead of ``C`` for
-    ``channels="full"``).  Method ``"outer"``, per smaller degree ``l1`` (and
-    range of output degrees): the outer products ``f^{l1}_{m1} f^{l2}_{m2}`` for
-    all its ``l2`` at once, read along the band ``m = m1 + m2`` through a
-    strided view (a slice and a reshape, no gather), then one batched
-    contraction with the Clebsch-Gordan blocks over ``m1``.  Method
-    ``"matmul"``, per ``l1``: ``T_{t2,(l2,l,m),m1} = C^{l m}_{l1 m1, l2 (m-m1)}
-    f^{l2}_{t2,m-m1}`` (a gather, linear in the number of fragments), then one
-    matrix product ``sum_{m1} f^{l1}_{t1,m1} T_{t2,(l2,l,m),m1}`` for all pairs
-    ``(t1, t2)``: few large matrix products instead of many small ones.
+    ``channels="full"``).  The two evaluation methods: :func:`tensor_product_plan`.
     """
     _check_signal(x)
     if not isinstance(plan, TensorProductPlan):
