@@ -65,11 +65,7 @@ from ._steps import ell_factor as _ell_factor
 from ._steps import gamma_dft, mode_filter, scaling_filter
 
 
-# --------------------------------------------------------------------------
 # validation
-# --------------------------------------------------------------------------
-
-
 def _resolve_filters(filters, L, N, J_min, lam, spin):
     """Build the filter bank, or check that a given one matches the arguments.
 
@@ -126,11 +122,7 @@ def _cut(flm, L, Lj):
     return flm[..., :Lj, L - Lj : L - 1 + Lj]
 
 
-# --------------------------------------------------------------------------
 # harmonic core
-# --------------------------------------------------------------------------
-
-
 def analysis_harmonic(flm, filters, *, L, N, multiresolution=True, spin=0, reality=False):
     """Wavelet analysis in harmonic space: flm -> (Wigner coefficients per scale, scaling flm).
 
@@ -237,11 +229,7 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
     return out
 
 
-# --------------------------------------------------------------------------
 # orientation (gamma) DFTs, jitted so XLA fuses them into one pass over memory
-# --------------------------------------------------------------------------
-
-
 @functools.partial(jax.jit, static_argnames=("ns", "Nj", "reality", "nfs"))
 def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
     """f(gamma_k) = sum_n e^{i n gamma_k} f_n, gamma_k = 2 pi k/(2Nj-1); real: f_0 + 2 Re sum_{n>0}.
@@ -288,11 +276,7 @@ def _gamma_analysis(f, *, ns, Nj, reality, nfs):
     return tuple(y[i] for i in range(len(ns)))
 
 
-# --------------------------------------------------------------------------
 # pixel space
-# --------------------------------------------------------------------------
-
-
 def _check_f_wav(f_wav, plan, N, sampling, nside):
     _check_flmn_list(f_wav, plan, name="f_wav")
     batch = None
