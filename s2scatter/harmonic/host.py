@@ -59,6 +59,6 @@ from ._ducc import host_synthesis_from_alm as synthesis_from_alm
 from ._ducc import spin_pair_power
 from ._primitive import _adopt as adopt
 
-__all__ = ["DuccSpec", "adopt", "alm_ell", "alm_index", "alm_to_maps", "analysis_into", "flm_to_gc", "forward",
-           "forward_transpose", "inverse", "inverse_transpose", "output_empty", "real_alm", "spin_pair_power",
-           "synthesis_from_alm"]
+__all__ = ["DuccSpec", "adopt", "alm_ell", "alm_index", "alm_to_maps", "analysis_into", "flm_to_gc",
+           "forward", "forward_transpose", "inverse", "inverse_transpose", "output_empty", "real_alm",
+           "spin_pair_power", "synthesis_from_alm"]
