@@ -40,8 +40,6 @@ import numpy as np
 from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
 from ._config import ScatteringConfig, scattering_paths
 
-__all__ = ["FilterBank", "filter_bank", "scattering_harmonic", "safe_modulus"]
-
 
 @dataclasses.dataclass(frozen=True)
 class FilterBank:

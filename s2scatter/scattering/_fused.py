@@ -34,8 +34,6 @@ from .._dtypes import complex_dtype
 from ..harmonic import gl_grid_shape, host
 from ._core import Filters, pooled_modulus, propagate
 
-__all__ = ["Step", "HostOps", "modulus_step"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Step:

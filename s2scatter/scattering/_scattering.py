@@ -18,8 +18,6 @@ from ..sampling import f_shape
 from ._config import ScatteringConfig, scattering_paths
 from ._core import filter_bank, scattering_harmonic
 
-__all__ = ["Scattering", "scattering", "invariants_from_harmonic", "output_grid", "assert_equivariant"]
-
 
 def _validate_input(f, c):
     """Shape, dtype and finiteness checks with messages naming ``f`` (eager inputs only)."""
