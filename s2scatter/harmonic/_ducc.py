@@ -17,12 +17,9 @@ kernel             maps                        ducc0 / own kernel
 ``_host_inv_T``    JAX transpose of ``inv``    ``adjoint_synthesis_2d``
 =================  ==========================  ==================================
 
-and the real-field entry points of :mod:`.host` (real alm in, real components
-out, and their adjoints).  The process-wide thread count lives here.
-
-Cost: one ducc0 transform per real component (two for complex spin-0 signals,
-one spin pair otherwise), O(L^3) for equiangular grids, threads set by
-:func:`set_num_threads`.
+and the real-field entry points of :mod:`.host`.  Cost: one ducc0 transform per real
+component (two for complex spin-0 signals, one spin pair otherwise), O(L^3) for
+equiangular grids, with :func:`set_num_threads` threads.
 """
 
 from __future__ import annotations
@@ -67,15 +64,12 @@ _HEAP_TRIM = {"gigabytes": None}  # None: never set in this process (the allocat
 def set_heap_trim_limit(gigabytes: float) -> bool:
     """Keep up to ``gigabytes`` of freed memory in the process heap (opt-in, process-wide).
 
-    By default the C allocator hands large freed blocks back to the operating
-    system, so every transform's fresh multi-megabyte output is faulted in
-    page by page again: at L = 256 that is ~2000 page faults and 10-15% of a
-    wavelet analysis.  This calls ducc0's ``misc.set_heap_trim_limit``, after
-    which freed memory up to the limit is reused instead; the price is that
-    the resident size of the process does not shrink below that limit after
-    a peak (``0`` returns freed memory at once).  Returns ducc0's status
-    (``False`` where the platform's allocator does not support it).  Same as
-    ``s2scatter.config(heap_trim_limit=gigabytes)``.
+    By default the C allocator returns large freed blocks to the system, so each fresh
+    multi-megabyte output is faulted in again (at L = 256, 10-15% of a wavelet analysis).
+    Through ducc0's ``misc.set_heap_trim_limit`` freed memory up to the limit is reused
+    instead, at the price of a resident size that does not shrink below it (``0``
+    returns freed memory at once).  Returns ducc0's status (``False`` where the
+    allocator does not support it).  Same as ``s2scatter.config(heap_trim_limit=...)``.
     """
     if isinstance(gigabytes, bool) or not isinstance(gigabytes, (int, float)) or not gigabytes >= 0:
         raise ValueError(f"gigabytes must be a number >= 0, got {gigabytes!r}")
@@ -98,11 +92,7 @@ class DuccSpec:
     grid: tuple | None = None  # (ntheta, nphi) override of the ring grid (band-limit L <= ntheta)
 
 
-# --------------------------------------------------------------------------
 # flm <-> (G, C) healpy-ordered alm
-# --------------------------------------------------------------------------
-
-
 @bounded_cache(64)
 def _alm_lm(L: int):
     """(l, m) of each healpy alm index for lmax = mmax = L-1 (m-major)."""
@@ -169,11 +159,7 @@ def _synthesis_into(alm, L, spin, sampling, nside, out, nthreads, *, mstart=None
     return sht.synthesis_2d(map=out, geometry=_GEOMETRY[sampling], ntheta=ntheta, nphi=nphi, **kw)
 
 
-# --------------------------------------------------------------------------
-# real-field kernels: (ncomp, map...) <-> (ncomp, nalm)
-# --------------------------------------------------------------------------
-
-
+# Real-field kernels: (ncomp, map...) <-> (ncomp, nalm)
 @bounded_cache(256)
 def _ring_shape(spec):
     from ..sampling import f_shape
@@ -365,11 +351,7 @@ def _hp_forward_adjoint(alm, spin, spec, real_dtype):
     return x
 
 
-# --------------------------------------------------------------------------
-# complex / spin pipelines, looping over leading batch axes
-# --------------------------------------------------------------------------
-
-
+# Complex / spin pipelines, looping over leading batch axes
 def _map_to_flm(kind, f, spec):
     """Batched map -> flm with real-field kernel ``kind`` (complex pipeline)."""
     L, s = spec.L, spec.spin
@@ -422,11 +404,7 @@ def _flm_to_map(kind, flm, spec, *, real_out):
     return out.reshape(batch + mshape)
 
 
-# --------------------------------------------------------------------------
-# the four operators and their JAX transposes
-# --------------------------------------------------------------------------
-
-
+# The four operators and their JAX transposes
 def _host_fwd(f, spec):
     return _map_to_flm("analysis", f, spec)
 
@@ -457,11 +435,7 @@ def _map_core_shape(spec):
     return (12 * spec.nside**2,) if spec.sampling == "healpix" else tuple(_ring_shape(spec))
 
 
-# --------------------------------------------------------------------------
-# host-side entry points for trusted internal callers (no JAX, no validation)
-# --------------------------------------------------------------------------
-
-
+# Host-side entry points for trusted internal callers (no JAX, no validation)
 @bounded_cache(256)
 def _alm_mstart(L_alm: int, Lj: int):
     """ducc0 ``mstart`` that reads band-limit ``Lj`` coefficients in place from an

@@ -1,21 +1,8 @@
-"""The ``"ducc"`` method as JAX operations: :mod:`._ducc`'s host kernels behind :mod:`._primitive`.
-
-Registers four linear host operators (the kernels of :mod:`._ducc`, NumPy in,
-NumPy out) with :mod:`._primitive`, which makes them jit-able, vmap-able and
-differentiable (JVP: the operator itself; transpose: the registered twin):
-
-==============  ==========================  ==================================
-name            maps                        host kernel
-==============  ==========================  ==================================
-``ducc_fwd``    f -> flm                    :func:`._ducc._host_fwd`
-``ducc_fwd_T``  JAX transpose of ``fwd``    :func:`._ducc._host_fwd_T`
-``ducc_inv``    flm -> f                    :func:`._ducc._host_inv`
-``ducc_inv_T``  JAX transpose of ``inv``    :func:`._ducc._host_inv_T`
-==============  ==========================  ==================================
-
-Shapes: maps ``(..., *map_shape)`` (``map_shape`` of the spec's grid), flm
-``(..., L, 2L-1)``; leading axes are batch axes.  Cost: that of the kernels
-(see :mod:`._ducc`) plus one host callback per call under ``jit``.
+"""The ``"ducc"`` method as JAX operations: :mod:`._ducc`'s four host kernels (``_host_fwd``,
+``_host_inv`` and their JAX transposes) registered with :mod:`._primitive` as ``ducc_fwd``,
+``ducc_inv``, ``ducc_fwd_T``, ``ducc_inv_T``, which makes them jit-able, vmap-able and
+differentiable.  Shapes: maps ``(..., *map_shape)``, flm ``(..., L, 2L-1)``, leading axes
+batch axes.  Cost: the kernels' (see :mod:`._ducc`) plus one host callback per call under ``jit``.
 """
 
 from __future__ import annotations

@@ -66,11 +66,7 @@ __all__ = ["cheb_thetas", "fix_input", "fix_input_T", "gl_resampler", "dh_analys
            "dh_adjoint_analysis_into"]
 
 
-# --------------------------------------------------------------------------
 # the pole correction (mw, mwss) and the mwss Nyquist term
-# --------------------------------------------------------------------------
-
-
 def _poles(L: int, sampling: str) -> tuple[int, ...]:
     """Ring indices on a pole."""
     return (L - 1,) if sampling == "mw" else (0, L)
@@ -219,11 +215,7 @@ def _ring_sum(maps, weights):
     return np.einsum("ctp,t->cp", maps, weights.astype(maps.dtype))
 
 
-# --------------------------------------------------------------------------
 # the same operator as matrices onto Gauss-Legendre nodes (jax method, _mw_gl)
-# --------------------------------------------------------------------------
-
-
 @bounded_cache(8)
 def gl_resampler(L: int, sampling: str):
     """``(R_even, R_odd)``, float64 ``(L, T)``: native ring data -> values at the ``L``
@@ -315,11 +307,7 @@ def _dh_representers(L, tgl, th):
     return even.astype(np.float64), odd.astype(np.float64)
 
 
-# --------------------------------------------------------------------------
 # dh on the host: weights, DCT/DST along theta, ducc0's Legendre stage on L rings
-# --------------------------------------------------------------------------
-
-
 @bounded_cache(64)
 def cheb_thetas(L: int) -> np.ndarray:
     """The ``L`` Chebyshev (Fejer) colatitudes ``pi (2r+1) / (2L)`` of the dh Legendre stage."""

@@ -19,15 +19,11 @@ Every sampling is handled by the same three stages:
    product of two parity-matched extensions is an even trigonometric
    polynomial, i.e. a polynomial of degree ``<= 2L-2`` in ``cos theta``.
 
-The Legendre stage uses a precomputed kernel (``(2L-1) x L x T`` reals) when it
-fits in :func:`set_kernel_budget` bytes, else an on-the-fly three-term
-recursion in ``l`` inside ``lax.scan`` (memory ``O(L T)``) wrapped as a linear
-primitive with an explicit transpose, so reverse mode never stores the
-recursion.  HEALPix forward uses ``iter`` Jacobi steps as in healpy.
-
-Cost: O(L^3) per equiangular map (kernel: memory-bound reads of the kernel;
-recursion: ~10 flops per (l, m, t)).  Kernels are built once per
-(L, spin, sampling, dtype) in float64 NumPy and cached on the device.
+The Legendre stage reads a precomputed kernel (``(2L-1) x L x T`` reals, cached)
+within :func:`set_kernel_budget`, else runs the three-term recursion in ``l`` in
+``lax.scan`` (memory ``O(L T)``) as a linear primitive with an explicit transpose.
+HEALPix forward uses ``iter`` Jacobi steps as in healpy.  Cost: O(L^3) per
+equiangular map (kernel: memory-bound reads; recursion: ~10 flops per (l, m, t)).
 """
 
 from __future__ import annotations
@@ -139,11 +135,8 @@ def _unweighted(leg: _Leg) -> _Leg:
 
 
 def _kernel(leg: _Leg):
-    """:func:`_build_kernel`, cached: the cache holds at most twice the kernel budget;
-    the least recently used kernels leave it first (one still referenced, e.g. by a
-    caller's compiled function, lives on).  Synthesis and analysis of the same degrees
-    on the same rings share one kernel (the analysis applies its quadrature weights to
-    the data), so ``leg.weighted`` is not part of the key."""
+    """:func:`_build_kernel`, in a cache of at most twice the kernel budget (least recently
+    used out first); synthesis and analysis share one kernel (key :func:`_unweighted`)."""
     key = _unweighted(leg)
     with _KERNELS_LOCK:
         hit = _KERNELS.get(key)
@@ -170,10 +163,8 @@ def _build_kernel(leg: _Leg):
     the synthesis (contract ``l``) and the analysis (contract ``t``).  No quadrature
     weights (the analysis applies them to its data).
 
-    Built on the host in one pass over the Wigner-d recursion, each degree's rows (only
-    the kept m range) scaled and written into the final layout, then adopted by JAX
-    without a copy on the CPU (no device transpose, so no per-shape program to
-    compile).  Cost O(L^2 T) (the recursion) plus the write of the kernel's bytes.
+    Built on the host in one pass of the Wigner-d recursion straight into this layout,
+    adopted by JAX without a copy on the CPU.  Cost O(L^2 T) plus writing the kernel.
     """
     from ._buffers import aligned_view
     from ._wigner_d import _fixed_n_blocks
@@ -196,15 +187,10 @@ def _build_kernel(leg: _Leg):
         return jnp.asarray(P, dtype=leg.dtype)
 
 
-# Kernels reach the compiled code as *arguments* on eager calls (fast compile,
-# no multi-MB constants in the HLO); under a caller's jit they are captured
-# constants.  ``_ACTIVE.table`` is a list while recording which kernels a call
-# needs, and a dict key -> traced argument while compiling the eager wrapper.
+# ``_ACTIVE.table``: a list while recording which kernels a call reads (:func:`_kernel_keys`),
+# a dict key -> array while a program that receives them as arguments is traced (:func:`_call`).
 _ACTIVE = threading.local()
-
-
-# Kernels an owner holds (e.g. a Scattering network's, from kernels_for), weakly: the
-# bounded cache may have let go of them, but while their owner lives, no call rebuilds them.
+# Kernels an owner holds (from kernels_for), weakly: no call rebuilds them while it lives.
 _OWNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
@@ -240,15 +226,10 @@ _KEYS_CACHE_SIZE = 256
 
 
 def _call(core, *args, **static):
-    """Run ``core(*args, **static)``; on concrete inputs, as one compiled program that
-    receives every kernel it reads as an argument.
-
-    ``core`` is a module-level function and ``static`` hashable.  The kernels a
-    call needs are recorded once per (core, static, input shapes) by an abstract
-    trace (bounded cache); the program is compiled once per such key (jit's
-    cache), so equal grids share one program and no kernel is embedded in it.
-    Under a caller's trace the kernels are captured by the caller's program.
-    """
+    """Run ``core(*args, **static)`` (``core`` module-level, ``static`` hashable); on
+    concrete inputs as one program per (core, static, input shapes), compiled once,
+    that receives every kernel it reads (:func:`_kernel_keys`) as an argument.  Under
+    a caller's trace, ``core`` is simply called and the caller's program captures them."""
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
         return core(*args, **static)
     args = jax.tree_util.tree_map(jnp.asarray, args)
@@ -279,7 +260,6 @@ def jit(fn):
     >>> bool(jnp.allclose(roundtrip(f), f, atol=1e-5))
     True
     """
-
     if not callable(fn):
         raise TypeError(f"s2scatter.jit: fn must be callable, got {type(fn).__name__}")
 
@@ -366,20 +346,10 @@ def _join(y, was_complex):
     return y[0] + 1j * y[1] if was_complex else y[0]
 
 
-# --------------------------------------------------------------------------
 # Legendre stage: kernel (einsum) or recursion (scan primitive)
-# --------------------------------------------------------------------------
-
-
 def _use_kernel(leg):
-    """Precomputed kernel (else the recursion): within the kernel budget.
-
-    Eager calls pass the kernel to their program as an argument; under a
-    caller's ``jax.jit`` it is a constant of that program.  Constants cost host
-    compile time (~10 ms per MB), but capping them made the jitted transforms
-    several times slower in the steady state from L = 256 (the recursion), so
-    the budget alone decides (:func:`set_kernel_budget`).
-    """
+    """Precomputed kernel (else the recursion): the budget alone decides (capping the
+    kernels compiled into a caller's jit made it several times slower from L = 256)."""
     return _kernel_bytes(leg) <= _BUDGET["bytes"]
 
 
@@ -476,11 +446,7 @@ def _register():
 _register()
 
 
-# --------------------------------------------------------------------------
-# exact theta resampling onto Gauss-Legendre nodes
-# --------------------------------------------------------------------------
-
-
+# Exact theta resampling onto Gauss-Legendre nodes
 @functools.lru_cache(maxsize=8)
 def _resampler(L, sampling, dtype):
     """(R_even, R_odd), each (L_gl, T): native rings -> GL nodes for parity of m+s
@@ -499,11 +465,7 @@ def _resample(fm, L, spin, sampling, ms, dtype):
     return jnp.where(even, ge, go)
 
 
-# --------------------------------------------------------------------------
-# ring Fourier transforms
-# --------------------------------------------------------------------------
-
-
+# Ring Fourier transforms
 def _chirp(j, n):
     """exp(i pi j^2 / n) for integer arrays ``j`` and ring lengths ``n`` (exact phase:
     j^2 is reduced mod 2n in integers before it becomes an angle)."""
@@ -513,15 +475,10 @@ def _chirp(j, n):
 
 @dataclasses.dataclass(frozen=True)
 class _HpLayout:
-    """Static HEALPix ring layout for the pure-JAX ring transforms (hashable).
-
-    The ``4 nside - 1`` rings split into the equatorial belt (``2 nside + 1``
-    rings of ``4 nside`` pixels: one batched FFT) and the polar caps (rings of
-    ``4k`` pixels, ``k < nside``).  Every cap ring's DFT, whatever its length,
-    runs as one chirp-z (Bluestein) convolution of a common FFT length ``N``:
-    ``e^{-2 pi i m p / n} = c_m c_p / c_{m-p}`` with ``c_j = e^{-i pi j^2 / n}``,
-    so the compiled graph has a handful of operations instead of one FFT per
-    ring length (``nside`` of them), and compiles in well under a second.
+    """Static HEALPix ring layout (hashable): the equatorial belt (``2 nside + 1`` rings
+    of ``4 nside`` pixels, one batched FFT) and the polar caps (rings of ``4k < 4 nside``
+    pixels), whose DFTs run as one chirp-z (Bluestein) convolution of a common FFT
+    length ``N``: ``e^{-2 pi i m p / n} = c_m c_p / c_{m-p}``, ``c_j = e^{-i pi j^2 / n}``.
     """
 
     nside: int
@@ -697,11 +654,7 @@ def _ring_synthesis(fm, L, sampling, nside, ms, *, real):
     return jnp.concatenate(parts, axis=-1)[..., pos]
 
 
-# --------------------------------------------------------------------------
-# transforms
-# --------------------------------------------------------------------------
-
-
+# Transforms
 def _expand_half(flm_half, L):
     """m >= 0 half (..., L, L) -> full (..., L, 2L-1) by conjugate symmetry."""
     m = np.arange(1, L)
@@ -777,11 +730,7 @@ def _inverse(flm, L, *, spin, sampling, nside, reality):
     return _synth_ms(flm_ms, L, spin, sampling, nside, half, rdt)
 
 
-# --------------------------------------------------------------------------
-# band-limit L <-> a finer Gauss-Legendre grid (the scattering modulus grids)
-# --------------------------------------------------------------------------
-
-
+# Band-limit L <-> a finer Gauss-Legendre grid (the scattering modulus grids)
 def inverse_to_gl(flm, L, L_grid, nphi, *, spin, reality):
     """Synthesis of band-limit-``L`` coefficients on the GL grid of band-limit
     ``L_grid >= L`` with ``nphi >= 2 L_grid - 1`` points per ring.

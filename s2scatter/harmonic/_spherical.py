@@ -184,11 +184,7 @@ def _equator(f, sampling):
     return f[..., start : start + 4 * nside]
 
 
-# --------------------------------------------------------------------------
 # transforms between band-limit L and a finer Gauss-Legendre grid
-# --------------------------------------------------------------------------
-
-
 def gl_grid_shape(L_grid: int) -> tuple[int, int]:
     """``(ntheta, nphi)`` of the Gauss-Legendre grid used for band-limit ``L_grid``.
 

@@ -92,11 +92,7 @@ _SCALE_BITS = {np.dtype(np.float64): 480, np.dtype(np.float32): 60}
 _K_MIN = -30000  # scale indices are int16
 
 
-# ---------------------------------------------------------------------------
 # Shared helpers (numpy, float64)
-# ---------------------------------------------------------------------------
-
-
 def _check_n(L: int, n: int) -> int:
     if int(n) != n or abs(int(n)) >= L:
         raise ValueError(f"need an integer |n| < L, got n={n!r}, L={L}")
@@ -227,11 +223,7 @@ def _recursion_coefficients(xp, l, m, n, recur):
     return g_lo, g_hi, two_a, b
 
 
-# ---------------------------------------------------------------------------
 # NumPy: three-term recursion in l at fixed n
-# ---------------------------------------------------------------------------
-
-
 _NP_CHECK_EVERY = 4  # rescale check cadence; growth over 4 steps < (4L)^4 << 2^60
 _NP_CHUNK_ELEMS = 32768  # rows x theta per chunk (256 kB per array)
 
@@ -411,12 +403,8 @@ def wigner_d_fixed_n(L: int, n: int, theta) -> np.ndarray:
     return out
 
 
-# ---------------------------------------------------------------------------
-# NumPy: Risbo recursion, all (m, n) at one angle
-# ---------------------------------------------------------------------------
-
-# Magnitudes below this are flushed to zero during the Risbo recursion, to keep
-# subnormal arithmetic (very slow on x86) out of the loop.  They stay far below the
+# NumPy: Risbo recursion, all (m, n) at one angle.  Magnitudes below _FLUSH are flushed to
+# zero, keeping subnormal arithmetic (very slow on x86) out of the loop, far below the
 # ~1e-300 resolution promised for the results.
 _FLUSH = 1e-290
 
@@ -515,11 +503,7 @@ def delta_halfpi(L: int) -> np.ndarray:
     return _risbo(L, h, h)
 
 
-# ---------------------------------------------------------------------------
 # JAX: the fixed-n recursion as a lax.scan body
-# ---------------------------------------------------------------------------
-
-
 @functools.partial(jax.tree_util.register_dataclass, meta_fields=("L", "nonneg_m"),
                    data_fields=("d", "e", "k", "start_mant", "start_k", "w", "lo", "m", "n"))
 @dataclasses.dataclass(frozen=True)

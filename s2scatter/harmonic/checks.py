@@ -1,9 +1,7 @@
 """The harmonic layer's argument checks, for the floors above.
 
-The wavelet, scattering and ``nn`` layers check their inputs with the same functions
-as the transforms (same messages, same cost), through these names rather than the
-private module that defines them (``tests/test_architecture.py`` checks that).  An
-internal interface between the package's layers, not part of the user API.
+The wavelet, scattering and ``nn`` layers use these names (the transforms' own checks),
+not the private module behind them; an internal interface, not user API.
 
 * :func:`as_float_array` -- to an array of a float/complex dtype (ints become the
   default float type), the common eager case at no cost;

@@ -1,16 +1,10 @@
 """The harmonic layer's host interface: ducc0 kernels on NumPy arrays, for the floors above.
 
-Host pipelines outside :mod:`s2scatter.harmonic` (the real-signal wavelet transforms
-of :mod:`s2scatter.wavelets`, the fused scattering step of :mod:`s2scatter.scattering`)
-call the compiled kernels directly on NumPy arrays, without JAX in between.  They use
-these names only, never the private modules behind them (``tests/test_architecture.py``
-checks that), so ducc0's layout and sign conventions stay known in one place: the
-kernels module :mod:`s2scatter.harmonic._ducc` (its JAX registration is
-:mod:`s2scatter.harmonic._ducc_op`).
-
-This is an internal interface between the package's layers, not part of the user API:
-it may change with the layers that use it.  The names are the very functions the
-transforms run (no wrappers): moving an import here changes nothing that runs.
+Host pipelines above :mod:`s2scatter.harmonic` (real-signal wavelets, the fused scattering
+step) use these names only, never the private modules behind them
+(``tests/test_architecture.py`` checks that): ducc0's layout and sign conventions stay in
+:mod:`s2scatter.harmonic._ducc`.  An internal interface between the layers, not user API;
+the names are the very functions the transforms run (no wrappers).
 
 Conventions (derived in :mod:`s2scatter.harmonic._ducc`):
 
@@ -65,20 +59,6 @@ from ._ducc import host_synthesis_from_alm as synthesis_from_alm
 from ._ducc import spin_pair_power
 from ._primitive import _adopt as adopt
 
-__all__ = [
-    "DuccSpec",
-    "adopt",
-    "alm_ell",
-    "alm_index",
-    "alm_to_maps",
-    "analysis_into",
-    "flm_to_gc",
-    "forward",
-    "forward_transpose",
-    "inverse",
-    "inverse_transpose",
-    "output_empty",
-    "real_alm",
-    "spin_pair_power",
-    "synthesis_from_alm",
-]
+__all__ = ["DuccSpec", "adopt", "alm_ell", "alm_index", "alm_to_maps", "analysis_into", "flm_to_gc",
+           "forward", "forward_transpose", "inverse", "inverse_transpose", "output_empty", "real_alm",
+           "spin_pair_power", "synthesis_from_alm"]

@@ -1,27 +1,15 @@
-"""The harmonic layer's interface for compiled programs of the ``jax`` method.
+"""The harmonic layer's interface for compiled ``jax``-method programs, for the floors above.
 
-Pipelines above :mod:`s2scatter.harmonic` (the wavelet transforms, the scattering
-cascade) build their ``jax``-method computations from the transforms of this layer.
-Run eagerly, such a computation should be one compiled program whose Legendre kernels
-are *arguments*, not constants baked into it (constants cost host compile time,
-about 10 ms per MB, on every device).  :func:`run_with_kernels` does that; the floors
-above use this name only, never the private module behind it
-(``tests/test_architecture.py`` checks that).
+Run eagerly, a pipeline built on this layer's transforms (wavelets, the scattering
+cascade) should be one compiled program whose Legendre kernels are *arguments*, not
+constants (about 10 ms of host compile time per MB).  The floors above use these names
+only, never the private module behind them (``tests/test_architecture.py`` checks that);
+an internal interface, not user API, and the very functions the transforms use:
 
-This is an internal interface between the package's layers, not part of the user
-API.  The name is the very function the transforms use (no wrapper).
-
-* :func:`run_with_kernels` ``(core, *args, **static)`` -- ``core(*args, **static)``;
-  on concrete inputs as one program per (core, static options, input shapes), compiled
-  once, receiving every kernel it reads as an argument (bounded caches); under a
-  caller's trace, ``core`` is simply called and the caller's program captures the
-  kernels.  ``core`` must be a module-level function and ``static`` hashable.
-* :func:`kernels_for` ``(core, *args, **static)`` -- ``(keys, arrays)``, the kernels
-  that call reads (``args`` may be :class:`jax.ShapeDtypeStruct`), so that an owner
-  (e.g. :class:`s2scatter.Scattering`) can hold them and pass them into a ``jit`` as
-  arguments;
-* :func:`using_kernels` ``(keys, arrays)`` -- context manager: transforms called in
-  the block read these (concrete or traced) arrays instead of the cached kernels.
+* :func:`run_with_kernels` ``(core, *args, **static)`` -- ``core(*args, **static)`` as
+  one program per input shapes receiving its kernels (:func:`._jax._call`);
+* :func:`kernels_for` -- the ``(keys, arrays)`` a call reads, for an owner to hold;
+* :func:`using_kernels` -- context manager: transforms read these arrays instead.
 """
 
 from ._jax import _call as run_with_kernels

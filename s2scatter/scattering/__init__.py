@@ -15,26 +15,8 @@ function, give stable multiscale representations at low resolution.
 
 from ._config import ScatteringConfig, estimate_resources, scattering_paths
 from ._core import FilterBank, filter_bank, grid_L, safe_modulus, scattering_harmonic
-from ._scattering import (
-    Scattering,
-    assert_equivariant,
-    invariants_from_harmonic,
-    output_grid,
-    scattering,
-)
+from ._scattering import Scattering, assert_equivariant, invariants_from_harmonic, output_grid, scattering
 
-__all__ = [
-    "FilterBank",
-    "Scattering",
-    "ScatteringConfig",
-    "assert_equivariant",
-    "estimate_resources",
-    "filter_bank",
-    "grid_L",
-    "invariants_from_harmonic",
-    "output_grid",
-    "safe_modulus",
-    "scattering",
-    "scattering_harmonic",
-    "scattering_paths",
-]
+__all__ = ["FilterBank", "Scattering", "ScatteringConfig", "assert_equivariant", "estimate_resources",
+           "filter_bank", "grid_L", "invariants_from_harmonic", "output_grid", "safe_modulus", "scattering",
+           "scattering_harmonic", "scattering_paths"]

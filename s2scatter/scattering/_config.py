@@ -11,8 +11,6 @@ from ..harmonic import METHODS
 from ..sampling import (check_nside, f_shape, validate_bool, validate_choice, validate_int, validate_number,
                         validate_sampling)
 
-__all__ = ["ScatteringConfig", "scattering_paths", "estimate_resources", "PATH_RULES", "OUTPUTS",
-           "NORMALISATIONS"]
 
 PATH_RULES = ("coarser", "one_step")
 OUTPUTS = ("maps", "invariants")

@@ -13,29 +13,19 @@ The propagator pools the modulus over orientations,
     U_j u (w) = sqrt( (1/2pi) int |W_j(w, g)|^2 dg * 2pi ) = sqrt( sum_n |h_n(w)|^2 ),
 
 with ``h_n = sqrt(2pi) w_n`` ("energy" normalisation: ``||U_j u||^2 =
-sum_lm kappa_j(l)^2 |u_lm|^2``, so ``sum_j ||U_j u||^2 + ||nu * u||^2 = ||u||^2``).
-A modulus of a spin field is a scalar, so ``U_j`` is exactly rotation
-equivariant on S^2 for every N (the discrete orientations never appear: the
-orientation integral is done on the Fourier modes ``n``).  For real inputs
+sum_lm kappa_j(l)^2 |u_lm|^2``).  A modulus of a spin field is a scalar, so ``U_j``
+is exactly rotation equivariant on S^2 for every N.  For real inputs
 ``h_{-n} = conj(h_n)`` and only ``n >= 0`` is computed.
 
-**Cascade.** ``U[p] = U_{j_k} ... U_{j_1} f`` and ``S[p] = nu * U[p]`` (harmonic
-product, band-limit ``L_scal``).  Depth first: ``U[p]`` is kept only while its
-children are computed, at the band-limit its children need
-(``L_{j_k - 1}``, or ``L_scal`` at the last order) -- the multiresolution
-that makes the cost dominated by the finest scale.
-
-**Modulus and aliasing.** ``|.|`` of a band-limited field is not band-limited.
-It is evaluated on a Gauss-Legendre grid of band-limit
-``ceil(oversampling * L_j)`` (exact quadrature up to degree
-``2 ceil(oversampling L_j) - 1``) and projected back; what leaks is the
+**Cascade.** ``U[p] = U_{j_k} ... U_{j_1} f`` and ``S[p] = nu * U[p]`` (band-limit
+``L_scal``), each ``U[p]`` kept at the band-limit its children need
+(``docs/scattering.md``).  ``|.|`` is not band-limited: it is evaluated on the
+Gauss-Legendre grid of :func:`grid_L` and projected back; what leaks is the
 equivariance error measured in ``docs/scattering.md``.
 
-**One step, two backends.** :func:`propagate` (with :func:`pooled_modulus`) is
-the step ``U_j`` written once against a few array operations: :class:`JaxOps`
-runs it with ``jnp`` (traced into the program, ``method="jax"``) and
-:class:`s2scatter.scattering._fused.HostOps` with NumPy inside one host callback
-(``method="ducc"``).  The filters travel as :class:`Filters`, by value.
+**One step, two backends.** :func:`propagate` is ``U_j`` written once against a few
+array operations, run with ``jnp`` (:class:`JaxOps`, ``method="jax"``) or NumPy in one
+host callback (:class:`s2scatter.scattering._fused.HostOps`, ``method="ducc"``).
 """
 
 from __future__ import annotations
@@ -49,8 +39,6 @@ import numpy as np
 
 from ..harmonic import forward_from_gl_grid, inverse_to_gl_grid, resolve_method
 from ._config import ScatteringConfig, scattering_paths
-
-__all__ = ["FilterBank", "filter_bank", "scattering_harmonic", "safe_modulus"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,12 +129,11 @@ def grid_L(config: ScatteringConfig, Lj: int, L_out: int | None = None) -> int:
 
 
 class Filters:
-    """The filters of scale ``j`` of ``bank``, as ``(row, n, weight)`` triples; hashable by value.
+    """The filters of scale ``j`` of ``bank``, as ``(row, n, weight)`` triples; hashable by
+    value (so a step is a static argument, never keyed by the ``id`` of a bank).
 
-    ``rows``: ``(n_count, L_j)`` read-only copy of ``bank.h[j]``; ``ns``,
-    ``weights``: the modes and multiplicities.  Equal values hash alike, so a
-    step built from them is a static argument that identifies its filters by
-    what they are, never by the ``id`` of a bank.
+    ``rows``: ``(n_count, L_j)`` read-only copy of ``bank.h[j]``; ``ns``, ``weights``:
+    the modes and multiplicities.
     """
 
     __slots__ = ("rows", "ns", "weights", "_key")
@@ -286,17 +273,11 @@ def scattering_harmonic(flm, bank: FilterBank, *, progress=None):
 
 
 def _by_level(flm, bank: FilterBank, paths, emit):
-    """The cascade of the pure-JAX method, one order at a time.
-
-    The children of every path that share a scale ``j`` and an output
-    band-limit read inputs of the same shape (their parents truncated to
-    ``L_j``): they go through one :func:`_propagate` with the parents stacked
-    on a batch axis.  The traced program then holds one propagator per scale
-    and order instead of one per path (``J + J - 1`` for two orders instead of
-    ``J + J (J - 1) / 2``), which is what its compile time scales with; each
-    path's arithmetic is unchanged.  Memory: every ``U`` of one order is kept
-    at once (each at its children's band-limit, small next to the grids).
-    ``emit(path, ulm, Lu)`` records ``S[path]`` (the projection both cascades share).
+    """The cascade of the pure-JAX method, one order at a time: the children sharing a
+    scale ``j`` and an output band-limit go through one :func:`_propagate`, their
+    parents stacked on a batch axis, so the program (and its compile time) holds one
+    propagator per scale and order, not per path.  Every ``U`` of one order is kept at
+    once.  ``emit(path, ulm, Lu)`` records ``S[path]``.
     """
     cfg = bank.config
     level = {(): (flm, cfg.L)}

@@ -1,13 +1,9 @@
 """One scattering propagator step, fused on the host (the ``"ducc"`` method).
 
-``u_lm -> |W_j u| -> coefficients`` where the modulus lives on a fine
-Gauss-Legendre grid (up to ~1 GB per map at L = 4096).  Crossing the
-JAX/host boundary with such grids costs more than the transforms, so the
-whole step -- spin syntheses onto the grid, pooled modulus, analysis back to
-``L_out`` -- runs inside one callback, and only coefficients cross.  The step
-is :func:`s2scatter.scattering._core.propagate`, the one written for both
-methods; :class:`HostOps` supplies its array operations with NumPy and the
-harmonic layer's host kernels, in place where it can.
+``u_lm -> |W_j u| -> coefficients`` with the modulus on a fine Gauss-Legendre grid (up
+to ~1 GB per map at L = 4096), so the whole step runs inside one callback and only
+coefficients cross the JAX/host boundary: :func:`s2scatter.scattering._core.propagate`
+with :class:`HostOps` (NumPy and the harmonic layer's host kernels, in place).
 
 Differentiable in reverse mode through :func:`jax.custom_vjp`: the backward
 pass recomputes the grid fields from the saved (small) input coefficients and
@@ -34,16 +30,10 @@ from .._dtypes import complex_dtype
 from ..harmonic import gl_grid_shape, host
 from ._core import Filters, pooled_modulus, propagate
 
-__all__ = ["Step", "HostOps", "modulus_step"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """Static description of one propagator step, hashable by value.
-
-    The filters travel in the step itself (no registry, nothing looked up by
-    ``id``): equal steps are interchangeable, whichever bank they came from.
-    """
+    """Static description of one propagator step, hashable by value (filters included)."""
 
     Lj: int  # band-limit of the input coefficients
     Lg: int  # Gauss-Legendre grid band-limit

@@ -18,8 +18,6 @@ from ..sampling import f_shape
 from ._config import ScatteringConfig, scattering_paths
 from ._core import filter_bank, scattering_harmonic
 
-__all__ = ["Scattering", "scattering", "invariants_from_harmonic", "output_grid", "assert_equivariant"]
-
 
 def _validate_input(f, c):
     """Shape, dtype and finiteness checks with messages naming ``f`` (eager inputs only)."""
@@ -67,20 +65,15 @@ class Scattering:
     or invariants ``{"mean": (..., n_paths), "power": (..., n_paths, L_scal)}``.
     ``paths`` (and :meth:`path_table`) describe the channels in the same order.
 
-    Orientations (N > 1) are pooled: the propagator is the L2 norm over the
-    orientation angle of the directional wavelet coefficients, computed exactly
-    from their orientation Fourier modes (spin fields), so the outputs stay
-    exactly rotation-equivariant on S^2 (up to the modulus aliasing set by
-    ``oversampling``).  See :mod:`s2scatter.scattering._core` for the maths.
+    Orientations (N > 1) are pooled exactly on their Fourier modes, so the outputs
+    stay rotation-equivariant on S^2 up to the modulus aliasing set by
+    ``oversampling`` (maths: :mod:`s2scatter.scattering._core`, ``docs/scattering.md``).
 
-    Batched (leading axes), jit-able and differentiable in ``f`` on every
-    transform method.  The filter bank is built once, here; with the ``"jax"``
-    method the network also owns its Legendre kernels (:attr:`kernels`, built here
-    for inputs of the default float dtype).  Called eagerly, it runs one compiled
-    program per input shape with the kernels as arguments.  Under your own
-    ``jax.jit``, pass them in as an argument with :meth:`apply` so that they are
-    not compiled into your program as constants (host compile time grows with
-    their size, ~10 ms per MB, on every device)::
+    Batched (leading axes), jit-able and differentiable in ``f`` on every method.  The
+    filter bank is built once, here; with the ``"jax"`` method so are the Legendre
+    kernels (:attr:`kernels`, for the default float dtype), passed as arguments to
+    one compiled program per input shape.  Under your own ``jax.jit``, pass them in
+    with :meth:`apply`, so they are not compiled in as constants (~10 ms per MB)::
 
         step = jax.jit(net.apply)       # net.apply(kernels, f)
         out = step(net.kernels, f)      # == net(f)
@@ -182,11 +175,9 @@ def scattering(f, config: ScatteringConfig):
 def assert_equivariant(net: Scattering, f, *, rotation=None, rtol=1e-3, seed=0):
     """Check ``net(R f) == R net(f)`` for a rotation ``R`` (random if None).
 
-    Rotates the band-limited input exactly in harmonic space and compares the
-    harmonic scattering coefficients of the rotated input with the rotated
-    coefficients of the original. Raises ``AssertionError`` when the relative
-    error (max over paths of the L2 error divided by the L2 norm of all
-    outputs) exceeds ``rtol``; returns the error.
+    Rotates the band-limited input exactly in harmonic space and compares the harmonic
+    coefficients of ``net(R f)`` with the rotated ones of ``net(f)``.  Returns the
+    relative L2 error; raises ``AssertionError`` when it exceeds ``rtol``.
     """
     c = net.config
     if rotation is None:
@@ -195,9 +186,8 @@ def assert_equivariant(net: Scattering, f, *, rotation=None, rtol=1e-3, seed=0):
     flm = sht_forward(f, c.L, sampling=c.sampling, nside=c.nside, reality=c.reality, method=c.method)
     f_rot = sht_inverse(rotate(flm, c.L, rotation), c.L, sampling=c.sampling, nside=c.nside,
                         reality=c.reality, method=c.method)
-    S = net.harmonic(f)
     S_rot = net.harmonic(f_rot)
-    expected = rotate(S, c.L_scal, rotation)
+    expected = rotate(net.harmonic(f), c.L_scal, rotation)
     err = float(jnp.linalg.norm(S_rot - expected) / jnp.linalg.norm(expected))
     if err > rtol:
         raise AssertionError(f"scattering is not equivariant to rtol={rtol}: relative error {err:.3e}")

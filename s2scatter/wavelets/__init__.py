@@ -46,20 +46,8 @@ from ._filters import Scales, WaveletFilters, directional_weights, filters, scal
 from ._kernels import k_lam, kappa_lam, nu_lam
 from ._transforms import analysis, analysis_harmonic, synthesis, synthesis_harmonic
 
-__all__ = [
-    "Scales",
-    "WaveletFilters",
-    "analysis",
-    "analysis_harmonic",
-    "directional_weights",
-    "filters",
-    "k_lam",
-    "kappa_lam",
-    "nu_lam",
-    "scales",
-    "synthesis",
-    "synthesis_harmonic",
-]
+__all__ = ["Scales", "WaveletFilters", "analysis", "analysis_harmonic", "directional_weights", "filters",
+           "k_lam", "kappa_lam", "nu_lam", "scales", "synthesis", "synthesis_harmonic"]
 
 # per-thread scratch arrays of the host path (one per slot and dtype, the largest seen):
 # clear_caches() drops the calling thread's

@@ -1,16 +1,11 @@
 """Eager wavelet transforms of real signals on the host: NumPy and ducc0, only the outputs go to JAX.
 
-The same maths as the JAX cores of :mod:`._transforms` (their per-scale factors and
-orientation DFT come from :mod:`._steps`), run straight from ducc0's real-field alm
-through :mod:`s2scatter.harmonic.host`: each SHT's aligned output feeds the next step
-directly, with no callback copies in or out of XLA and no per-op dispatch.  Used for
-concrete real inputs with the ``"ducc"`` method on CPU (:func:`use_host`); traced calls
-(jit, grad, vmap) and complex signals use the JAX cores.  Tests hold both paths equal
-to rounding.
-
-Speed: intermediates live in per-thread scratch arrays whose pages stay mapped
-(:func:`_scratch`), outputs in the harmonic layer's pooled aligned buffers, and every
-product is written in place (``out=``).
+The same maths as the JAX cores of :mod:`._transforms` (factors and orientation DFT from
+:mod:`._steps`), run straight from ducc0's real-field alm through
+:mod:`s2scatter.harmonic.host`, with no callback copies and no per-op dispatch; for
+concrete real inputs with the ``"ducc"`` method on CPU (:func:`use_host`).  Tests hold
+both paths equal to rounding.  Intermediates live in per-thread scratch arrays
+(:func:`_scratch`), outputs in pooled aligned buffers, products written in place.
 """
 
 from __future__ import annotations
@@ -28,11 +23,8 @@ from ._steps import gamma_dft, mode_filter, scaling_filter
 
 
 def use_host(spec, *arrays):
-    """Whether a transform runs here: the ducc method on CPU and concrete (untraced) inputs.
-
-    ``spec``: the transform's static description (``._transforms._Spec``); ``arrays``:
-    its inputs (pytrees).  The caller checks ``spec.reality``.
-    """
+    """Whether a transform runs here: the ducc method on CPU and concrete (untraced) inputs
+    ``arrays`` (pytrees) of ``spec`` (``._transforms._Spec``); the caller checks ``spec.reality``."""
     if spec.method != "ducc" or jax.default_backend() != "cpu":
         return False
     leaves = [x for a in arrays for x in jax.tree_util.tree_leaves(a)]
@@ -44,11 +36,8 @@ class NonFinite(Exception):
 
 
 def _rows(M, x, out=None):
-    """``out[b, i] = sum_r M[i, r] x[b, r]`` in one pass over memory, without BLAS.
-
-    (A BLAS product is faster on its own, but OpenBLAS's worker threads keep
-    spinning after the call and slow the next ducc0 transforms down by half.)
-    """
+    """``out[b, i] = sum_r M[i, r] x[b, r]`` in one pass, without BLAS (OpenBLAS's threads
+    keep spinning after a call and slow the next ducc0 transforms down by half)."""
     return np.einsum("kr,brp->bkp", M, x, out=out, optimize=False)
 
 
@@ -56,11 +45,8 @@ _SCRATCH = threading.local()
 
 
 def _scratch(shape, dtype, slot):
-    """A per-thread work array reused across calls (its pages are already mapped).
-
-    Only for intermediates that never leave the function: first-touch page
-    faults on fresh multi-megabyte buffers cost as much as the arithmetic.
-    """
+    """A per-thread work array reused across calls, for intermediates that never leave the
+    function (first-touch page faults on fresh large buffers cost as much as the arithmetic)."""
     size = int(np.prod(shape))
     cache = _SCRATCH.__dict__.setdefault("arrays", {})
     key = (slot, np.dtype(dtype).str)

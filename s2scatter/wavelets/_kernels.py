@@ -164,11 +164,7 @@ def nu_lam(t, lam):
     return np.sqrt(k_lam(t, lam))
 
 
-# --------------------------------------------------------------------------
 # s2wav's trapezoidal twin (reference/compatibility only)
-# --------------------------------------------------------------------------
-
-
 def _s2wav_integrand(t, lam):
     s_arg = (t - (1.0 / lam)) * (2.0 * lam / (lam - 1.0)) - 1.0
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):

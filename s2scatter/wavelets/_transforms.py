@@ -20,16 +20,12 @@ grid of band-limit ``L_j`` with ``2 N_j - 1`` orientations (see
 spin ``-n`` inverse SHT, combined over ``gamma`` by a length ``2 N_j - 1`` DFT.
 Only the ``n`` with ``n = N-1 (mod 2)`` and ``|n| < L_j`` are non-zero
 (``n >= 0`` suffices for real signals), so a scale costs ``ceil(N/2)`` spin
-SHTs for real input (``N=1``: one real spin-0 SHT), about half of what a
-general Wigner transform would spend.  The JAX cores go through
-:func:`s2scatter.forward` / :func:`s2scatter.inverse`, so every method,
-batching, ``jit``, ``vmap`` and ``grad`` carry over; maps of scale ``j`` satisfy
-``s2scatter.wigner.forward(f_wav[j - J_min], L_j, N_j) == W^j`` (for
-``N_j <= L_j``).  Eager calls on real signals with the ``"ducc"`` method on
-CPU run the same maths on the host in NumPy, straight from ducc0's real-field
-alm, and hand only the outputs to JAX (:mod:`._host`); both paths take their
-per-scale factors and orientation DFT from :mod:`._steps`, and tests hold them
-equal to rounding.
+SHTs for real input, about half of a general Wigner transform.  The JAX cores
+go through :func:`s2scatter.forward` / :func:`s2scatter.inverse`, so every
+method, batching, ``jit``, ``vmap`` and ``grad`` carry over; maps of scale ``j``
+satisfy ``s2scatter.wigner.forward(f_wav[j - J_min], L_j, N_j) == W^j`` (for
+``N_j <= L_j``).  Eager real signals on the ``"ducc"`` method on CPU take the
+host path of :mod:`._host` (same maths, same :mod:`._steps`).
 
 HEALPix.  Every scale keeps the input ``nside`` (s2wav does the same: its
 HEALPix shapes depend on ``nside`` only); multiresolution lowers the harmonic
@@ -65,17 +61,10 @@ from ._steps import ell_factor as _ell_factor
 from ._steps import gamma_dft, mode_filter, scaling_filter
 
 
-# --------------------------------------------------------------------------
 # validation
-# --------------------------------------------------------------------------
-
-
 def _resolve_filters(filters, L, N, J_min, lam, spin):
-    """Build the filter bank, or check that a given one matches the arguments.
-
-    ``J_min = lam = None`` (harmonic core): the filters are required and
-    define them.
-    """
+    """Build the filter bank, or check that a given one matches the arguments
+    (``J_min = lam = None``, the harmonic core: the filters are required)."""
     if filters is None:
         if J_min is None:
             raise ValueError("filters is required by the harmonic transforms: build it once with "
@@ -109,12 +98,8 @@ def _plan(fb, N, multiresolution):
 
 
 def _ns(N, Nj, Lj, reality, psi_j=None):
-    """Orientation modes that can be non-zero: n = N-1 (mod 2), |n| < min(N_j, L_j).
-
-    With concrete filters ``psi_j`` (``(L, 2N-1)``), modes whose wavelet is
-    identically zero at this scale (e.g. ``|n| > l`` on its whole support) are
-    dropped too: their maps vanish.
-    """
+    """Orientation modes that can be non-zero: n = N-1 (mod 2), |n| < min(N_j, L_j); with
+    concrete filters ``psi_j`` (``(L, 2N-1)``), also not identically zero at this scale."""
     ns = [n for n in range(-(Nj - 1), Nj) if (n - (N - 1)) % 2 == 0 and abs(n) < Lj]
     if isinstance(psi_j, np.ndarray):
         ns = [n for n in ns if np.any(psi_j[:Lj, N - 1 + n])]
@@ -126,11 +111,7 @@ def _cut(flm, L, Lj):
     return flm[..., :Lj, L - Lj : L - 1 + Lj]
 
 
-# --------------------------------------------------------------------------
 # harmonic core
-# --------------------------------------------------------------------------
-
-
 def analysis_harmonic(flm, filters, *, L, N, multiresolution=True, spin=0, reality=False):
     """Wavelet analysis in harmonic space: flm -> (Wigner coefficients per scale, scaling flm).
 
@@ -237,18 +218,11 @@ def synthesis_harmonic(flmn_list, flm_scal, filters, *, L, N, multiresolution=Tr
     return out
 
 
-# --------------------------------------------------------------------------
 # orientation (gamma) DFTs, jitted so XLA fuses them into one pass over memory
-# --------------------------------------------------------------------------
-
-
 @functools.partial(jax.jit, static_argnames=("ns", "Nj", "reality", "nfs"))
 def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
     """f(gamma_k) = sum_n e^{i n gamma_k} f_n, gamma_k = 2 pi k/(2Nj-1); real: f_0 + 2 Re sum_{n>0}.
-
-    The columns of :func:`._steps.gamma_dft` applied as broadcasts (one fused
-    loop; compiles in ~0.1 s, unlike a stack of per-orientation expressions).
-    """
+    The columns of :func:`._steps.gamma_dft` as broadcasts: one fused loop, fast to compile."""
     K = 2 * Nj - 1
     bshape = (K,) + (1,) * nfs  # the orientation axis, broadcast over the map axes
     M = gamma_dft(ns, Nj, reality=reality)  # (K, R)
@@ -271,11 +245,8 @@ def _gamma_synthesis(maps, *, ns, Nj, reality, nfs):
 
 @functools.partial(jax.jit, static_argnames=("ns", "Nj", "reality", "nfs"))
 def _gamma_analysis(f, *, ns, Nj, reality, nfs):
-    """f_n = (1/(2Nj-1)) sum_k e^{-i n gamma_k} f(gamma_k) for each n in ns.
-
-    One small matrix product over the orientation axis (XLA's CPU reductions
-    along a leading axis are ~30x slower than this dot).
-    """
+    """f_n = (1/(2Nj-1)) sum_k e^{-i n gamma_k} f(gamma_k) for each n in ns: one small dot
+    over the orientation axis (XLA's CPU reductions along a leading axis are ~30x slower)."""
     ax = f.ndim - 1 - nfs
     E = gamma_dft(ns, Nj, reality=reality, inverse=True)  # real: rows (Re f_n, Im f_n), n = 0 only Re
     y = jnp.tensordot(jnp.asarray(E, dtype=f.dtype), jnp.moveaxis(f, ax, 0), axes=1)
@@ -288,11 +259,7 @@ def _gamma_analysis(f, *, ns, Nj, reality, nfs):
     return tuple(y[i] for i in range(len(ns)))
 
 
-# --------------------------------------------------------------------------
 # pixel space
-# --------------------------------------------------------------------------
-
-
 def _check_f_wav(f_wav, plan, N, sampling, nside):
     _check_flmn_list(f_wav, plan, name="f_wav")
     batch = None
@@ -421,11 +388,9 @@ def _check_output_memory(spec, f):
 
 
 def _run(core, spec, *args):
-    """Run the whole transform as one compiled program (fused slicing/DFTs, no
-    per-call validation overhead).  The pure-JAX method's Legendre kernels and
-    the filters are arguments of that program, not constants baked into it
-    (:func:`s2scatter.harmonic.programs.run_with_kernels`): one program per spec and input
-    shape, compiled in about the time of its few distinct transforms."""
+    """Run the whole transform as one compiled program per spec and input shape, the
+    filters (and the ``"jax"`` method's kernels, :mod:`s2scatter.harmonic.programs`)
+    passed as arguments, not baked in."""
     *data, fb = args
     if spec.method == "ducc":
         return _JIT[core](*data, fb.psi_n, fb.phi, spec=spec)
