@@ -130,7 +130,7 @@ batching.primitive_batchers[host_linear_p] = _batch_rule
 def _adopt(out: np.ndarray):
     """NumPy result -> JAX array, zero-copy when the buffer is 64-byte aligned.
 
-    Through the public ``jax.dlpack.from_dlpack`` (~20 us per call on an idle CPU,
+    Through the public ``jax.dlpack.from_dlpack`` (25-100 us per call on a CPU,
     docs/performance.md, DLPack hand-over); an unaligned or strided result is copied.
     """
     if out.flags.c_contiguous and _buffers._address(out) % 64 == 0 and out.size:
