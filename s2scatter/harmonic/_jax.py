@@ -353,6 +353,16 @@ def _use_kernel(leg):
     return _kernel_bytes(leg) <= _BUDGET["bytes"]
 
 
+def _synth_dot(x, P):
+    """(..., L, M) data and the (M, L, T) kernel -> (..., T, M): sum over l, batched over m,
+    with the data as the left operand so that XLA reads the kernel (an argument) in its
+    stored layout instead of transposing it on every call."""
+    lead, (nl, nm) = x.shape[:-2], x.shape[-2:]
+    xm = jnp.moveaxis(x.reshape((-1, nl, nm)), -1, 0)  # (M, B, L)
+    y = jax.lax.dot_general(xm, P, (((2,), (1,)), ((0,), (0,))))  # (M, B, T)
+    return jnp.moveaxis(y, 0, -1).reshape(lead + (P.shape[-1], nm))
+
+
 def _leg_synth(flm_ms, leg: _Leg):
     """(..., L, M) -> (..., T, M): f_m(theta_t) = sum_l P[m,l,t] flm[l,m].
 
@@ -363,11 +373,11 @@ def _leg_synth(flm_ms, leg: _Leg):
         xr, c = _split(flm_ms)
         P = _lookup(("P", _unweighted(leg)))
         if not _symmetric(leg):
-            return _join(jnp.einsum("...lm,mlt->...tm", xr, P), c)
+            return _join(_synth_dot(xr, P), c)
         par = _parity(leg)
         zero = jnp.zeros((), xr.dtype)
         parts = jnp.stack([jnp.where(par, xr, zero), jnp.where(par, zero, xr)], axis=-3)
-        y = jnp.einsum("...klm,mlt->...ktm", parts, P)
+        y = _synth_dot(parts, P)
         even, odd = y[..., 0, :, :], y[..., 1, :, :]
         nsouth = len(_leg_thetas(leg)) - P.shape[-1]
         south = (even - odd)[..., :nsouth, :][..., ::-1, :]
