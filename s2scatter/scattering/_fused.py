@@ -76,9 +76,14 @@ class HostOps:
 
     @staticmethod
     def _spin_power(c, n, syn):
-        batch = c.shape[:-2]
-        p = [host.spin_pair_power(ci, -n, syn) for ci in c.reshape((-1,) + c.shape[-2:])]
-        return np.stack(p).reshape(batch + p[0].shape)
+        # filled item by item: one (Q, U) pair alive at a time (grids reach ~1 GB per map)
+        batch, p = c.shape[:-2], None
+        for i, ci in enumerate(c.reshape((-1,) + c.shape[-2:])):
+            ti = host.spin_pair_power(ci, -n, syn)
+            if p is None:
+                p = np.empty((int(np.prod(batch, dtype=int)),) + ti.shape, ti.dtype)
+            p[i] = ti
+        return p.reshape(batch + p.shape[1:])
 
     @staticmethod
     def accumulate(P, p, wt):
